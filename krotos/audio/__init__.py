@@ -1,0 +1,1 @@
+"""Audio previews to log-mel spectrograms: decode, resample, features, shards."""

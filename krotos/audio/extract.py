@@ -1,0 +1,201 @@
+"""Extraction of one shard: preview files in, one HDF5 shard of log-mels out."""
+
+import collections
+import dataclasses
+import os
+
+import numpy as np
+
+from krotos.audio import status as st
+from krotos.audio.decode import DecodeError, load_audio
+from krotos.audio.features import log_mel
+from krotos.audio.resample import check_resampler, resample
+from krotos.audio.shards import ShardWriter
+
+
+def _no_progress(fraction, message):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractParams:
+    """Everything that determines the spectrogram of a clip.
+
+    Stored as the shard's attributes and in the manifest, so that a reader can
+    tell how the frames were made.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate the audio is resampled to before the STFT.
+    n_fft, hop_length, n_mels, fmin, fmax, amin
+        See :func:`krotos.audio.features.log_mel`.
+    resampler, resample_quality : str
+        See :func:`krotos.audio.resample.resample`.
+    dtype : {'float16', 'float32'}
+        Storage type in the shard.
+    min_seconds : float
+        Clips shorter than this are recorded as ``too_short``.
+    silence_db : float
+        Clips whose peak is below this level (dBFS) are recorded as ``silent``.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float = None
+    amin: float = 1e-10
+    resampler: str = "soxr"
+    resample_quality: str = None
+    dtype: str = "float16"
+    min_seconds: float = 5.0
+    silence_db: float = -60.0
+
+    def __post_init__(self):
+        resampler, quality = check_resampler(self.resampler, self.resample_quality)
+        object.__setattr__(self, "resample_quality", quality)
+        if self.dtype not in ("float16", "float32"):
+            raise ValueError(f"dtype must be float16 or float32, got {self.dtype!r}")
+        fmax = self.sample_rate / 2 if self.fmax in (None, 0, 0.0) else self.fmax
+        if not 0 <= self.fmin < fmax <= self.sample_rate / 2:
+            raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin="
+                             f"{self.fmin}, fmax={self.fmax}, sample_rate={self.sample_rate}")
+        object.__setattr__(self, "fmax", float(fmax))
+
+    def as_dict(self):
+        """JSON-able dict of the parameters (plus the log compression used)."""
+        d = dataclasses.asdict(self)
+        d["log_compression"] = "10*log10(max(mel_power, amin)), ref=1.0"
+        d["frame_axis"] = 0
+        return d
+
+
+class Rejected(Exception):
+    """A track that yields no spectrogram, with its manifest status."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def spectrogram_of_file(path, params):
+    """Decode, check, resample and compute the log-mel of one file.
+
+    Parameters
+    ----------
+    path : str
+        Audio file.
+    params : ExtractParams
+
+    Returns
+    -------
+    np.ndarray
+        ``(frames, n_mels)`` float32.
+
+    Raises
+    ------
+    Rejected
+        ``undecodable``, ``too_short`` or ``silent``, with a reason naming the file.
+    """
+    try:
+        samples, sr = load_audio(path)
+    except DecodeError as exc:
+        raise Rejected(st.UNDECODABLE, str(exc)) from exc
+    seconds = len(samples) / sr
+    if seconds < params.min_seconds:
+        raise Rejected(st.TOO_SHORT, f"{path}: {seconds:.2f} s < min_seconds="
+                                     f"{params.min_seconds:g}")
+    peak = float(np.max(np.abs(samples)))
+    peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
+    if peak_db < params.silence_db:
+        raise Rejected(st.SILENT, f"{path}: peak {peak_db:.1f} dBFS < silence_db="
+                                  f"{params.silence_db:g}")
+    samples = resample(samples, sr, params.sample_rate, params.resampler,
+                       params.resample_quality)
+    mel = log_mel(samples, sample_rate=params.sample_rate, n_fft=params.n_fft,
+                  hop_length=params.hop_length, n_mels=params.n_mels,
+                  fmin=params.fmin, fmax=params.fmax, amin=params.amin)
+    if not np.all(np.isfinite(mel)):
+        raise Rejected(st.UNDECODABLE, f"{path}: spectrogram has NaN or inf")
+    return mel
+
+
+def extract_shard(previews, out_path, params, progress=None):
+    """Compute the spectrograms of one shard and write them to ``out_path``.
+
+    Parameters
+    ----------
+    previews : list of dict
+        One ``{"track_id", "path", "status", "reason"}`` per track, as written
+        by :func:`krotos.sources.fetch.fetch_previews`; tracks whose status is
+        not ``ok`` are passed through with their status.
+    out_path : str
+        Shard file to create (HDF5, :class:`krotos.audio.shards.ShardWriter`);
+        it appears only once complete.
+    params : ExtractParams
+    progress : callable, optional
+        ``progress(fraction, message)``, called after each track.
+
+    Returns
+    -------
+    dict
+        ``track_id -> {"status", "reason"}`` for every input track, in input
+        order; only ``ok`` tracks are in the shard.
+    """
+    progress = progress or _no_progress
+    results = {}
+    n = len(previews)
+    with ShardWriter(out_path, n_channels=params.n_mels, dtype=params.dtype,
+                     attrs=params.as_dict()) as writer:
+        for i, item in enumerate(previews):
+            track_id = item["track_id"]
+            if item.get("status", st.OK) != st.OK:
+                results[track_id] = st.entry(item["status"], item.get("reason", ""))
+            else:
+                try:
+                    mel = spectrogram_of_file(item["path"], params)
+                except Rejected as rej:
+                    results[track_id] = st.entry(rej.status, rej.reason)
+                else:
+                    writer.append(track_id, mel)
+                    results[track_id] = st.entry(st.OK)
+            progress((i + 1) / n, f"{i + 1}/{n} tracks, {len(writer)} ok "
+                                  f"({os.path.basename(out_path)})")
+    return results
+
+
+def count_statuses(results):
+    """``{status: count}`` over a ``track_id -> {"status", ...}`` mapping."""
+    return dict(collections.Counter(r["status"] for r in results.values()))
+
+
+SHARD_FILE = "shard.h5"
+RESULTS_FILE = "results.json"
+
+
+def extract_shard_files(previews_json, out_dir, params, progress=None):
+    """The ``Spectrograms`` task's work: ``previews.json`` in, shard files out.
+
+    Writes ``out_dir/shard.h5`` (:func:`extract_shard`) and
+    ``out_dir/results.json`` (``{"params", "tracks": {track_id: {"status",
+    "reason"}}, "summary"}``).
+
+    Returns
+    -------
+    dict
+        The per-track results.
+    """
+    import json
+
+    from krotos.sources.fetch import read_previews_json
+
+    previews = read_previews_json(previews_json)
+    results = extract_shard(previews, os.path.join(out_dir, SHARD_FILE), params,
+                            progress=progress)
+    with open(os.path.join(out_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+        json.dump({"params": params.as_dict(), "tracks": results,
+                   "summary": count_statuses(results)}, f, indent=1)
+    return results

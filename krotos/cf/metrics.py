@@ -1,0 +1,237 @@
+"""Ranking metrics of held-out plays, computed in batches of users.
+
+One function, :func:`evaluate_ranking`, serves every evaluation: the
+collaborative filtering on held-out plays (``EvaluateCF``) and the cold-start
+recommendation from predicted song factors. Scores come from a *scorer*, a
+callable that maps an array of user rows to a dense ``(len(rows), n_items)``
+score block (:func:`factor_scorer`, :func:`popularity_scorer`,
+:func:`random_scorer`), or from a dense ``(n_users, n_items)`` score matrix.
+
+For every evaluated user, the *candidates* are all items except the excluded
+ones (typically the user's training plays); the *relevant* items are the
+user's held-out items. Per user:
+
+* ``auc``: probability that a random relevant candidate scores above a random
+  irrelevant one (ties count one half), from exact ranks;
+* ``map_at_500``: average precision over the top 500,
+  ``sum_k P@k * rel_k / min(n_relevant, 500)`` (the MSD Challenge metric,
+  McFee et al. 2012, used by van den Oord et al. 2013);
+* ``precision_at_10``, ``recall_at_10`` (hits / n_relevant) and ``ndcg_at_10``
+  (binary gains, ``1 / log2(rank + 1)`` discounts).
+
+Means over users are returned. Everything is numpy on ``(batch, n_items)``
+blocks: no Python loop over users or items.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Bytes of working memory per (user, item) cell of a batch: scores, sorted
+#: scores, 64-bit sort keys, relevance flags and argpartition indices.
+_BYTES_PER_CELL = 40
+
+
+def _no_progress(fraction, message=""):
+    pass
+
+
+def factor_scorer(user_factors, item_factors):
+    """Scores ``u . v`` of latent factors.
+
+    Parameters
+    ----------
+    user_factors : numpy.ndarray
+        ``(n_users, f)``.
+    item_factors : numpy.ndarray
+        ``(n_items, f)``; e.g. ALS song factors, or factors predicted from audio.
+
+    Returns
+    -------
+    callable
+        ``rows -> (len(rows), n_items)`` float32 scores.
+    """
+    user_factors = np.asarray(user_factors, dtype=np.float32)
+    item_t = np.ascontiguousarray(np.asarray(item_factors, dtype=np.float32).T)
+    return lambda rows: user_factors[rows] @ item_t
+
+
+def popularity_scorer(train, n_items=None):
+    """Every user gets the same scores: the number of training listeners per item.
+
+    Parameters
+    ----------
+    train : scipy.sparse matrix or array_like
+        ``(n_users, n_items)`` training plays, or directly the ``(n_items,)``
+        popularity vector.
+
+    Returns
+    -------
+    callable
+    """
+    if sp.issparse(train):
+        pop = np.bincount(sp.csr_matrix(train).indices, minlength=train.shape[1])
+    else:
+        pop = np.asarray(train)
+    pop = pop.astype(np.float32)
+    return lambda rows: np.broadcast_to(pop, (len(rows), len(pop)))
+
+
+def random_scorer(n_items, seed=0):
+    """Uniform random scores, reproducible for a given seed and batch plan.
+
+    Returns
+    -------
+    callable
+    """
+    def score(rows):
+        rng = np.random.default_rng([seed, int(rows[0]) if len(rows) else 0, len(rows)])
+        return rng.random((len(rows), n_items), dtype=np.float32)
+    return score
+
+
+def _sortable_keys(values):
+    """Map float32 to int64 keys with the same order (``-inf`` lowest)."""
+    bits = (values + np.float32(0.0)).view(np.int32).astype(np.int64)  # + 0.0 turns -0.0 into 0.0
+    # Negative floats order backwards as integers: flip their magnitude bits.
+    return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
+
+
+def _batch_metrics(scores, relevant, n_excluded, k, map_k):
+    """Metrics of one batch; ``scores`` already has -inf on excluded items."""
+    b, n = scores.shape
+    pos_row, pos_col = np.nonzero(relevant)
+    n_rel = np.bincount(pos_row, minlength=b)
+    n_neg = n - n_excluded - n_rel
+
+    # Exact average ranks of the relevant items among the candidates: sort
+    # every row, give row r the key range [r * 2**32, (r + 1) * 2**32) so that
+    # one searchsorted over the flattened block answers for all rows at once.
+    offsets = np.arange(b, dtype=np.int64) << 32
+    sorted_keys = (_sortable_keys(np.sort(scores, axis=1)) + offsets[:, None]).ravel()
+    pos_keys = _sortable_keys(scores[pos_row, pos_col]) + offsets[pos_row]
+    base = pos_row.astype(np.int64) * n
+    below = np.searchsorted(sorted_keys, pos_keys, side="left") - base
+    ties = np.searchsorted(sorted_keys, pos_keys, side="right") - base - below
+    del sorted_keys
+    # Excluded items sit at -inf, below every candidate.
+    below = np.maximum(below - n_excluded[pos_row], 0)
+    rank = below + (ties + 1) / 2.0
+    rank_sum = np.bincount(pos_row, weights=rank, minlength=b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_rel * (n_rel + 1) / 2.0) / (n_rel * n_neg)
+    auc[(n_rel == 0) | (n_neg <= 0)] = np.nan
+
+    kk = min(map_k, n)
+    top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else \
+        np.broadcast_to(np.arange(n), (b, n))
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    hits = np.take_along_axis(relevant, top, axis=1).astype(np.float64)
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, kk + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (precision_at * hits).sum(axis=1) / np.minimum(n_rel, map_k)
+        hits_k = hits[:, :k].sum(axis=1)
+        precision = hits_k / k
+        recall = hits_k / n_rel
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = (hits[:, :k] * discount[:hits[:, :k].shape[1]]).sum(axis=1)
+        ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(n_rel, k)]
+        ndcg = dcg / ideal
+    return dict(auc=auc, ap=ap, precision=precision, recall=recall, ndcg=ndcg)
+
+
+def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
+                     batch_size=None, memory_bytes=512 * 2**20, per_user=False, progress=None):
+    """Ranking metrics of held-out items, averaged over users.
+
+    Parameters
+    ----------
+    scores : callable or numpy.ndarray
+        A scorer ``rows -> (len(rows), n_items)`` (see :func:`factor_scorer`)
+        or a dense ``(n_users, n_items)`` score matrix. NaN scores are an error.
+    heldout : scipy.sparse matrix
+        ``(n_users, n_items)``; non-zeros are the relevant items.
+    exclude : scipy.sparse matrix, optional
+        ``(n_users, n_items)``; non-zeros are removed from the candidates
+        (e.g. the training plays). Items both held out and excluded are excluded.
+    users : array_like of int, optional
+        Rows to evaluate (e.g. a sample); default every row. Rows without a
+        relevant item are skipped.
+    k : int
+        Cut-off of precision, recall and NDCG.
+    map_k : int
+        Cut-off of the mean average precision.
+    batch_size : int, optional
+        Users per batch; default from ``memory_bytes``.
+    memory_bytes : int
+        Working memory a batch may take when ``batch_size`` is not given.
+    per_user : bool
+        Also return the per-user arrays under ``"per_user"``.
+    progress : callable, optional
+        ``progress(fraction, message)`` after every batch.
+
+    Returns
+    -------
+    dict
+        ``n_users``, ``n_items``, ``auc``, ``map_at_<map_k>``,
+        ``precision_at_<k>``, ``recall_at_<k>``, ``ndcg_at_<k>`` (means;
+        ``auc`` over users with at least one irrelevant candidate), and with
+        ``per_user`` a dict of arrays ``users``, ``auc``, ``ap``, ``precision``,
+        ``recall``, ``ndcg``.
+    """
+    progress = progress or _no_progress
+    heldout = sp.csr_matrix(heldout)
+    n_users, n_items = heldout.shape
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        exclude.eliminate_zeros()
+        if exclude.shape != heldout.shape:
+            raise ValueError(f"exclude has shape {exclude.shape}, heldout {heldout.shape}")
+    if isinstance(scores, np.ndarray):
+        if scores.shape != heldout.shape:
+            raise ValueError(f"score matrix has shape {scores.shape}, heldout {heldout.shape}")
+        matrix = scores
+        scores = lambda rows: matrix[rows]  # noqa: E731
+    heldout.eliminate_zeros()
+    has_relevant = np.diff(heldout.indptr) > 0
+    if exclude is not None:
+        # Held-out items that are also excluded are not relevant.
+        has_relevant = np.diff((heldout - heldout.multiply(exclude.astype(bool))).tocsr().indptr) > 0
+    rows_all = np.arange(n_users) if users is None else np.unique(np.asarray(users, dtype=np.int64))
+    rows_all = rows_all[has_relevant[rows_all]]
+    if batch_size is None:
+        batch_size = max(1, int(memory_bytes // (_BYTES_PER_CELL * max(n_items, 1))))
+
+    parts = {name: [] for name in ("auc", "ap", "precision", "recall", "ndcg")}
+    for start in range(0, len(rows_all), batch_size):
+        rows = rows_all[start:start + batch_size]
+        block = np.array(scores(rows), dtype=np.float32)
+        if block.shape != (len(rows), n_items):
+            raise ValueError(f"scorer returned shape {block.shape}, expected {(len(rows), n_items)}")
+        if np.isnan(block).any():
+            raise ValueError("scores contain NaN")
+        relevant = heldout[rows].toarray() != 0
+        n_excluded = np.zeros(len(rows), dtype=np.int64)
+        if exclude is not None:
+            ex = exclude[rows]
+            ex_row = np.repeat(np.arange(len(rows)), np.diff(ex.indptr))
+            block[ex_row, ex.indices] = -np.inf
+            relevant[ex_row, ex.indices] = False
+            n_excluded = np.diff(ex.indptr).astype(np.int64)
+        for name, values in _batch_metrics(block, relevant, n_excluded, k, map_k).items():
+            parts[name].append(values)
+        done = start + len(rows)
+        progress(done / len(rows_all), f"evaluated {done:,}/{len(rows_all):,} users")
+
+    per = {name: (np.concatenate(v) if v else np.zeros(0)) for name, v in parts.items()}
+
+    def mean(values):
+        values = values[~np.isnan(values)]
+        return float(values.mean()) if len(values) else float("nan")
+
+    out = {"n_users": int(len(rows_all)), "n_items": int(n_items), "auc": mean(per["auc"]),
+           f"map_at_{map_k}": mean(per["ap"]), f"precision_at_{k}": mean(per["precision"]),
+           f"recall_at_{k}": mean(per["recall"]), f"ndcg_at_{k}": mean(per["ndcg"])}
+    if per_user:
+        out["per_user"] = dict(per, users=rows_all)
+    return out

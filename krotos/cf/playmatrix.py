@@ -1,0 +1,488 @@
+"""The users x songs play matrix: built from streamed triplets, filtered, split.
+
+The Taste Profile has 48 million ``user<TAB>song<TAB>count`` lines, so the
+matrix is built from chunks of parsed triplets (three numpy arrays each) and
+never holds a Python object per line: string ids are turned into integer
+codes chunk by chunk (one dictionary entry per *distinct* id), the codes are
+accumulated as int32 arrays, and scipy turns the coordinates into a CSR
+matrix, summing duplicate ``(user, song)`` lines on the way.
+
+Evaluation protocol (what :func:`split_plays` produces)
+-------------------------------------------------------
+* **cold songs**: a seeded random fraction of the songs; *all* of their plays
+  go to the held-out matrix. No factorization of the training matrix sees
+  them; the audio model later has to place them from audio alone.
+* **warm held-out plays**: of every user's remaining (warm) songs, a fraction
+  ``holdout_fraction`` is held out, but each user keeps at least one training
+  song. These measure the collaborative filtering itself (``EvaluateCF``).
+* ``train`` and ``heldout`` share the same rows (users) and columns (songs),
+  and never share a non-zero.
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+FORMAT_VERSION = 1
+
+
+def _no_progress(fraction, message=""):
+    pass
+
+
+@dataclass
+class PlayMatrix:
+    """Play counts of users (rows) for songs (columns), with the id maps.
+
+    Attributes
+    ----------
+    plays : scipy.sparse.csr_matrix
+        ``(n_users, n_songs)`` int32 play counts, duplicates summed.
+    user_ids, song_ids, track_ids : numpy.ndarray of str
+        Row and column labels; ``track_ids[j]`` is the MSD track of song ``j``.
+    """
+
+    plays: sp.csr_matrix
+    user_ids: np.ndarray
+    song_ids: np.ndarray
+    track_ids: np.ndarray
+
+
+@dataclass
+class PlaySplit:
+    """Training and held-out plays over the same users and songs.
+
+    Attributes
+    ----------
+    train, heldout : scipy.sparse.csr_matrix
+        ``(n_users, n_songs)`` int32 play counts; disjoint non-zeros.
+    user_ids, song_ids, track_ids : numpy.ndarray of str
+        Row and column labels.
+    cold_song_index : numpy.ndarray of int64
+        Columns of the cold-start songs (sorted); all their plays are held out.
+    attrs : dict
+        Parameters and counts of the build (JSON-able).
+    """
+
+    train: sp.csr_matrix
+    heldout: sp.csr_matrix
+    user_ids: np.ndarray
+    song_ids: np.ndarray
+    track_ids: np.ndarray
+    cold_song_index: np.ndarray
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def cold_songs(self):
+        """Song ids of the cold-start songs."""
+        return self.song_ids[self.cold_song_index]
+
+    @property
+    def warm_song_index(self):
+        """Columns of the songs that are not cold (sorted)."""
+        mask = np.ones(self.train.shape[1], dtype=bool)
+        mask[self.cold_song_index] = False
+        return np.flatnonzero(mask)
+
+
+class _Coder:
+    """Give each distinct string id a dense integer code, in order of first sight."""
+
+    def __init__(self):
+        self.codes = {}
+
+    def encode_unique(self, unique_ids):
+        codes = np.empty(len(unique_ids), dtype=np.int64)
+        table = self.codes
+        for i, key in enumerate(unique_ids.tolist()):
+            code = table.get(key)
+            if code is None:
+                code = table[key] = len(table)
+            codes[i] = code
+        return codes
+
+    def ids(self):
+        out = np.empty(len(self.codes), dtype=object)
+        for key, code in self.codes.items():
+            out[code] = key
+        return out.astype(str) if len(out) else np.array([], dtype=str)
+
+
+def build_play_matrix(chunks, song_to_track=None, progress=None):
+    """Accumulate chunks of triplets into a play matrix.
+
+    Parameters
+    ----------
+    chunks : iterable of (users, songs, counts)
+        Parsed triplets, each a triple of equally long 1-D arrays (user ids
+        and song ids as ``str``/object arrays, counts as integers), e.g. from
+        ``krotos.msd.iter_triplet_chunks``. Lines the reader could not parse
+        are its to count; this function counts what it drops.
+    song_to_track : dict of str to str, optional
+        Song id -> track id (with the ``sid_mismatches`` pairs already
+        removed). Songs missing from it are dropped and counted. ``None``
+        keeps every song and labels it with itself as track id.
+    progress : callable, optional
+        ``progress(fraction, message)``; the fraction stays at 0 because the
+        total length of the stream is unknown, the message counts lines.
+
+    Returns
+    -------
+    matrix : PlayMatrix
+    summary : dict
+        ``lines`` (triplets seen), ``nonpositive_counts`` (lines with a count
+        <= 0, dropped), ``unknown_song_lines`` and ``unknown_songs`` (lines and
+        distinct songs missing from ``song_to_track``, dropped),
+        ``users_without_plays`` (users all of whose lines were dropped),
+        ``duplicate_lines`` (repeated ``(user, song)`` lines, summed),
+        ``users``, ``songs``, ``nonzeros``.
+    """
+    progress = progress or _no_progress
+    users_coder, songs_coder = _Coder(), _Coder()
+    unknown = set()
+    lost_users = set()  # users with a dropped line: some may have nothing left
+    rows, cols, vals = [], [], []
+    summary = dict(lines=0, nonpositive_counts=0, unknown_song_lines=0)
+    for users, songs, counts in chunks:
+        users, songs = np.asarray(users), np.asarray(songs)
+        counts = np.asarray(counts, dtype=np.int64)
+        if not (len(users) == len(songs) == len(counts)):
+            raise ValueError(f"chunk arrays differ in length: {len(users)}, {len(songs)}, {len(counts)}")
+        summary["lines"] += len(counts)
+        keep = counts > 0
+        summary["nonpositive_counts"] += int((~keep).sum())
+        if song_to_track is not None:
+            unique_songs, inverse = np.unique(songs, return_inverse=True)
+            known = np.fromiter((s in song_to_track for s in unique_songs.tolist()),
+                                dtype=bool, count=len(unique_songs))
+            unknown.update(unique_songs[~known].tolist())
+            line_known = known[inverse]
+            summary["unknown_song_lines"] += int((keep & ~line_known).sum())
+            keep &= line_known
+        if not keep.all():
+            lost_users.update(np.unique(users[~keep]).tolist())
+        users, songs, counts = users[keep], songs[keep], counts[keep]
+        if len(counts) == 0:
+            continue
+        unique_users, user_inv = np.unique(users, return_inverse=True)
+        unique_songs, song_inv = np.unique(songs, return_inverse=True)
+        rows.append(users_coder.encode_unique(unique_users)[user_inv].astype(np.int32))
+        cols.append(songs_coder.encode_unique(unique_songs)[song_inv].astype(np.int32))
+        vals.append(np.minimum(counts, np.iinfo(np.int32).max).astype(np.int32))
+        progress(0.0, f"{summary['lines']:,} triplets read")
+
+    users_without_plays = sum(1 for u in lost_users if u not in users_coder.codes)
+    del lost_users
+    user_ids, song_ids = users_coder.ids(), songs_coder.ids()
+    del users_coder, songs_coder
+    n_lines = sum(len(r) for r in rows)
+    row = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+    del rows
+    col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
+    del cols
+    val = np.concatenate(vals) if vals else np.zeros(0, np.int32)
+    del vals
+    plays = sp.coo_matrix((val, (row, col)), shape=(len(user_ids), len(song_ids))).tocsr()
+    del row, col, val
+    plays.sum_duplicates()
+    plays.sort_indices()
+    if song_to_track is None:
+        track_ids = song_ids.copy()
+    else:
+        track_ids = np.array([song_to_track[s] for s in song_ids.tolist()], dtype=str)
+    summary.update(unknown_songs=len(unknown), users_without_plays=users_without_plays,
+                   duplicate_lines=int(n_lines - plays.nnz),
+                   users=int(plays.shape[0]), songs=int(plays.shape[1]), nonzeros=int(plays.nnz))
+    return PlayMatrix(plays, user_ids, song_ids, track_ids), summary
+
+
+def filter_play_matrix(matrix, min_user_songs=1, min_song_users=1, n_songs=None):
+    """Keep the most listened songs and the users and songs with enough plays.
+
+    Parameters
+    ----------
+    matrix : PlayMatrix
+    min_user_songs : int
+        A user needs at least this many distinct songs to stay.
+    min_song_users : int
+        A song needs at least this many distinct listeners to stay.
+    n_songs : int, optional
+        First keep only the ``n_songs`` songs with the most listeners (ties:
+        more plays, then lower column); the subset van den Oord et al. used.
+
+    Returns
+    -------
+    matrix : PlayMatrix
+    summary : dict
+        ``users_dropped``, ``songs_dropped`` and ``filter_passes``.
+
+    Notes
+    -----
+    Dropping users can push songs below ``min_song_users`` and vice versa, so
+    the two thresholds are applied in turn until neither drops anything.
+    Users and songs left without any play are always dropped.
+    """
+    plays = matrix.plays
+    user_keep = np.arange(plays.shape[0])
+    song_keep = np.arange(plays.shape[1])
+    binary = plays.copy()
+    binary.data = np.ones_like(binary.data)
+    if n_songs is not None and n_songs < len(song_keep):
+        listeners = np.asarray(binary.sum(axis=0)).ravel()
+        total = np.asarray(plays.sum(axis=0, dtype=np.int64)).ravel()
+        order = np.lexsort((song_keep, -total, -listeners))
+        song_keep = np.sort(order[:n_songs])
+        binary = binary[:, song_keep]
+    passes = 0
+    while True:
+        passes += 1
+        per_user = np.diff(binary.indptr)
+        users_ok = per_user >= max(1, min_user_songs)
+        if not users_ok.all():
+            binary = binary[users_ok]
+            user_keep = user_keep[users_ok]
+        per_song = np.bincount(binary.indices, minlength=binary.shape[1])
+        songs_ok = per_song >= max(1, min_song_users)
+        if not songs_ok.all():
+            binary = binary[:, songs_ok]
+            song_keep = song_keep[songs_ok]
+        if users_ok.all() and songs_ok.all():
+            break
+    out = PlayMatrix(plays[user_keep][:, song_keep].tocsr(), matrix.user_ids[user_keep],
+                     matrix.song_ids[song_keep], matrix.track_ids[song_keep])
+    out.plays.sort_indices()
+    summary = dict(users_dropped=int(plays.shape[0] - len(user_keep)),
+                   songs_dropped=int(plays.shape[1] - len(song_keep)), filter_passes=passes)
+    return out, summary
+
+
+def split_plays(matrix, holdout_fraction=0.2, cold_song_fraction=0.1, seed=0):
+    """Split plays into training and held-out matrices, with cold-start songs.
+
+    Parameters
+    ----------
+    matrix : PlayMatrix
+    holdout_fraction : float
+        Fraction of each user's warm songs that is held out (rounded to the
+        nearest integer, at most all but one of them).
+    cold_song_fraction : float
+        Fraction of songs chosen (seeded) as cold-start songs; all their plays
+        are held out.
+    seed : int
+        Seed of both random choices.
+
+    Returns
+    -------
+    PlaySplit
+        With ``attrs`` holding the parameters and the counts
+        ``train_nonzeros``, ``heldout_nonzeros``, ``cold_songs``,
+        ``cold_nonzeros``, ``warm_songs_without_training_plays``.
+    """
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+    if not 0.0 <= cold_song_fraction < 1.0:
+        raise ValueError(f"cold_song_fraction must be in [0, 1), got {cold_song_fraction}")
+    rng = np.random.default_rng(seed)
+    plays = matrix.plays.tocsr()
+    plays.sort_indices()
+    n_users, n_songs = plays.shape
+    n_cold = int(round(cold_song_fraction * n_songs))
+    cold = np.sort(rng.choice(n_songs, size=n_cold, replace=False)).astype(np.int64)
+    is_cold_song = np.zeros(n_songs, dtype=bool)
+    is_cold_song[cold] = True
+
+    row = np.repeat(np.arange(n_users), np.diff(plays.indptr))
+    is_cold = is_cold_song[plays.indices]
+    # Rank each user's warm plays in a random order; the first ranks are held out.
+    warm_row = row[~is_cold]
+    n_warm = np.bincount(warm_row, minlength=n_users)
+    n_hold = np.minimum(np.floor(holdout_fraction * n_warm + 0.5), np.maximum(n_warm - 1, 0))
+    order = np.lexsort((rng.random(len(warm_row)), warm_row))
+    starts = np.concatenate([[0], np.cumsum(n_warm)[:-1]])
+    rank = np.empty(len(warm_row), dtype=np.int64)
+    rank[order] = np.arange(len(warm_row)) - starts[warm_row[order]]
+    held = is_cold.copy()
+    held[np.flatnonzero(~is_cold)] = rank < n_hold[warm_row]
+
+    def part(mask):
+        m = sp.csr_matrix((plays.data[mask], plays.indices[mask],
+                           np.concatenate([[0], np.cumsum(np.bincount(row[mask], minlength=n_users))])),
+                          shape=plays.shape)
+        return m
+
+    train, heldout = part(~held), part(held)
+    trained_songs = np.bincount(train.indices, minlength=n_songs) > 0
+    attrs = dict(holdout_fraction=holdout_fraction, cold_song_fraction=cold_song_fraction,
+                 seed=seed, train_nonzeros=int(train.nnz), heldout_nonzeros=int(heldout.nnz),
+                 cold_songs=int(n_cold), cold_nonzeros=int(is_cold.sum()),
+                 warm_songs_without_training_plays=int((~trained_songs & ~is_cold_song).sum()))
+    return PlaySplit(train, heldout, matrix.user_ids, matrix.song_ids, matrix.track_ids, cold, attrs)
+
+
+def _write_csr(group, m):
+    group.create_dataset("data", data=m.data, compression="gzip", shuffle=True)
+    group.create_dataset("indices", data=m.indices, compression="gzip", shuffle=True)
+    group.create_dataset("indptr", data=m.indptr, compression="gzip", shuffle=True)
+    group.attrs["shape"] = np.asarray(m.shape, dtype=np.int64)
+    group.attrs["format"] = "csr"
+
+
+def _read_csr(group):
+    return sp.csr_matrix((group["data"][()], group["indices"][()], group["indptr"][()]),
+                         shape=tuple(int(x) for x in group.attrs["shape"]))
+
+
+def write_strings(h5, name, values):
+    """Store an array of str as a UTF-8 string dataset."""
+    h5.create_dataset(name, data=np.asarray(values, dtype=object),
+                      dtype=h5py.string_dtype("utf-8"), compression="gzip")
+
+
+def read_strings(h5, name):
+    """Read a UTF-8 string dataset as a numpy array of str."""
+    return h5[name].asstr()[()].astype(str)
+
+
+def atomic_h5(path):
+    """Open a temporary HDF5 file beside ``path``; see :class:`_AtomicH5`."""
+    return _AtomicH5(path)
+
+
+class _AtomicH5:
+    """``with atomic_h5(path) as h5:`` writes a file that appears only when complete."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        folder = os.path.dirname(os.path.abspath(self.path))
+        fd, self.tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp",
+                                        dir=folder)
+        os.close(fd)
+        self.h5 = h5py.File(self.tmp, "w")
+        return self.h5
+
+    def __exit__(self, exc_type, exc, tb):
+        self.h5.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.remove(self.tmp)
+        return False
+
+
+def write_play_split(path, split):
+    """Write a :class:`PlaySplit` to one HDF5 file, atomically.
+
+    Layout::
+
+        /train, /heldout   groups data, indices, indptr (CSR, users x songs,
+                           int32 play counts), attrs shape
+        /user_ids          (n_users,) str
+        /song_ids          (n_songs,) str
+        /track_ids         (n_songs,) str, the MSD track of each song
+        /cold_song_index   (n_cold,) int64, columns of the cold-start songs
+        /cold_songs        (n_cold,) str, their song ids
+        attrs              format_version and ``attrs_json`` (parameters, counts)
+    """
+    with atomic_h5(path) as h5:
+        _write_csr(h5.create_group("train"), split.train)
+        _write_csr(h5.create_group("heldout"), split.heldout)
+        write_strings(h5, "user_ids", split.user_ids)
+        write_strings(h5, "song_ids", split.song_ids)
+        write_strings(h5, "track_ids", split.track_ids)
+        h5.create_dataset("cold_song_index", data=np.asarray(split.cold_song_index, dtype=np.int64))
+        write_strings(h5, "cold_songs", split.cold_songs)
+        h5.attrs["format_version"] = FORMAT_VERSION
+        h5.attrs["attrs_json"] = json.dumps(split.attrs, sort_keys=True)
+
+
+def read_play_split(path):
+    """Read a file written by :func:`write_play_split`.
+
+    Returns
+    -------
+    PlaySplit
+    """
+    with h5py.File(path, "r") as h5:
+        return PlaySplit(
+            train=_read_csr(h5["train"]), heldout=_read_csr(h5["heldout"]),
+            user_ids=read_strings(h5, "user_ids"), song_ids=read_strings(h5, "song_ids"),
+            track_ids=read_strings(h5, "track_ids"),
+            cold_song_index=h5["cold_song_index"][()].astype(np.int64),
+            attrs=json.loads(h5.attrs["attrs_json"]))
+
+
+def _with_byte_progress(chunks, total_bytes, progress):
+    """Pass chunks through, reporting the approximate fraction of the file read."""
+    done = 0
+    for users, songs, counts in chunks:
+        # Bytes of the parsed lines: ids, digits, two tabs and a newline.
+        done += int(np.char.str_len(users).sum() + np.char.str_len(songs).sum()
+                    + (np.floor(np.log10(np.maximum(counts, 1))) + 4).sum())
+        progress(min(done / max(total_bytes, 1), 1.0), f"read {done / 2**20:,.0f} MiB of triplets")
+        yield users, songs, counts
+
+
+def build_play_split(triplets_path, out_path, song_to_track=None, min_user_songs=1,
+                     min_song_users=1, n_songs=None, holdout_fraction=0.2,
+                     cold_song_fraction=0.1, seed=0, chunk_lines=1_000_000, progress=None):
+    """Stream a triplets file into a filtered, split play matrix file.
+
+    Parameters
+    ----------
+    triplets_path : str
+        Taste Profile ``user<TAB>song<TAB>count`` file.
+    out_path : str
+        The HDF5 file to write (see :func:`write_play_split`).
+    song_to_track : dict of str to str, optional
+        Song -> track map with the ``sid_mismatches`` pairs removed (from
+        ``TagDB.song_to_track()``); songs missing from it are dropped.
+    min_user_songs, min_song_users, n_songs
+        Filters, see :func:`filter_play_matrix`.
+    holdout_fraction, cold_song_fraction, seed
+        Split, see :func:`split_plays`.
+    chunk_lines : int
+        Lines parsed at a time (bounds the memory of the parsing).
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    dict
+        Summary: ``bad_lines`` (reader's counts by reason, and examples
+        naming file and line), the counts of :func:`build_play_matrix`,
+        :func:`filter_play_matrix` and :func:`split_plays`, and the final
+        ``users``, ``songs``, ``nonzeros``.
+    """
+    from krotos.msd.errors import BadInputLog
+    from krotos.msd.triplets import iter_triplet_chunks
+
+    progress = progress or _no_progress
+    errors = BadInputLog()
+    chunks = iter_triplet_chunks(triplets_path, chunk_lines=chunk_lines, errors=errors)
+    read_progress = lambda f, m: progress(0.8 * f, m)  # noqa: E731
+    matrix, built = build_play_matrix(
+        _with_byte_progress(chunks, os.path.getsize(triplets_path), read_progress), song_to_track)
+    progress(0.8, "filtering users and songs")
+    matrix, filtered = filter_play_matrix(matrix, min_user_songs, min_song_users, n_songs)
+    progress(0.85, "splitting held-out plays and cold songs")
+    split = split_plays(matrix, holdout_fraction, cold_song_fraction, seed)
+    summary = dict(
+        bad_lines=errors.summary(), read=built, filtered=filtered, split=split.attrs,
+        params=dict(min_user_songs=min_user_songs, min_song_users=min_song_users, n_songs=n_songs,
+                    holdout_fraction=holdout_fraction, cold_song_fraction=cold_song_fraction,
+                    seed=seed),
+        users=int(split.train.shape[0]), songs=int(split.train.shape[1]),
+        nonzeros=int(split.train.nnz + split.heldout.nnz))
+    split.attrs = dict(split.attrs, summary=summary)
+    progress(0.9, "writing the play matrix")
+    write_play_split(out_path, split)
+    progress(1.0, f"{summary['users']:,} users x {summary['songs']:,} songs, "
+                  f"{summary['nonzeros']:,} plays")
+    return summary

@@ -1,0 +1,96 @@
+"""Checks of the user's configuration, made before any work starts."""
+
+import os
+import tempfile
+
+#: The inputs of a real dataset, as named in the ``[krotos]`` section:
+#: setting -> (kind, what it is).
+DATASET_INPUTS = {
+    "track_metadata": ("file", "MSD track_metadata.db (SQLite)"),
+    "lastfm_tags": ("file", "Last.fm lastfm_tags.db (SQLite)"),
+    "triplets": ("file", "Taste Profile train_triplets.txt"),
+    "sid_mismatches": ("file", "MSD sid_mismatches.txt"),
+    "unique_tracks": ("file", "MSD unique_tracks.txt"),
+    "previews": ("dir", "folder of audio previews"),
+}
+
+
+#: Inputs a real dataset cannot do without.
+REQUIRED_INPUTS = ("track_metadata", "lastfm_tags", "triplets")
+
+
+class ConfigError(ValueError):
+    """A setting in luigi.cfg (or on the command line) cannot be used."""
+
+
+def configured_inputs(settings):
+    """The dataset inputs that are set (non-empty), as absolute paths.
+
+    Parameters
+    ----------
+    settings : dict
+        ``{setting: value}`` for the keys of :data:`DATASET_INPUTS`.
+
+    Returns
+    -------
+    dict
+        Only the non-empty settings.
+    """
+    return {key: os.path.abspath(os.path.expanduser(value))
+            for key, value in settings.items()
+            if key in DATASET_INPUTS and value}
+
+
+def check_dataset_inputs(settings, section="krotos"):
+    """Fail with one clear message for every configured path that is unusable.
+
+    Parameters
+    ----------
+    settings : dict
+        ``{setting: path}``; empty values mean "not configured".
+    section : str
+        The config section named in messages.
+
+    Raises
+    ------
+    ConfigError
+        Naming each setting and path that does not exist or is the wrong kind.
+    """
+    problems = []
+    given = configured_inputs(settings)
+    if given:
+        problems += [f"[{section}] {key} is empty, but a real dataset needs it "
+                     f"({DATASET_INPUTS[key][1]}); leave every dataset path empty "
+                     f"to use the demo dataset"
+                     for key in REQUIRED_INPUTS if key not in given]
+    for key, path in given.items():
+        kind, what = DATASET_INPUTS[key]
+        if not os.path.exists(path):
+            problems.append(f"[{section}] {key} = {path}: no such {kind} ({what})")
+        elif kind == "dir" and not os.path.isdir(path):
+            problems.append(f"[{section}] {key} = {path}: not a folder ({what})")
+        elif kind == "file" and not os.path.isfile(path):
+            problems.append(f"[{section}] {key} = {path}: not a file ({what})")
+    if problems:
+        raise ConfigError("unusable dataset settings:\n  " + "\n  ".join(problems))
+
+
+def check_data_root(path, section="krotos"):
+    """Make sure ``path`` exists (creating it) and is writable.
+
+    Raises
+    ------
+    ConfigError
+        When the folder cannot be created or written to.
+    """
+    path = os.path.abspath(os.path.expanduser(path))
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"[{section}] data_root = {path} is not a writable folder: "
+            f"{exc.strerror or exc}. Set --krotos-data-root or data_root in "
+            f"luigi.cfg to a folder you can write to.") from None
+    return path

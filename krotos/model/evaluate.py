@@ -1,0 +1,205 @@
+"""Clip-level predictions and per-tag ROC-AUC / PR-AUC.
+
+A clip's prediction is the mean of the model's outputs over its windows
+(:func:`krotos.model.data.window_plan`). Tags are scored with scikit-learn's
+``roc_auc_score`` and ``average_precision_score`` (PR-AUC); a tag with no
+positive (or no negative) clip in the split has no defined score, so it is
+reported with its status and left out of the macro averages rather than
+turning them into NaN.
+"""
+
+import logging
+import weakref
+
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from krotos.model.data import ShardReaderPool, evaluation_dataset, index_tracks, summarize_skips
+from krotos.model.network import model_input_shape
+
+log = logging.getLogger(__name__)
+
+#: One compiled inference function per model, reused across calls (validation
+#: runs every epoch; retracing each time would cost more than the prediction).
+_FORWARD = weakref.WeakKeyDictionary()
+
+
+def _forward(model):
+    fn = _FORWARD.get(model)
+    if fn is None:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        _FORWARD[model] = fn
+    return fn
+
+
+def _no_progress(fraction, message=None):
+    pass
+
+
+def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames=None,
+                  max_windows=None, parallel_reads=2, progress=_no_progress):
+    """Mean of the model's window predictions for every track of ``index``.
+
+    Parameters
+    ----------
+    model : keras.Model
+    index : krotos.model.data.TrackIndex
+    window_frames : int, optional
+        Default: the model's input length.
+    batch_size : int
+    hop_frames, max_windows : int, optional
+        See :func:`krotos.model.data.window_plan`.
+    parallel_reads : int
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    scores : np.ndarray float32 (n_tracks, n_outputs)
+        NaN rows for tracks without a single finite window.
+    ok : np.ndarray bool (n_tracks,)
+        Tracks that got a prediction.
+    """
+    model_frames, model_mels = model_input_shape(model)
+    if model_mels != index.n_mels:
+        raise ValueError(f"the model expects {model_mels} mel bands, the spectrograms "
+                         f"have {index.n_mels} ({index.shard_paths[0]})")
+    window_frames = int(window_frames or model_frames)
+    n_out = int(model.outputs[0].shape[-1])
+    sums = np.zeros((len(index), n_out), dtype=np.float64)
+    counts = np.zeros(len(index), dtype=np.int64)
+    pool = ShardReaderPool(index)
+    ds = evaluation_dataset(index, window_frames, batch_size, hop_frames=hop_frames,
+                            max_windows=max_windows, parallel_reads=parallel_reads, pool=pool)
+    forward = _forward(model)
+    n_batches = int(ds.cardinality())
+    try:
+        for b, (x, ok, rows) in enumerate(ds):
+            pred = forward(x).numpy()
+            ok = ok.numpy() > 0
+            rows = rows.numpy()
+            np.add.at(sums, rows[ok], pred[ok])
+            np.add.at(counts, rows[ok], 1)
+            if b % 20 == 0:
+                progress(b / max(n_batches, 1), f"predicting: batch {b}/{n_batches}")
+    finally:
+        pool.close()
+    got = counts > 0
+    scores = np.full(sums.shape, np.nan, dtype=np.float32)
+    scores[got] = (sums[got] / counts[got, None]).astype(np.float32)
+    for row in np.flatnonzero(~got):
+        log.warning("%s: no finite window, no prediction", index.track_ids[row])
+    return scores, got
+
+
+def tag_metrics(y_true, y_score, vocabulary):
+    """Per-tag and macro ROC-AUC / PR-AUC.
+
+    Parameters
+    ----------
+    y_true : array-like (n_clips, n_tags) of 0/1
+    y_score : array-like (n_clips, n_tags)
+    vocabulary : sequence of str
+
+    Returns
+    -------
+    dict
+        ``roc_auc_macro``, ``pr_auc_macro`` (over the tags that have both
+        positive and negative clips; None if there is none), ``n_clips``,
+        ``n_tags_scored``, ``tags_not_scored`` (``{tag: reason}``), and
+        ``per_tag``: ``{tag: {"roc_auc", "pr_auc", "positives", "status"}}``
+        where ``status`` is ``"ok"``, ``"no_positive"`` or ``"no_negative"``
+        (then the scores are None).
+    """
+    y_true = np.asarray(y_true) > 0.5
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if y_true.shape != y_score.shape or y_true.shape[1] != len(vocabulary):
+        raise ValueError(f"shapes disagree: labels {y_true.shape}, scores {y_score.shape}, "
+                         f"{len(vocabulary)} tags")
+    if y_true.shape[0] == 0:
+        raise ValueError("no clip to evaluate")
+    per_tag, roc, pr, not_scored = {}, [], [], {}
+    for j, tag in enumerate(vocabulary):
+        positives = int(y_true[:, j].sum())
+        entry = {"roc_auc": None, "pr_auc": None, "positives": positives}
+        if positives == 0:
+            entry["status"] = "no_positive"
+        elif positives == y_true.shape[0]:
+            entry["status"] = "no_negative"
+        else:
+            entry["status"] = "ok"
+            entry["roc_auc"] = float(roc_auc_score(y_true[:, j], y_score[:, j]))
+            entry["pr_auc"] = float(average_precision_score(y_true[:, j], y_score[:, j]))
+            roc.append(entry["roc_auc"])
+            pr.append(entry["pr_auc"])
+        if entry["status"] != "ok":
+            not_scored[tag] = entry["status"]
+        per_tag[tag] = entry
+    return {
+        "roc_auc_macro": float(np.mean(roc)) if roc else None,
+        "pr_auc_macro": float(np.mean(pr)) if pr else None,
+        "n_clips": int(y_true.shape[0]),
+        "n_tags": len(vocabulary),
+        "n_tags_scored": len(roc),
+        "tags_not_scored": not_scored,
+        "per_tag": per_tag,
+    }
+
+
+def roc_auc_macro(y_true, y_score):
+    """Macro ROC-AUC over the tags that have positives and negatives (NaN if none).
+
+    The validation metric of tag training (higher is better).
+    """
+    y_true = np.asarray(y_true) > 0.5
+    pos = y_true.sum(axis=0)
+    cols = np.flatnonzero((pos > 0) & (pos < y_true.shape[0]))
+    if len(cols) == 0:
+        return float("nan")
+    return float(np.mean([roc_auc_score(y_true[:, j], y_score[:, j]) for j in cols]))
+
+
+def evaluate_tags(model_path, shard_paths, test_track_ids, targets, vocabulary, *,
+                  batch_size=64, hop_frames=None, max_windows=None, progress=_no_progress):
+    """Score a saved tag model on a test split.
+
+    Parameters
+    ----------
+    model_path : str
+        A ``.keras`` file written by :func:`krotos.model.train.train_tag_model`.
+    shard_paths : sequence of str
+    test_track_ids : sequence of str
+    targets : dict
+        ``track_id -> 0/1 tag vector`` in ``vocabulary`` order.
+    vocabulary : sequence of str
+    batch_size, hop_frames, max_windows : int
+        See :func:`predict_clips`.
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    dict
+        :func:`tag_metrics` plus ``n_test_tracks`` (asked for), ``n_test_clips_scored``
+        and ``skipped`` (:func:`krotos.model.data.summarize_skips`).
+    """
+    from krotos.model.network import load_model
+
+    if not list(test_track_ids):
+        raise ValueError("the test split is empty: nothing to evaluate")
+    model = load_model(model_path)
+    _, n_mels = model_input_shape(model)
+    index = index_tracks(shard_paths, test_track_ids, n_mels=n_mels)
+    index = index.subset([t for t in index.track_ids if t in targets], "no tag vector")
+    if len(index) == 0:
+        raise ValueError(f"none of the {len(list(test_track_ids))} test tracks has a spectrogram")
+    scores, ok = predict_clips(model, index, batch_size=batch_size, hop_frames=hop_frames,
+                               max_windows=max_windows, progress=progress)
+    skipped = dict(index.skipped)
+    skipped.update({t: "NaN or inf in every window" for t, g in zip(index.track_ids, ok) if not g})
+    y_true = index.target_matrix(targets)[ok]
+    metrics = tag_metrics(y_true, scores[ok], vocabulary)
+    metrics["n_test_tracks"] = len(list(test_track_ids))
+    metrics["n_test_clips_scored"] = int(ok.sum())
+    metrics["skipped"] = summarize_skips(skipped)
+    progress(1.0, f"ROC-AUC {metrics['roc_auc_macro']}")
+    return metrics

@@ -1,0 +1,501 @@
+"""Training with per-epoch checkpoints, resume after a kill, and early stopping.
+
+:func:`train` is generic: any Keras model, any targets (``track_id ->
+vector``: tags, latent factors), any loss, and a validation ``metric_fn``
+(higher is better) computed on clip-level predictions of the validation
+split. :func:`train_tag_model` is the tag CNN on top of it.
+
+Resume: after every epoch ``work_dir`` receives the weights, the optimizer's
+state and ``state.json`` (written last, atomically, so it always names a
+complete checkpoint). A new call with the same ``work_dir`` continues after
+the last finished epoch. Each epoch's crops come from ``(seed, epoch)``, so a
+resumed run reads the data an uninterrupted one would have.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from krotos.model.data import (ShardReaderPool, band_statistics, index_tracks, summarize_skips,
+                               training_dataset)
+from krotos.model.evaluate import predict_clips, roc_auc_macro
+from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
+                                  build_tag_model, model_input_shape)
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+
+
+def _no_progress(fraction, message=None):
+    pass
+
+
+def configure_threads(intra_op=0, inter_op=0):
+    """Set TensorFlow's thread pools (0 = TensorFlow's choice: all cores).
+
+    Must run before TensorFlow executes anything; later calls are ignored with
+    a warning (TensorFlow cannot resize its pools).
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
+        tf.config.threading.set_inter_op_parallelism_threads(int(inter_op))
+    except RuntimeError as exc:
+        log.warning("thread pools already initialized, keeping them (%s)", exc)
+
+
+def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_steps=None,
+                   decay_rate=0.1, warmup_steps=0, weight_decay=None, momentum=0.9,
+                   clipnorm=None):
+    """A Keras optimizer with a learning-rate schedule.
+
+    Parameters
+    ----------
+    name : {'adam', 'adamw', 'sgd', 'rmsprop'}
+    learning_rate : float
+        Peak learning rate.
+    schedule : {'constant', 'cosine', 'exponential'}
+        ``cosine`` decays to 0 over ``total_steps`` (after ``warmup_steps`` of
+        linear warm-up); ``exponential`` multiplies the rate by ``decay_rate``
+        over ``total_steps``.
+    total_steps : int
+        Optimizer steps of the whole run (needed by the decaying schedules).
+    decay_rate : float
+    warmup_steps : int
+    weight_decay : float, optional
+    momentum : float
+        For ``sgd`` (Nesterov) and ``rmsprop``.
+    clipnorm : float, optional
+    """
+    if schedule == "constant":
+        lr = float(learning_rate)
+    elif schedule in ("cosine", "exponential"):
+        if not total_steps:
+            raise ValueError(f"the {schedule!r} schedule needs total_steps")
+        if schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(
+                0.0 if warmup_steps else float(learning_rate),
+                decay_steps=max(1, int(total_steps) - int(warmup_steps)),
+                warmup_target=float(learning_rate) if warmup_steps else None,
+                warmup_steps=int(warmup_steps))
+        else:
+            lr = keras.optimizers.schedules.ExponentialDecay(
+                float(learning_rate), decay_steps=int(total_steps), decay_rate=float(decay_rate))
+    else:
+        raise ValueError(f"unknown learning-rate schedule {schedule!r} "
+                         f"(constant, cosine, exponential)")
+    common = dict(learning_rate=lr, clipnorm=clipnorm)
+    if weight_decay and name != "adamw":
+        common["weight_decay"] = float(weight_decay)
+    if name == "adam":
+        return keras.optimizers.Adam(**common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=float(weight_decay or 1e-4), **common)
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=float(momentum), nesterov=True, **common)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=float(momentum), **common)
+    raise ValueError(f"unknown optimizer {name!r} (adam, adamw, sgd, rmsprop)")
+
+
+def _scalar(name, value):
+    """A TensorBoard scalar summary at the default writer's step.
+
+    Written with the low-level ``tf.summary.write`` and the scalars plugin's
+    metadata, so that logging needs no ``tensorboard`` package (only viewing does).
+    """
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    tf.summary.write(name, tf.constant(float(value), tf.float32),
+                     metadata=metadata.SerializeToString())
+
+
+def _current_lr(optimizer):
+    lr = optimizer.learning_rate
+    return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+
+
+class _BatchProgress(keras.callbacks.Callback):
+    """Forwards within-epoch progress to the ``progress`` callback."""
+
+    def __init__(self, progress, epoch, epochs, steps):
+        super().__init__()
+        self.report, self.epoch, self.epochs, self.steps = progress, epoch, epochs, max(steps, 1)
+        self.every = max(1, self.steps // 10)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch % self.every == 0:
+            loss = (logs or {}).get("loss")
+            loss_txt = f", loss {float(loss):.4f}" if loss is not None else ""
+            self.report((self.epoch + batch / self.steps) / self.epochs,
+                        f"epoch {self.epoch + 1}/{self.epochs}, batch {batch}/{self.steps}"
+                        f"{loss_txt}")
+
+
+def _reseed_layers(model, seed, epoch):
+    """Set every random layer's (dropout's) generator from ``(seed, epoch, layer)``.
+
+    Their state is not part of the saved weights; reseeding at each epoch makes
+    a resumed run draw the same dropout masks as an uninterrupted one.
+    """
+    for k, layer in enumerate(model.layers):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            value = np.random.default_rng([int(seed), int(epoch), k]).integers(0, 2 ** 31)
+            generator.state.assign(np.array([value, 0], dtype=generator.state.dtype))
+
+
+def _write_json_atomic(path, payload):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _fingerprint(model, extra):
+    shapes = [(w.path, tuple(w.shape)) for w in model.weights]
+    blob = json.dumps([shapes, extra], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _save_checkpoint(work_dir, epoch, model, optimizer, state):
+    """Weights and optimizer of ``epoch``, then ``state.json`` (the commit point)."""
+    ckpt = os.path.join(work_dir, "checkpoints")
+    os.makedirs(ckpt, exist_ok=True)
+    stem = os.path.join(ckpt, f"epoch-{epoch:04d}")
+    model.save_weights(stem + ".weights.h5")
+    opt_tmp = stem + ".optimizer.tmp.npz"
+    np.savez(opt_tmp, *[v.numpy() for v in optimizer.variables])
+    os.replace(opt_tmp, stem + ".optimizer.npz")
+    _write_json_atomic(os.path.join(work_dir, STATE_FILE), dict(state, checkpoint=stem))
+    # Older epochs are superseded; the best weights live in their own file.
+    for name in os.listdir(ckpt):
+        if name.startswith("epoch-") and not name.startswith(os.path.basename(stem)):
+            os.remove(os.path.join(ckpt, name))
+
+
+def _load_checkpoint(work_dir, model, optimizer, fingerprint):
+    """The saved state (weights and optimizer restored), or None to start afresh."""
+    path = os.path.join(work_dir, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        state = json.load(f)
+    if state.get("fingerprint") != fingerprint:
+        log.warning("%s: checkpoint of another model/configuration, starting afresh", path)
+        return None
+    stem = state["checkpoint"]
+    model.load_weights(stem + ".weights.h5")
+    with np.load(stem + ".optimizer.npz") as arrays:
+        values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    if len(values) != len(optimizer.variables):
+        raise ValueError(f"{stem}.optimizer.npz: {len(values)} optimizer variables, "
+                         f"expected {len(optimizer.variables)}")
+    for var, value in zip(optimizer.variables, values):
+        var.assign(value)
+    log.info("resuming after epoch %d from %s", state["epoch"], stem)
+    return state
+
+
+def train(model, train_index, train_targets, valid_index, valid_targets, *, loss, metric_fn,
+          work_dir, epochs=50, batch_size=32, optimizer=None, patience=5, min_delta=0.0,
+          crops_per_track=1, seed=0, train_weights=None, freeze_layers=(), freeze_epochs=0,
+          log_dir=None, eval_batch_size=64, eval_max_windows=None, parallel_reads=2,
+          shards_per_block=8, jit_compile="auto", metric_name="val_metric",
+          progress=_no_progress):
+    """Train ``model`` with early stopping on a validation metric; resumable.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built (weights initialized or pre-trained), not necessarily compiled.
+        Its input length is the training window.
+    train_index, valid_index : krotos.model.data.TrackIndex
+    train_targets, valid_targets : dict
+        ``track_id -> target vector``.
+    loss : str or keras loss
+    metric_fn : callable(y_true, y_pred) -> float
+        Validation score on clip-level predictions; higher is better.
+    work_dir : str
+        Checkpoints and ``state.json``; reusing it resumes.
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+    optimizer : keras.optimizers.Optimizer, optional
+        Default Adam(1e-3). Must be fresh (its state is restored on resume).
+    patience : int
+        Epochs without an improvement of more than ``min_delta`` before stopping.
+    min_delta : float
+    crops_per_track : int
+        Random windows per training track per epoch.
+    seed : int
+    train_weights : dict, optional
+        ``track_id -> sample weight``.
+    freeze_layers : sequence of str
+        Layers kept frozen during the first ``freeze_epochs`` epochs.
+    freeze_epochs : int
+    log_dir : str, optional
+        TensorBoard summaries (default ``work_dir/tensorboard``).
+    eval_batch_size, eval_max_windows : int
+        Validation prediction (see :func:`krotos.model.evaluate.predict_clips`).
+    parallel_reads, shards_per_block : int
+        Input pipeline (see :func:`krotos.model.data.training_dataset`).
+    jit_compile : bool or 'auto'
+    metric_name : str
+        Name of the validation metric in the history and TensorBoard.
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    dict
+        ``history`` (per epoch: loss, metric, learning rate, seconds, samples/s),
+        ``best_epoch`` (1-based), ``best_metric``, ``stopped_early``,
+        ``bad_windows`` (training windows with NaN/inf, weighted 0).
+        ``model`` holds the best epoch's weights on return.
+    """
+    if len(train_index) == 0:
+        raise ValueError("the training split is empty")
+    if len(valid_index) == 0:
+        raise ValueError("the validation split is empty: early stopping needs it")
+    window_frames, n_mels = model_input_shape(model)
+    if window_frames is None:
+        raise ValueError("the model must have a fixed input length (window_frames)")
+    for name, index in (("training", train_index), ("validation", valid_index)):
+        if index.n_mels != n_mels:
+            raise ValueError(f"{name} spectrograms have {index.n_mels} mel bands, the model "
+                             f"expects {n_mels} ({index.shard_paths[0]})")
+    os.makedirs(work_dir, exist_ok=True)
+    keras.utils.set_random_seed(int(seed))
+    optimizer = optimizer or keras.optimizers.Adam(1e-3)
+    # Built on every variable while all are trainable, so that freezing and
+    # unfreezing later never meets a variable the optimizer does not know.
+    frozen = set(freeze_layers)
+    for layer in model.layers:
+        if layer.name in frozen:
+            layer.trainable = True
+    optimizer.build(model.trainable_variables)
+    fingerprint = _fingerprint(model, dict(loss=str(loss), batch_size=batch_size, seed=seed,
+                                           crops=crops_per_track, n_train=len(train_index),
+                                           optimizer=optimizer.get_config()))
+    state = _load_checkpoint(work_dir, model, optimizer, fingerprint) or dict(
+        epoch=0, history=[], best_epoch=0, best_metric=None, wait=0, stopped_early=False,
+        fingerprint=fingerprint)
+    best_path = os.path.join(work_dir, "checkpoints", "best.weights.h5")
+    writer = tf.summary.create_file_writer(log_dir or os.path.join(work_dir, "tensorboard"))
+    valid_y = valid_index.target_matrix(valid_targets)
+    pool = ShardReaderPool(train_index)
+    steps = -(-len(train_index) * int(crops_per_track) // int(batch_size))
+    compiled_frozen = None
+    try:
+        while state["epoch"] < epochs and not state["stopped_early"]:
+            epoch = state["epoch"]
+            want_frozen = epoch < freeze_epochs and bool(frozen)
+            if want_frozen != compiled_frozen:
+                for layer in model.layers:
+                    if layer.name in frozen:
+                        layer.trainable = not want_frozen
+                model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile)
+                compiled_frozen = want_frozen
+            _reseed_layers(model, seed, epoch)
+            ds = training_dataset(train_index, train_targets, window_frames, batch_size,
+                                  seed=seed, epoch=epoch, crops_per_track=crops_per_track,
+                                  shards_per_block=shards_per_block, weights=train_weights,
+                                  parallel_reads=parallel_reads, pool=pool)
+            t0 = time.perf_counter()
+            fit = model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                            callbacks=[_BatchProgress(progress, epoch, epochs, steps)])
+            seconds = time.perf_counter() - t0
+            scores, ok = predict_clips(model, valid_index, batch_size=eval_batch_size,
+                                       max_windows=eval_max_windows,
+                                       parallel_reads=parallel_reads)
+            metric = float(metric_fn(valid_y[ok], scores[ok]))
+            if not np.isfinite(metric):
+                raise ValueError(f"validation {metric_name} is {metric} at epoch {epoch + 1}: "
+                                 f"the validation split cannot score this model (e.g. no tag "
+                                 f"has both positive and negative clips)")
+            entry = dict(epoch=epoch + 1, loss=float(fit.history["loss"][-1]),
+                         **{metric_name: metric}, learning_rate=_current_lr(optimizer),
+                         seconds=round(seconds, 2),
+                         samples_per_s=round(len(train_index) * crops_per_track / seconds, 1),
+                         frozen=want_frozen)
+            improved = state["best_metric"] is None or metric > state["best_metric"] + min_delta
+            if improved:
+                os.makedirs(os.path.dirname(best_path), exist_ok=True)
+                tmp = best_path.replace(".weights.h5", ".tmp.weights.h5")
+                model.save_weights(tmp)
+                os.replace(tmp, best_path)
+                state.update(best_epoch=epoch + 1, best_metric=metric, wait=0)
+            else:
+                state["wait"] += 1
+            state["history"].append(entry)
+            state["epoch"] = epoch + 1
+            state["stopped_early"] = state["wait"] >= patience
+            state["bad_windows"] = state.get("bad_windows", 0) + pool.bad_windows
+            pool.bad_windows = 0
+            _save_checkpoint(work_dir, epoch + 1, model, optimizer, state)
+            with writer.as_default(step=epoch + 1):
+                _scalar("train/loss", entry["loss"])
+                _scalar(f"valid/{metric_name}", metric)
+                _scalar("train/learning_rate", entry["learning_rate"])
+                _scalar("train/samples_per_s", entry["samples_per_s"])
+            writer.flush()
+            log.info("epoch %d/%d: loss %.4f, %s %.4f%s", epoch + 1, epochs, entry["loss"],
+                     metric_name, metric, " (best)" if improved else "")
+            progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}: loss {entry['loss']:.4f}, "
+                     f"{metric_name} {metric:.4f} (best {state['best_metric']:.4f} "
+                     f"at epoch {state['best_epoch']})")
+    finally:
+        pool.close()
+        writer.close()
+    if os.path.exists(best_path):
+        model.load_weights(best_path)
+    for layer in model.layers:
+        if layer.name in frozen:
+            layer.trainable = True
+    return dict(history=state["history"], best_epoch=state["best_epoch"],
+                best_metric=state["best_metric"], stopped_early=state["stopped_early"],
+                bad_windows=state.get("bad_windows", 0),
+                bad_tracks=sorted(pool.bad_tracks))
+
+
+def _load_or_compute_stats(work_dir, index, max_tracks, seed, progress):
+    """Band statistics of the training split, cached in ``work_dir`` for resumed runs."""
+    path = os.path.join(work_dir, "normalization.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            cached = json.load(f)
+        if cached.get("track_ids_hash") == _hash_ids(index.track_ids):
+            return np.array(cached["mean"]), np.array(cached["std"]), cached["bad_tracks"]
+    mean, std, bad = band_statistics(index, max_tracks=max_tracks, seed=seed, progress=progress)
+    _write_json_atomic(path, dict(mean=mean.tolist(), std=std.tolist(), bad_tracks=bad,
+                                  track_ids_hash=_hash_ids(index.track_ids)))
+    return mean, std, bad
+
+
+def _hash_ids(ids):
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir, *,
+                    window_frames=130, filters=DEFAULT_FILTERS, kernel_size=4,
+                    pool_sizes=DEFAULT_POOL_SIZES, dense_units=DEFAULT_DENSE_UNITS,
+                    dropout=0.5, batch_norm=False, global_pooling=("mean", "max", "l2"),
+                    epochs=50, batch_size=32, optimizer="adam", learning_rate=1e-3,
+                    schedule="constant", weight_decay=None, patience=5, crops_per_track=1,
+                    stats_max_tracks=5000, seed=0, eval_max_windows=None, n_mels=None,
+                    jit_compile="auto", progress=_no_progress):
+    """Train the tag CNN on the train split, early-stopped on the valid split's ROC-AUC.
+
+    Parameters
+    ----------
+    shard_paths : sequence of str
+        Spectrogram shards (every split's tracks).
+    splits : dict
+        ``{"train": [track_id, ...], "valid": [...]}``.
+    targets : dict
+        ``track_id -> 0/1 vector`` over ``vocabulary``.
+    vocabulary : sequence of str
+        Tag names in output order.
+    out_dir : str
+        Receives ``model.keras`` (takes raw log-mel windows of
+        ``(window_frames, n_mels)``; standardization inside), ``normalization.json``,
+        ``vocabulary.json`` and ``training.json`` (configuration, history, skips).
+    work_dir : str
+        Checkpoints and TensorBoard logs (``work_dir/tensorboard``); reuse resumes.
+    window_frames : int
+        Training window (130 frames = 3 s at 22.05 kHz, hop 512).
+    filters, kernel_size, pool_sizes, dense_units, dropout, batch_norm, global_pooling
+        The network (:func:`krotos.model.network.build_tag_model`).
+    epochs, batch_size, patience, crops_per_track, seed, eval_max_windows, jit_compile
+        Training (:func:`train`).
+    optimizer, learning_rate, schedule, weight_decay
+        See :func:`make_optimizer`.
+    stats_max_tracks : int
+        Training tracks read for the normalization statistics (a random subset beyond).
+    n_mels : int, optional
+        Expected mel bands (default: that of the shards).
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    dict
+        What ``training.json`` holds.
+    """
+    vocabulary = list(vocabulary)
+    for split in ("train", "valid"):
+        if not splits.get(split):
+            raise ValueError(f"the {split!r} split is empty")
+    train_index = index_tracks(shard_paths, splits["train"], n_mels=n_mels)
+    n_mels = train_index.n_mels
+    valid_index = index_tracks(shard_paths, splits["valid"], n_mels=n_mels)
+    train_index = train_index.subset([t for t in train_index.track_ids if t in targets], "no tags")
+    valid_index = valid_index.subset([t for t in valid_index.track_ids if t in targets], "no tags")
+    for name, index in (("training", train_index), ("validation", valid_index)):
+        if len(index) == 0:
+            raise ValueError(f"no {name} track has both a spectrogram and a tag vector")
+    os.makedirs(work_dir, exist_ok=True)
+    progress(0.0, "normalization statistics")
+    mean, std, bad = _load_or_compute_stats(work_dir, train_index, stats_max_tracks, seed,
+                                            progress=lambda f, m=None: progress(0.02 * f, m))
+    if bad:
+        train_index = train_index.subset(set(train_index.track_ids) - set(bad),
+                                         "NaN or inf in the spectrogram")
+    train_y = train_index.target_matrix(targets)
+    valid_y = valid_index.target_matrix(targets)
+    if train_y.shape[1] != len(vocabulary):
+        raise ValueError(f"tag vectors have {train_y.shape[1]} entries, the vocabulary "
+                         f"{len(vocabulary)}")
+    no_train_pos = [t for t, n in zip(vocabulary, train_y.sum(axis=0)) if n == 0]
+    if no_train_pos:
+        log.warning("%d tags have no positive training track (the model cannot learn "
+                    "them): %s", len(no_train_pos), no_train_pos[:10])
+    valid_pos = valid_y.sum(axis=0)
+    if not np.any((valid_pos > 0) & (valid_pos < len(valid_y))):
+        raise ValueError("no tag has both positive and negative validation tracks: "
+                         "ROC-AUC early stopping is undefined")
+
+    keras.utils.set_random_seed(int(seed))  # before the weights are initialized
+    model = build_tag_model(n_mels, window_frames, len(vocabulary), filters=filters,
+                            kernel_size=kernel_size, pool_sizes=pool_sizes,
+                            dense_units=dense_units, dropout=dropout, batch_norm=batch_norm,
+                            global_pooling=global_pooling, norm_mean=mean, norm_std=std)
+    steps = epochs * -(-len(train_index) * crops_per_track // batch_size)
+    opt = make_optimizer(optimizer, learning_rate, schedule, total_steps=steps,
+                         weight_decay=weight_decay)
+    result = train(model, train_index, targets, valid_index, targets,
+                   loss="binary_crossentropy", metric_fn=roc_auc_macro, work_dir=work_dir,
+                   epochs=epochs, batch_size=batch_size, optimizer=opt, patience=patience,
+                   crops_per_track=crops_per_track, seed=seed, eval_max_windows=eval_max_windows,
+                   jit_compile=jit_compile, metric_name="val_roc_auc",
+                   progress=lambda f, m=None: progress(0.02 + 0.97 * f, m))
+
+    os.makedirs(out_dir, exist_ok=True)
+    model.save(os.path.join(out_dir, "model.keras"))
+    _write_json_atomic(os.path.join(out_dir, "normalization.json"),
+                       dict(mean=mean.tolist(), std=std.tolist(), n_mels=n_mels,
+                            window_frames=int(window_frames), applied_in_model=True))
+    _write_json_atomic(os.path.join(out_dir, "vocabulary.json"), vocabulary)
+    summary = dict(
+        result,
+        config=dict(window_frames=window_frames, n_mels=n_mels, filters=list(filters),
+                    kernel_size=kernel_size, pool_sizes=list(pool_sizes),
+                    dense_units=list(dense_units), dropout=dropout, batch_norm=batch_norm,
+                    global_pooling=list(global_pooling), epochs=epochs, batch_size=batch_size,
+                    optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
+                    weight_decay=weight_decay, patience=patience,
+                    crops_per_track=crops_per_track, seed=seed),
+        n_train=len(train_index), n_valid=len(valid_index),
+        tags_without_train_positives=no_train_pos,
+        skipped=dict(train=summarize_skips(train_index.skipped),
+                     valid=summarize_skips(valid_index.skipped)))
+    _write_json_atomic(os.path.join(out_dir, "training.json"), summary)
+    progress(1.0, f"best val ROC-AUC {result['best_metric']:.4f} at epoch {result['best_epoch']}")
+    return summary

@@ -1,0 +1,58 @@
+"""Signatures: which settings produced an output.
+
+Luigi asks only "does the output exist?". krotos asks "does it exist *for
+these settings*?" by writing every output under a folder named after a hash
+of everything that determines its content: the task family, its significant
+parameters, a code-version constant, and the signatures of its inputs. Since
+an input's signature is part of the hash, a change anywhere propagates to
+everything downstream of it, and nowhere else.
+"""
+
+import hashlib
+import json
+
+SIGNATURE_LENGTH = 12
+
+
+def signature_payload(family, params, version, upstream):
+    """The record that a signature hashes (also written as ``params.json``).
+
+    Parameters
+    ----------
+    family : str
+        Task family, e.g. ``"TagDatabase"``.
+    params : dict
+        Significant parameters, values already serialized to strings.
+    version : int or str
+        The task's code-version constant.
+    upstream : dict
+        ``{task_id: signature}`` of the tasks this one requires.
+
+    Returns
+    -------
+    dict
+    """
+    return {
+        "family": family,
+        "params": {k: params[k] for k in sorted(params)},
+        "version": version,
+        "upstream": {k: upstream[k] for k in sorted(upstream)},
+    }
+
+
+def compute_signature(family, params, version, upstream):
+    """Short, stable hash of :func:`signature_payload`.
+
+    Returns
+    -------
+    str
+        ``SIGNATURE_LENGTH`` lowercase hex digits.
+
+    Examples
+    --------
+    >>> compute_signature("A", {"x": "1"}, 1, {})
+    '...'
+    """
+    payload = signature_payload(family, params, version, upstream)
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:SIGNATURE_LENGTH]

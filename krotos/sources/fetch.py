@@ -1,0 +1,157 @@
+"""Resolve a shard's tracks to preview files, and the ``previews.json`` record of it.
+
+``previews.json`` (the output of a ``FetchPreviews`` shard)::
+
+    {"previews": [{"track_id", "path", "status", "reason"}, ...],
+     "summary": {status: count}}
+
+``path`` is relative to the JSON file's folder when the file lies inside it
+(downloaded previews) and absolute otherwise (a local preview folder).
+"""
+
+import collections
+import json
+import os
+import tempfile
+
+from krotos.audio import status as st
+
+
+def _no_progress(fraction, message):
+    pass
+
+
+def fetch_previews(tracks, source, progress=None):
+    """Resolve each track to its preview through ``source``.
+
+    Parameters
+    ----------
+    tracks : list
+        ``TagDB`` Track tuples (``track_id``, ``track_7digitalid``, ...).
+    source : object
+        Has ``get(track) -> {"track_id", "path", "status", "reason"}``:
+        :class:`krotos.sources.local.LocalPreviews` or
+        :class:`krotos.sources.sevendigital.SevenDigitalPreviews`.
+    progress : callable, optional
+        ``progress(fraction, message)`` after each track.
+
+    Returns
+    -------
+    list of dict
+        One record per track, in input order.
+    """
+    progress = progress or _no_progress
+    records, counts = [], collections.Counter()
+    n = len(tracks)
+    for i, track in enumerate(tracks):
+        record = source.get(track)
+        records.append(record)
+        counts[record["status"]] += 1
+        progress((i + 1) / max(n, 1),
+                 f"{i + 1}/{n} previews: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return records
+
+
+def write_previews_json(path, records):
+    """Write the records atomically, with paths inside its folder made relative."""
+    path = os.fspath(path)
+    base = os.path.dirname(os.path.abspath(path))
+    out = []
+    for r in records:
+        r = dict(r)
+        if r.get("path"):
+            absolute = os.path.abspath(r["path"])
+            if os.path.commonpath([absolute, base]) == base:
+                r["path"] = os.path.relpath(absolute, base)
+        out.append(r)
+    summary = dict(collections.Counter(r["status"] for r in out))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=base)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"previews": out, "summary": summary}, f, indent=1)
+    os.replace(tmp, path)
+
+
+def read_previews_json(path):
+    """Read ``previews.json``; paths come back absolute.
+
+    Raises
+    ------
+    ValueError
+        A record with an unknown status or no ``track_id`` (names file and record).
+    """
+    path = os.fspath(path)
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    records = data["previews"]
+    for i, r in enumerate(records):
+        if "track_id" not in r or r.get("status") not in st.ALL:
+            raise ValueError(f"{path}: record {i} is malformed: {r!r}")
+        if r.get("path"):
+            r["path"] = os.path.normpath(os.path.join(base, r["path"]))
+    return records
+
+
+def open_source(kind, previews_folder=None, download_dir=None, **client_options):
+    """Build the preview source named in the configuration.
+
+    Parameters
+    ----------
+    kind : {'local', '7digital'}
+    previews_folder : str, optional
+        For 'local': the dataset's folder of previews.
+    download_dir : str, optional
+        For '7digital': where downloads accumulate (kept across a killed run).
+    **client_options
+        For '7digital': :class:`krotos.sources.sevendigital.SevenDigitalClient`
+        arguments; ``consumer_key``/``consumer_secret`` fall back to the
+        environment.
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, or what the kind needs is missing.
+    """
+    if kind == "local":
+        from krotos.sources.local import LocalPreviews
+
+        if not previews_folder:
+            raise ValueError("source = local needs a previews folder: set [krotos] "
+                             "previews (the demo dataset has one), or use "
+                             "[FetchPreviews] source = 7digital")
+        return LocalPreviews(previews_folder)
+    if kind == "7digital":
+        from krotos.sources.sevendigital import (SevenDigitalClient,
+                                                 SevenDigitalPreviews, credentials)
+
+        key, secret = credentials(client_options.pop("consumer_key", None),
+                                  client_options.pop("consumer_secret", None))
+        client = SevenDigitalClient(key, secret, **client_options)
+        return SevenDigitalPreviews(client, download_dir)
+    raise ValueError(f"unknown preview source {kind!r}; choose 'local' or '7digital'")
+
+
+def fetch_shard(tracks, source, out_dir, progress=None):
+    """Fetch one shard's previews and write ``out_dir/previews.json``.
+
+    Files that ``source`` downloaded into its ``folder`` are moved into
+    ``out_dir/previews/``, so the shard's output holds its own audio; a local
+    folder's files are referenced where they are.
+
+    Returns
+    -------
+    list of dict
+        The records, as written.
+    """
+    records = fetch_previews(tracks, source, progress)
+    download_dir = getattr(source, "folder", None) if hasattr(source, "client") else None
+    if download_dir:
+        target = os.path.join(out_dir, "previews")
+        os.makedirs(target, exist_ok=True)
+        for r in records:
+            if r.get("path") and os.path.dirname(os.path.abspath(r["path"])) == download_dir:
+                moved = os.path.join(target, os.path.basename(r["path"]))
+                os.replace(r["path"], moved)
+                r["path"] = moved
+    write_previews_json(os.path.join(out_dir, "previews.json"), records)
+    return records

@@ -1,0 +1,444 @@
+"""Build ``tags.sqlite`` from the MSD metadata and the Last.fm tags.
+
+The build streams its inputs: the track list and the tag-name maps are held
+in memory (they are the result), the 8.6 million ``tid_tag`` rows of a real
+``lastfm_tags.db`` go straight into a temporary SQLite table and are merged
+there with SQL, so memory does not grow with the tag table.
+"""
+
+import json
+import logging
+import os
+import tempfile
+import time
+
+from sqlalchemy import create_engine, event, insert, text
+
+from krotos.msd.errors import ensure_log
+from krotos.msd.lastfm import LastfmTagsDB, iter_lastfm_json, resolve_tid_tag
+from krotos.msd.mismatches import read_sid_mismatches
+from krotos.msd.track_metadata import TrackMeta, iter_track_metadata
+from krotos.msd.unique_tracks import iter_unique_tracks
+from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
+from krotos.tagdb.schema import (
+    SCHEMA_VERSION, Base, Meta, Mismatch, SongTrack, Split, Tag, TagSpelling, Track, Vocabulary)
+from krotos.tagdb.splits import METHODS, SPLITS, assign_split, check_fractions, split_key
+
+log = logging.getLogger(__name__)
+
+#: Which tracks make the track list: ``any`` audio source (7digital id or a
+#: local preview), only a ``local`` preview, or ``none`` required.
+AUDIO_FILTERS = ("any", "local", "none")
+
+AUDIO_EXTENSIONS = (".mp3", ".ogg", ".wav", ".flac", ".m4a", ".aac", ".au", ".aiff", ".opus")
+
+_BATCH = 50_000
+
+
+def _no_progress(fraction, message):
+    pass
+
+
+def scan_previews(folder):
+    """Return the stems (``"6394026"``, ``"TRABFDT12903CADD73"``) of audio files under ``folder``."""
+    stems = set()
+    for root, _dirs, files in os.walk(os.fspath(folder)):
+        for name in files:
+            stem, ext = os.path.splitext(name)
+            if ext.lower() in AUDIO_EXTENSIONS:
+                stems.add(stem)
+    return stems
+
+
+def _has_audio(track, stems, audio_filter):
+    if audio_filter == "none":
+        return True
+    local = track.track_id in stems or (
+        track.track_7digitalid is not None and str(track.track_7digitalid) in stems)
+    if audio_filter == "local":
+        return local
+    return local or track.track_7digitalid is not None
+
+
+def _read_tracks(track_metadata, unique_tracks, errors):
+    if track_metadata:
+        return list(iter_track_metadata(track_metadata, errors))
+    if unique_tracks:
+        tracks, seen = [], set()
+        for row in iter_unique_tracks(unique_tracks, errors):
+            if row.track_id in seen:
+                errors.add(unique_tracks, None, "duplicate track_id", row.track_id)
+                continue
+            seen.add(row.track_id)
+            tracks.append(TrackMeta(row.track_id, row.song_id, row.title, "", "", row.artist,
+                                    None, None, None))
+        return tracks
+    raise ValueError("no track list: give track_metadata (or unique_tracks)")
+
+
+class _TagNames:
+    """Raw spelling -> (raw id, canonical id), assigned on first sight."""
+
+    def __init__(self):
+        self.raw_ids = {}
+        self.canonical_ids = {}
+        self.raw_to_canonical = {}
+
+    def intern(self, raw):
+        """Return ``(raw_id, tag_id)`` or None when nothing is left of the tag."""
+        raw_id = self.raw_ids.get(raw)
+        if raw_id is not None:
+            return raw_id, self.raw_to_canonical[raw_id]
+        name = canonical_tag(raw)
+        if not name:
+            return None
+        raw_id = self.raw_ids[raw] = len(self.raw_ids) + 1
+        tag_id = self.canonical_ids.setdefault(name, len(self.canonical_ids) + 1)
+        self.raw_to_canonical[raw_id] = tag_id
+        return raw_id, tag_id
+
+
+def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_json=(),
+                       sid_mismatches=None, unique_tracks=None, previews=None,
+                       n_tags=50, min_weight=10.0, split_method="hash",
+                       valid_fraction=0.1, test_fraction=0.1, salt="krotos",
+                       audio_filter="any", errors=None, progress=None):
+    """Build the SQLite tag database at ``path`` (written to a temporary file, then renamed).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where ``tags.sqlite`` goes; its folder must exist.
+    track_metadata : str, optional
+        MSD ``track_metadata.db``: the track list. Only tracks in it are kept.
+    lastfm_tags : str, optional
+        Last.fm ``lastfm_tags.db``.
+    lastfm_json : sequence of str, optional
+        Last.fm JSON folders (``lastfm_train/``, ``lastfm_test/``), read in
+        addition to (or instead of) ``lastfm_tags``.
+    sid_mismatches : str, optional
+        ``sid_mismatches.txt``; its pairs are left out of the song -> track map.
+    unique_tracks : str, optional
+        ``unique_tracks.txt``, the track list used when ``track_metadata`` is not given.
+    previews : str, optional
+        Folder of local previews (``<track_7digitalid>.mp3`` or ``<track_id>.<ext>``).
+    n_tags : int
+        Vocabulary size: the ``n_tags`` tags on most tracks with weight >= ``min_weight``.
+    min_weight : float
+        Last.fm weight (0..100, relative to the track's top tag) from which a tag counts as
+        present.
+    split_method : {'hash', 'artist'}
+        Split by a hash of the track id, or of the artist (artist-disjoint splits).
+    valid_fraction, test_fraction : float
+        Expected fractions of the valid and test splits.
+    salt : str
+        Mixed into the split hash; change it for a different, equally deterministic split.
+    audio_filter : {'any', 'local', 'none'}
+        Keep tracks with a 7digital id or local preview / with a local preview / all.
+    errors : BadInputLog, optional
+        Collector of rejected rows (one is made if not given); its summary is
+        part of the returned summary.
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    dict
+        JSON-able summary: counts of tracks, tags, tag rows, songs, and the bad
+        rows by reason with examples.
+
+    Raises
+    ------
+    InputFileError
+        An input cannot be read at all (the message names the file).
+    ValueError
+        Bad parameters, no usable track, no tag source, or no tag reaching
+        ``min_weight``.
+    """
+    check_fractions(valid_fraction, test_fraction)
+    if split_method not in METHODS:
+        raise ValueError(f"split_method must be one of {METHODS}, got {split_method!r}")
+    if audio_filter not in AUDIO_FILTERS:
+        raise ValueError(f"audio_filter must be one of {AUDIO_FILTERS}, got {audio_filter!r}")
+    if n_tags < 1:
+        raise ValueError(f"n_tags must be >= 1, got {n_tags}")
+    if not lastfm_tags and not lastfm_json:
+        raise ValueError("no tag source: give lastfm_tags (lastfm_tags.db) or lastfm_json folders")
+    if isinstance(lastfm_json, (str, os.PathLike)):
+        lastfm_json = [lastfm_json]
+    errors = ensure_log(errors)
+    progress = progress or _no_progress
+    params = dict(n_tags=int(n_tags), min_weight=float(min_weight), split_method=split_method,
+                  valid_fraction=float(valid_fraction), test_fraction=float(test_fraction),
+                  salt=str(salt), audio_filter=audio_filter)
+    sources = dict(track_metadata=track_metadata, lastfm_tags=lastfm_tags,
+                   lastfm_json=[os.fspath(p) for p in lastfm_json], sid_mismatches=sid_mismatches,
+                   unique_tracks=unique_tracks, previews=previews)
+    sources = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in sources.items()}
+
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".sqlite", dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    try:
+        summary = _build(tmp, sources, params, errors, progress)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp + "-journal"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    progress(1.0, f"tag database: {summary['tracks']['kept']} tracks, "
+                  f"{summary['tags']['vocabulary']} vocabulary tags")
+    return summary
+
+
+def _engine(path):
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        # A temporary file that is renamed only when complete needs no crash safety.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=OFF")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA temp_store=FILE")
+        cursor.close()
+
+    return engine
+
+
+def _build(tmp, sources, params, errors, progress):
+    started = time.monotonic()
+    progress(0.0, "reading the track list")
+    all_tracks = _read_tracks(sources["track_metadata"], sources["unique_tracks"], errors)
+    track_file = sources["track_metadata"] or sources["unique_tracks"]
+    stems = scan_previews(sources["previews"]) if sources["previews"] and os.path.isdir(sources["previews"]) else set()
+    kept = sorted((t for t in all_tracks if _has_audio(t, stems, params["audio_filter"])),
+                  key=lambda t: t.track_id)
+    if not kept:
+        raise ValueError(
+            f"{track_file}: no usable track ({len(all_tracks)} read, none with an audio source "
+            f"under audio_filter={params['audio_filter']!r})")
+    # 0 marks a track that exists but was left out (no audio source): its tags are not bad input.
+    track_index = {t.track_id: 0 for t in all_tracks}
+    n_metadata = len(all_tracks)
+    del all_tracks
+    splits = {}
+    for number, t in enumerate(kept, 1):
+        track_index[t.track_id] = number
+        key = split_key(t.track_id, t.artist_id, t.artist_name, params["split_method"])
+        splits[number] = assign_split(key, params["valid_fraction"], params["test_fraction"], params["salt"])
+
+    engine = _engine(tmp)
+    Base.metadata.create_all(engine)
+    stats = {}
+    try:
+        with engine.begin() as conn:
+            progress(0.05, f"writing {len(kept)} tracks")
+            for start in range(0, len(kept), _BATCH):
+                conn.execute(insert(Track), [
+                    dict(id=n, track_id=t.track_id, song_id=t.song_id, artist_id=t.artist_id,
+                         artist=t.artist_name, title=t.title, release=t.release,
+                         duration=t.duration, year=t.year, track_7digitalid=t.track_7digitalid,
+                         split=splits[n], n_vocab_tags=0)
+                    for n, t in enumerate(kept[start:start + _BATCH], start + 1)])
+            del kept, splits
+            conn.exec_driver_sql(
+                "CREATE TEMP TABLE raw_tags (src INTEGER, track INTEGER, raw INTEGER, "
+                "tag INTEGER, weight REAL, src_row INTEGER)")
+            names = _TagNames()
+            stats.update(_load_tag_rows(conn, sources, track_index, names, errors, progress))
+            progress(0.8, "merging tag spellings")
+            stats.update(_merge(conn, sources, names, params, errors))
+            progress(0.9, "choosing the vocabulary and the song map")
+            stats.update(_vocabulary_and_songs(conn, sources, params, errors))
+            stats["seconds"] = round(time.monotonic() - started, 3)
+            stats["tracks"]["in_metadata"] = n_metadata
+            stats["tracks"]["left_out_no_audio_source"] = n_metadata - stats["tracks"]["kept"]
+            stats["tags"]["vocabulary"] = len(stats["vocabulary"])
+            summary = dict(stats, params=params, sources=sources, bad_rows=errors.summary())
+            conn.execute(insert(Meta), [
+                dict(key="schema_version", value=json.dumps(SCHEMA_VERSION)),
+                dict(key="params", value=json.dumps(params)),
+                dict(key="sources", value=json.dumps(sources)),
+                dict(key="summary", value=json.dumps(summary)),
+            ])
+    finally:
+        engine.dispose()
+    return summary
+
+
+def _load_tag_rows(conn, sources, track_index, names, errors, progress):
+    """Stream every tag source into ``raw_tags``; return row counts."""
+    counts = dict(read=0, kept=0, on_tracks_left_out=0, on_unknown_tracks=0)
+    batch = []
+
+    def flush():
+        if batch:
+            conn.exec_driver_sql("INSERT INTO raw_tags VALUES (?, ?, ?, ?, ?, ?)", batch)
+            batch.clear()
+
+    path = sources["lastfm_tags"]
+    if path:
+        with LastfmTagsDB(path) as db:
+            total = max(1, db.count("tid_tag"))
+            progress(0.1, f"reading {total} Last.fm tag rows")
+            tid_map = {}
+            for rowid, tid in db.tids(errors):
+                number = track_index.get(tid.strip())
+                if number is None:
+                    errors.add(path, f"tids rowid {rowid}", "track id not in track_metadata", tid)
+                    number = -1
+                tid_map[rowid] = number
+            tag_map = {}
+            for rowid, raw in db.tags(errors):
+                interned = names.intern(raw)
+                if interned is None:
+                    errors.add(path, f"tags rowid {rowid}", "tag empty after canonicalization", repr(raw))
+                else:
+                    tag_map[rowid] = interned
+            for done, row in enumerate(db.tid_tag(), 1):
+                counts["read"] += 1
+                resolved = resolve_tid_tag(path, row, tid_map, tag_map, errors)
+                if resolved is not None:
+                    tid, tag, weight = resolved
+                    number = tid_map[tid]
+                    if number > 0:
+                        batch.append((0, number, *tag_map[tag], weight, row[0]))
+                        counts["kept"] += 1
+                    elif number == 0:
+                        counts["on_tracks_left_out"] += 1
+                    else:
+                        counts["on_unknown_tracks"] += 1
+                if len(batch) >= _BATCH:
+                    flush()
+                    progress(0.1 + 0.6 * done / total, f"read {done}/{total} Last.fm tag rows")
+            flush()
+    for src, root in enumerate(sources["lastfm_json"], 1):
+        progress(0.7, f"reading Last.fm JSON under {root}")
+        for track in iter_lastfm_json(root, errors):
+            number = track_index.get(track.track_id)
+            if number is None:
+                errors.add(track.path, None, "track id not in track_metadata", track.track_id)
+            seen = set()
+            for raw, weight in track.tags:
+                counts["read"] += 1
+                if number is None:
+                    counts["on_unknown_tracks"] += 1
+                    continue
+                interned = names.intern(raw)
+                if interned is None:
+                    errors.add(track.path, "tags", "tag empty after canonicalization", repr(raw))
+                    continue
+                if interned[0] in seen:
+                    errors.add(track.path, "tags", "duplicate (track, tag)",
+                               f"{raw!r} listed twice; kept the highest weight")
+                seen.add(interned[0])
+                if number == 0:
+                    counts["on_tracks_left_out"] += 1
+                    continue
+                batch.append((src, number, *interned, weight, None))
+                counts["kept"] += 1
+                if len(batch) >= _BATCH:
+                    flush()
+        flush()
+    return {"tag_rows": counts}
+
+
+def _merge(conn, sources, names, params, errors):
+    """Report duplicates, merge spellings into ``track_tags``, fill ``tags`` and ``tag_spellings``."""
+    # Exact duplicates inside lastfm_tags.db: same tid and same tag twice.
+    duplicates = conn.exec_driver_sql(
+        "SELECT count(*), min(src_row), max(src_row) FROM raw_tags WHERE src = 0 "
+        "GROUP BY track, raw HAVING count(*) > 1").fetchall()
+    for n, first, last in duplicates:
+        errors.add(sources["lastfm_tags"], f"tid_tag rowid {last}", "duplicate (track, tag)",
+                   f"same tid and tag as rowid {first}; kept the highest weight", count=n - 1)
+    merged = conn.exec_driver_sql(
+        "SELECT count(*) FROM (SELECT 1 FROM raw_tags GROUP BY track, tag "
+        "HAVING count(DISTINCT raw) > 1)").scalar()
+    conn.exec_driver_sql(
+        "INSERT INTO track_tags (track, tag, weight) "
+        "SELECT track, tag, max(weight) FROM raw_tags GROUP BY track, tag")
+
+    spelling_rows = conn.exec_driver_sql(
+        "SELECT raw, count(*) FROM raw_tags GROUP BY raw").fetchall()
+    conn.exec_driver_sql("DROP TABLE raw_tags")
+    raw_text = {raw_id: raw for raw, raw_id in names.raw_ids.items()}
+    by_tag = {}
+    for raw_id, n in spelling_rows:
+        by_tag.setdefault(names.raw_to_canonical[raw_id], {})[raw_text[raw_id]] = n
+    name_of = {tag_id: name for name, tag_id in names.canonical_ids.items()}
+    tag_counts = {tag: (n_any, n_min) for tag, n_any, n_min in conn.execute(
+        text("SELECT tag, count(*), sum(weight >= :w) FROM track_tags GROUP BY tag"),
+        {"w": params["min_weight"]})}
+    rows = [dict(id=tag_id, name=name_of[tag_id], display=most_frequent_spelling(spellings),
+                 n_tracks=int(tag_counts[tag_id][1]), n_tracks_any=int(tag_counts[tag_id][0]),
+                 n_spellings=len(spellings))
+            for tag_id, spellings in sorted(by_tag.items())]
+    for start in range(0, len(rows), _BATCH):
+        conn.execute(insert(Tag), rows[start:start + _BATCH])
+    spellings = [dict(raw=raw, tag_id=tag_id, n_rows=n)
+                 for tag_id, counts in by_tag.items() for raw, n in counts.items()]
+    for start in range(0, len(spellings), _BATCH):
+        conn.execute(insert(TagSpelling), spellings[start:start + _BATCH])
+    return {"tags": dict(raw_spellings=len(spellings), canonical=len(rows),
+                         track_tag_pairs_with_merged_spellings=int(merged))}
+
+
+def _vocabulary_and_songs(conn, sources, params, errors):
+    min_weight = params["min_weight"]
+    top = conn.execute(text(
+        "SELECT tt.tag, t.name, count(*) AS n FROM track_tags tt JOIN tags t ON t.id = tt.tag "
+        "WHERE tt.weight >= :w GROUP BY tt.tag ORDER BY n DESC, t.name ASC LIMIT :n"),
+        {"w": min_weight, "n": params["n_tags"]}).fetchall()
+    if not top:
+        raise ValueError(
+            f"no tag has weight >= min_weight={min_weight} on any kept track "
+            f"(tag source: {sources['lastfm_tags'] or sources['lastfm_json']})")
+    if len(top) < params["n_tags"]:
+        log.warning("only %d tags reach min_weight=%s; vocabulary is smaller than n_tags=%d",
+                    len(top), min_weight, params["n_tags"])
+    conn.execute(insert(Vocabulary), [dict(idx=i, tag_id=tag, name=name, n_tracks=n)
+                                      for i, (tag, name, n) in enumerate(top)])
+    conn.execute(text(
+        "UPDATE tracks SET n_vocab_tags = (SELECT count(*) FROM track_tags tt "
+        "JOIN vocabulary v ON v.tag_id = tt.tag WHERE tt.track = tracks.id AND tt.weight >= :w)"),
+        {"w": min_weight})
+
+    split_rows = conn.exec_driver_sql(
+        "SELECT split, count(*), sum(n_vocab_tags > 0) FROM tracks GROUP BY split").fetchall()
+    by_split = {name: (0, 0) for name in SPLITS}
+    by_split.update({name: (n, tagged) for name, n, tagged in split_rows})
+    fractions = {"train": 1.0 - params["valid_fraction"] - params["test_fraction"],
+                 "valid": params["valid_fraction"], "test": params["test_fraction"]}
+    conn.execute(insert(Split), [dict(name=name, fraction=fractions[name], n_tracks=by_split[name][0],
+                                      n_tagged=by_split[name][1]) for name in SPLITS])
+
+    mismatches = set()
+    if sources["sid_mismatches"]:
+        mismatches = read_sid_mismatches(sources["sid_mismatches"], errors)
+        rows = [dict(song_id=s, track_id=t) for s, t in sorted(mismatches)]
+        for start in range(0, len(rows), _BATCH):
+            conn.execute(insert(Mismatch), rows[start:start + _BATCH])
+    best, removed = {}, 0
+    for track_id, song_id, n_vocab in conn.exec_driver_sql(
+            "SELECT track_id, song_id, n_vocab_tags FROM tracks ORDER BY track_id"):
+        if (song_id, track_id) in mismatches:
+            removed += 1
+            continue
+        # Several tracks can share a song: prefer one the tag model can learn from,
+        # then the first by track id, so the choice is stable.
+        if song_id not in best or (n_vocab > 0 and best[song_id][1] == 0):
+            best[song_id] = (track_id, n_vocab)
+    song_rows = [dict(song_id=s, track_id=t) for s, (t, _) in sorted(best.items())]
+    for start in range(0, len(song_rows), _BATCH):
+        conn.execute(insert(SongTrack), song_rows[start:start + _BATCH])
+
+    n_kept = sum(n for n, _ in by_split.values())
+    return {
+        "tracks": dict(kept=n_kept, with_vocabulary_tags=sum(t for _, t in by_split.values()),
+                       by_split={name: dict(tracks=n, tagged=t) for name, (n, t) in by_split.items()}),
+        "vocabulary": [dict(idx=i, name=name, n_tracks=n) for i, (_, name, n) in enumerate(top)],
+        "songs": dict(mapped=len(song_rows), mismatch_pairs=len(mismatches),
+                      mismatched_tracks_unmapped=removed),
+    }

@@ -1,0 +1,235 @@
+"""Read API of ``tags.sqlite`` for the later stages (read-only)."""
+
+import collections
+import json
+import os
+import pathlib
+
+import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from krotos.msd.errors import InputFileError
+from krotos.tagdb.splits import SPLITS
+
+Track = collections.namedtuple(
+    "Track", "track_id song_id track_7digitalid artist title duration split")
+Track.__doc__ = """A track of the tag database; ``track_7digitalid`` is None when unknown."""
+
+#: IN (...) lists stay below SQLite's bound-parameter limit.
+_IN_BATCH = 900
+
+
+class TagDB:
+    """The tag database opened read-only.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``tags.sqlite`` written by :func:`krotos.tagdb.build_tag_database`.
+
+    Raises
+    ------
+    InputFileError
+        Missing file, or not a tag database.
+
+    Examples
+    --------
+    >>> with TagDB("tags.sqlite") as db:
+    ...     train = db.tracks("train")
+    ...     y = db.tag_matrix([t.track_id for t in train])   # (n, n_tags) float32 0/1
+    ...     names = db.vocabulary()
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise InputFileError(f"{self.path}: no such file")
+        uri = pathlib.Path(self.path).resolve().as_uri()
+        self._engine = create_engine(f"sqlite+pysqlite:///{uri}?mode=ro&uri=true")
+        try:
+            self._conn = self._engine.connect()
+            meta = dict(self._conn.execute(text("SELECT key, value FROM meta")).all())
+        except DBAPIError as exc:
+            self._engine.dispose()
+            raise InputFileError(f"{self.path}: not a krotos tag database ({exc.orig})") from exc
+        self._meta = {key: json.loads(value) for key, value in meta.items()}
+        self._vocab = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Close the database."""
+        self._conn.close()
+        self._engine.dispose()
+
+    def _rows(self, sql, **params):
+        return self._conn.execute(text(sql), params).all()
+
+    @property
+    def params(self):
+        """Build parameters: n_tags, min_weight, split_method, fractions, salt, audio_filter."""
+        return dict(self._meta["params"])
+
+    @property
+    def min_weight(self):
+        """Weight from which a tag counts as present (the build's ``min_weight``)."""
+        return float(self._meta["params"]["min_weight"])
+
+    def summary(self):
+        """The build summary (counts, bad rows by reason), as in ``summary.json``."""
+        return self._meta.get("summary", {})
+
+    def _where(self, split, tagged):
+        clauses, params = [], {}
+        if split is not None:
+            if split not in SPLITS:
+                raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+            clauses.append("split = :split")
+            params["split"] = split
+        if tagged is not None:
+            clauses.append("n_vocab_tags > 0" if tagged else "n_vocab_tags = 0")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def tracks(self, split=None, tagged=None):
+        """Return the tracks, sorted by track id.
+
+        Parameters
+        ----------
+        split : {'train', 'valid', 'test'}, optional
+            Only this split; all tracks when None.
+        tagged : bool, optional
+            True: only tracks with at least one vocabulary tag (what the tag
+            model trains on); False: only those without; None: all.
+
+        Returns
+        -------
+        list of Track
+        """
+        where, params = self._where(split, tagged)
+        rows = self._rows(
+            "SELECT track_id, song_id, track_7digitalid, artist, title, duration, split "
+            f"FROM tracks{where} ORDER BY track_id", **params)
+        return [Track(*row) for row in rows]
+
+    def track_ids(self, split=None, tagged=None):
+        """Return the track ids (sorted) of :meth:`tracks` with the same arguments."""
+        where, params = self._where(split, tagged)
+        return [row[0] for row in self._rows(f"SELECT track_id FROM tracks{where} ORDER BY track_id", **params)]
+
+    def vocabulary(self):
+        """Return the canonical names of the vocabulary tags, in model output order."""
+        if self._vocab is None:
+            self._vocab = [row[0] for row in self._rows("SELECT name FROM vocabulary ORDER BY idx")]
+        return list(self._vocab)
+
+    def vocabulary_counts(self):
+        """Return ``[(name, number of tracks with weight >= min_weight)]`` in output order."""
+        return [tuple(row) for row in self._rows("SELECT name, n_tracks FROM vocabulary ORDER BY idx")]
+
+    def _index(self, track_ids):
+        track_ids = list(track_ids)
+        position = {}
+        for i, track_id in enumerate(track_ids):
+            position.setdefault(track_id, []).append(i)
+        return track_ids, position
+
+    def _vocab_weights(self, track_ids, min_weight):
+        """Yield ``(track_id, vocabulary idx, weight)`` for the given tracks."""
+        sql = ("SELECT t.track_id, v.idx, tt.weight FROM track_tags tt "
+               "JOIN vocabulary v ON v.tag_id = tt.tag JOIN tracks t ON t.id = tt.track "
+               "WHERE tt.weight >= :w")
+        unique = sorted(set(track_ids))
+        if len(unique) > 20 * _IN_BATCH:
+            # Many tracks: one pass over the vocabulary rows beats thousands of IN lists.
+            yield from self._rows(sql, w=min_weight)
+            return
+        for start in range(0, len(unique), _IN_BATCH):
+            chunk = unique[start:start + _IN_BATCH]
+            names = {f"t{k}": tid for k, tid in enumerate(chunk)}
+            yield from self._rows(sql + f" AND t.track_id IN ({', '.join(':' + n for n in names)})",
+                                  w=min_weight, **names)
+
+    def _check_known(self, unique):
+        known = set()
+        for start in range(0, len(unique), _IN_BATCH):
+            chunk = unique[start:start + _IN_BATCH]
+            names = {f"t{k}": tid for k, tid in enumerate(chunk)}
+            known.update(row[0] for row in self._rows(
+                f"SELECT track_id FROM tracks WHERE track_id IN ({', '.join(':' + n for n in names)})",
+                **names))
+        missing = [t for t in unique if t not in known]
+        if missing:
+            raise KeyError(f"{self.path}: {len(missing)} track id(s) not in the tag database, "
+                           f"e.g. {', '.join(missing[:5])}")
+
+    def _matrix(self, track_ids, min_weight, binary):
+        track_ids, position = self._index(track_ids)
+        self._check_known(sorted(position))
+        out = np.zeros((len(track_ids), len(self.vocabulary())), dtype=np.float32)
+        for track_id, idx, weight in self._vocab_weights(track_ids, min_weight):
+            rows = position.get(track_id)
+            if rows is not None:
+                out[rows, idx] = 1.0 if binary else weight
+        return out
+
+    def tag_matrix(self, track_ids, min_weight=None):
+        """Return the 0/1 labels of ``track_ids`` over the vocabulary.
+
+        Parameters
+        ----------
+        track_ids : sequence of str
+            Tracks of this database (any order; repeats allowed).
+        min_weight : float, optional
+            Threshold for "tag present"; default: the build's ``min_weight``.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``(len(track_ids), len(vocabulary()))``; row ``i``
+            belongs to ``track_ids[i]``, column ``j`` to ``vocabulary()[j]``.
+
+        Raises
+        ------
+        KeyError
+            A track id is not in the database.
+        """
+        return self._matrix(track_ids, self.min_weight if min_weight is None else float(min_weight),
+                            binary=True)
+
+    def tag_weights(self, track_ids):
+        """Return the Last.fm weights (0..100; 0 where absent) of ``track_ids`` over the vocabulary.
+
+        Same shape and order as :meth:`tag_matrix`; weights below
+        ``min_weight`` are included.
+        """
+        return self._matrix(track_ids, 0.0, binary=False)
+
+    def tags_of(self, track_id):
+        """Return every tag of one track as ``[(canonical name, weight)]``, heaviest first."""
+        rows = self._rows(
+            "SELECT g.name, tt.weight FROM track_tags tt JOIN tags g ON g.id = tt.tag "
+            "JOIN tracks t ON t.id = tt.track WHERE t.track_id = :t ORDER BY tt.weight DESC, g.name",
+            t=track_id)
+        return [tuple(row) for row in rows]
+
+    def song_to_track(self):
+        """Return ``{song_id: track_id}``, with the sid_mismatches pairs removed.
+
+        Where several tracks share a song, the one with vocabulary tags (then
+        the smallest track id) is chosen.
+        """
+        return dict(self._rows("SELECT song_id, track_id FROM song_tracks"))
+
+    def mismatches(self):
+        """Return the ``(song_id, track_id)`` pairs of ``sid_mismatches.txt`` used by the build."""
+        return {tuple(row) for row in self._rows("SELECT song_id, track_id FROM mismatches")}
+
+    def splits(self):
+        """Return ``{split: {"fraction", "n_tracks", "n_tagged"}}``."""
+        return {name: dict(fraction=f, n_tracks=n, n_tagged=t) for name, f, n, t in
+                self._rows("SELECT name, fraction, n_tracks, n_tagged FROM splits")}

@@ -1,0 +1,11 @@
+"""The krotos Luigi tasks: ``luigi --module pipeline FinetuneLatents --workers 4``.
+
+One module per stage; importing this package registers every task. Importing
+must stay cheap and side-effect free (no TensorFlow, no open databases),
+since Luigi imports it in every worker.
+"""
+
+from pipeline.config import krotos  # noqa: F401
+from pipeline.base import KrotosTask  # noqa: F401
+from pipeline.demo import DemoDataset  # noqa: F401
+from pipeline.dataset import RealDataset, dataset_task  # noqa: F401

@@ -1,0 +1,144 @@
+"""Tag model stage: train the CNN on the spectrograms, then score it on the test split.
+
+``TrainTagModel`` holds the ``training`` resource (``[resources] training=1``
+in luigi.cfg), so that one model trains at a time however many workers run.
+Its checkpoints live in the task's ``.work`` folder: a killed run, started
+again, resumes after the last finished epoch.
+"""
+
+import luigi
+
+from pipeline.audio import SpectrogramIndex
+from pipeline.base import KrotosTask
+from pipeline.tagdb import TagDatabase
+
+
+def _int_tuple(text):
+    return tuple(int(v) for v in str(text).replace(",", " ").split())
+
+
+def _str_tuple(text):
+    return tuple(v for v in str(text).replace(",", " ").split())
+
+
+def _frames(seconds, params):
+    """Frames of ``seconds`` at the spectrograms' frame rate (from the manifest)."""
+    try:
+        rate = float(params["sample_rate"]) / float(params["hop_length"])
+    except KeyError as exc:
+        raise ValueError(f"the spectrogram manifest's params lack {exc}; cannot convert "
+                         f"window_seconds to frames") from None
+    return max(1, int(round(float(seconds) * rate)))
+
+
+def _split_targets(tagdb_path, manifest):
+    """Splits (every track), vocabulary, and tag vectors of the tracks with spectrograms."""
+    from krotos.tagdb import TagDB
+
+    have = {tid for shard in manifest["shards"] for tid in shard["track_ids"]}
+    with TagDB(tagdb_path) as db:
+        vocabulary = db.vocabulary()
+        splits = {name: [t.track_id for t in db.tracks(split=name)]
+                  for name in ("train", "valid", "test")}
+        ids = [t for name in ("train", "valid", "test") for t in splits[name] if t in have]
+        matrix = db.tag_matrix(ids) if ids else None
+    targets = {t: matrix[i] for i, t in enumerate(ids)}
+    return splits, targets, vocabulary
+
+
+class TrainTagModel(KrotosTask):
+    """The tag CNN (``model.keras`` + ``normalization.json``, ``vocabulary.json``,
+    ``training.json``); TensorBoard logs in the ``.work`` folder while training."""
+
+    version = 1
+    resources = {"training": 1}
+
+    window_seconds = luigi.FloatParameter(default=3.0, description="training window, seconds")
+    filters = luigi.Parameter(default="256,256,512,512", description="conv filters per layer")
+    kernel_size = luigi.IntParameter(default=4, description="conv width in frames")
+    pool_sizes = luigi.Parameter(default="4,2,2", description="max-pool after each conv but the last")
+    dense_units = luigi.Parameter(default="2048,2048", description="hidden dense layers")
+    dropout = luigi.FloatParameter(default=0.5, description="dropout after each dense layer")
+    batch_norm = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                     description="batch norm after each conv")
+    global_pooling = luigi.Parameter(default="mean,max,l2", description="temporal pooling stats")
+    epochs = luigi.IntParameter(default=50, description="maximum epochs")
+    batch_size = luigi.IntParameter(default=32, description="windows per step")
+    crops_per_track = luigi.IntParameter(default=1, description="random windows per track per epoch")
+    optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"], default="adam",
+                                      description="optimizer")
+    learning_rate = luigi.FloatParameter(default=1e-3, description="(peak) learning rate")
+    schedule = luigi.ChoiceParameter(choices=["constant", "cosine", "exponential"],
+                                     default="constant", description="learning-rate schedule")
+    weight_decay = luigi.FloatParameter(default=0.0, description="0 = none")
+    patience = luigi.IntParameter(default=5, description="epochs without val ROC-AUC gain")
+    stats_max_tracks = luigi.IntParameter(default=5000,
+                                          description="tracks read for band statistics")
+    eval_max_windows = luigi.IntParameter(default=0, description="validation windows per clip; 0 = all")
+    seed = luigi.IntParameter(default=0, description="random seed")
+    threads = luigi.IntParameter(default=0, significant=False,
+                                 description="TensorFlow intra-op threads; 0 = all cores")
+
+    def requires(self):
+        return {"tagdb": TagDatabase(), "spectrograms": SpectrogramIndex()}
+
+    def run(self):
+        from krotos.audio.manifest import read_manifest
+        from krotos.model.train import configure_threads, train_tag_model
+
+        configure_threads(self.threads, 2 if self.threads else 0)
+        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        splits, targets, vocabulary = _split_targets(
+            self.requires()["tagdb"].file("tags.sqlite"), manifest)
+        with self.staging() as tmp:
+            train_tag_model(
+                [s["path"] for s in manifest["shards"]], splits, targets, vocabulary,
+                out_dir=tmp, work_dir=self.work_dir,
+                window_frames=_frames(self.window_seconds, manifest["params"]),
+                filters=_int_tuple(self.filters), kernel_size=self.kernel_size,
+                pool_sizes=_int_tuple(self.pool_sizes), dense_units=_int_tuple(self.dense_units),
+                dropout=self.dropout, batch_norm=self.batch_norm,
+                global_pooling=_str_tuple(self.global_pooling), epochs=self.epochs,
+                batch_size=self.batch_size, optimizer=self.optimizer,
+                learning_rate=self.learning_rate, schedule=self.schedule,
+                weight_decay=self.weight_decay or None, patience=self.patience,
+                crops_per_track=self.crops_per_track, stats_max_tracks=self.stats_max_tracks,
+                eval_max_windows=self.eval_max_windows or None, seed=self.seed,
+                n_mels=manifest["params"].get("n_mels"), progress=self.progress)
+
+
+class EvaluateTags(KrotosTask):
+    """Per-tag ROC-AUC / PR-AUC of the tag model on the test split (``metrics.json``)."""
+
+    version = 1
+
+    batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
+    max_windows = luigi.IntParameter(default=0, description="windows per clip; 0 = all")
+    threads = luigi.IntParameter(default=0, significant=False,
+                                 description="TensorFlow intra-op threads; 0 = all cores")
+
+    def requires(self):
+        return {"model": TrainTagModel(), "tagdb": TagDatabase(),
+                "spectrograms": SpectrogramIndex()}
+
+    def run(self):
+        import json
+        import os
+
+        from krotos.audio.manifest import read_manifest
+        from krotos.model.evaluate import evaluate_tags
+        from krotos.model.train import configure_threads
+
+        configure_threads(self.threads, 2 if self.threads else 0)
+        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        splits, targets, vocabulary = _split_targets(
+            self.requires()["tagdb"].file("tags.sqlite"), manifest)
+        metrics = evaluate_tags(
+            self.requires()["model"].file("model.keras"), [s["path"] for s in manifest["shards"]],
+            splits["test"], targets, vocabulary, batch_size=self.batch_size,
+            max_windows=self.max_windows or None, progress=self.progress)
+        with self.staging() as tmp:
+            with open(os.path.join(tmp, "metrics.json"), "w") as f:
+                json.dump(metrics, f, indent=1, sort_keys=True)
+        self.set_status_message(f"test ROC-AUC {metrics['roc_auc_macro']}, "
+                                f"PR-AUC {metrics['pr_auc_macro']}")

@@ -1,0 +1,121 @@
+"""Play matrix: streaming build, bad input counts, filters, held-out split, file format."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from krotos.cf.playmatrix import (PlayMatrix, build_play_matrix, build_play_split,
+                                  filter_play_matrix, read_play_split, split_plays,
+                                  write_play_split)
+
+
+def _chunks(triplets, size):
+    for i in range(0, len(triplets), size):
+        part = triplets[i:i + size]
+        yield (np.array([t[0] for t in part], dtype=str), np.array([t[1] for t in part], dtype=str),
+               np.array([t[2] for t in part], dtype=np.int64))
+
+
+def test_build_sums_duplicates_across_chunks_and_counts_drops():
+    triplets = [("u1", "S1", 2), ("u1", "S2", 1), ("u2", "S1", 5), ("u1", "S1", 3),  # dup
+                ("u2", "SX", 4), ("u3", "S2", 0), ("u3", "S2", -2), ("u3", "S3", 1),
+                ("u2", "S1", 1), ("u4", "SX", 1), ("u4", "S2", -1)]                   # dup; u4: none left
+    s2t = {"S1": "T1", "S2": "T2", "S3": "T3"}
+    matrix, summary = build_play_matrix(_chunks(triplets, 2), s2t)
+    assert summary["lines"] == 11
+    assert summary["nonpositive_counts"] == 3
+    assert summary["unknown_song_lines"] == 2 and summary["unknown_songs"] == 1
+    assert summary["users_without_plays"] == 1 and "u4" not in matrix.user_ids
+    assert summary["duplicate_lines"] == 2
+    assert summary["nonzeros"] == matrix.plays.nnz == 4
+    users = {u: i for i, u in enumerate(matrix.user_ids)}
+    songs = {s: j for j, s in enumerate(matrix.song_ids)}
+    dense = matrix.plays.toarray()
+    assert dense[users["u1"], songs["S1"]] == 5
+    assert dense[users["u2"], songs["S1"]] == 6
+    assert dense[users["u3"], songs["S3"]] == 1
+    assert "SX" not in songs
+    assert [s2t[s] for s in matrix.song_ids] == list(matrix.track_ids)
+
+
+def _random_matrix(seed=0, n_users=200, n_songs=120, density=0.08):
+    rng = np.random.default_rng(seed)
+    plays = sp.random(n_users, n_songs, density=density, random_state=seed, format="csr",
+                      data_rvs=lambda n: rng.integers(1, 20, size=n)).astype(np.int32)
+    ids = np.array([f"U{i}" for i in range(n_users)])
+    songs = np.array([f"S{j}" for j in range(n_songs)])
+    return PlayMatrix(plays, ids, songs, np.char.replace(songs, "S", "T"))
+
+
+def test_filter_thresholds_hold_and_top_songs():
+    matrix = _random_matrix()
+    out, summary = filter_play_matrix(matrix, min_user_songs=7, min_song_users=10)
+    per_user = np.diff(out.plays.indptr)
+    per_song = np.bincount(out.plays.indices, minlength=out.plays.shape[1])
+    assert len(per_user) > 50 and per_user.min() >= 7 and per_song.min() >= 10
+    assert summary["users_dropped"] == matrix.plays.shape[0] - out.plays.shape[0] > 0
+    # Labels follow their rows and columns.
+    row = list(matrix.user_ids).index(out.user_ids[0])
+    cols = [list(matrix.song_ids).index(s) for s in out.song_ids]
+    np.testing.assert_array_equal(out.plays[0].toarray().ravel(), matrix.plays[row].toarray().ravel()[cols])
+
+    top, _ = filter_play_matrix(matrix, n_songs=10)
+    listeners = np.bincount(matrix.plays.indices, minlength=matrix.plays.shape[1])
+    assert top.plays.shape[1] == 10
+    kept = np.array([list(matrix.song_ids).index(s) for s in top.song_ids])
+    assert listeners[kept].min() >= np.sort(listeners)[-10]
+
+
+def test_split_is_a_partition_with_cold_songs():
+    matrix = _random_matrix(1)
+    split = split_plays(matrix, holdout_fraction=0.25, cold_song_fraction=0.2, seed=3)
+    train, held = split.train, split.heldout
+    assert (train + held - matrix.plays).nnz == 0
+    assert train.multiply(held).nnz == 0
+    assert len(split.cold_song_index) == round(0.2 * matrix.plays.shape[1])
+    # No training play of a cold song, and every play of a cold song is held out.
+    assert train[:, split.cold_song_index].nnz == 0
+    assert held[:, split.cold_song_index].nnz == matrix.plays[:, split.cold_song_index].nnz
+    warm = split.warm_song_index
+    n_warm = np.diff(matrix.plays[:, warm].tocsr().indptr)
+    n_train = np.diff(train[:, warm].tocsr().indptr)
+    assert (n_train[n_warm > 0] >= 1).all()
+    frac = held[:, warm].nnz / matrix.plays[:, warm].nnz
+    assert 0.18 < frac < 0.3
+    again = split_plays(matrix, holdout_fraction=0.25, cold_song_fraction=0.2, seed=3)
+    assert (again.heldout != held).nnz == 0
+    other = split_plays(matrix, holdout_fraction=0.25, cold_song_fraction=0.2, seed=4)
+    assert (other.heldout != held).nnz > 0
+
+
+def test_split_file_round_trip(tmp_path):
+    split = split_plays(_random_matrix(2), 0.2, 0.1, seed=0)
+    path = tmp_path / "plays.h5"
+    write_play_split(str(path), split)
+    back = read_play_split(str(path))
+    assert (back.train != split.train).nnz == 0 and (back.heldout != split.heldout).nnz == 0
+    np.testing.assert_array_equal(back.user_ids, split.user_ids)
+    np.testing.assert_array_equal(back.track_ids, split.track_ids)
+    np.testing.assert_array_equal(back.cold_songs, split.song_ids[split.cold_song_index])
+    assert back.attrs["seed"] == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["plays.h5"]
+
+
+def test_build_play_split_counts_bad_lines(tmp_path):
+    lines = ["u1\tS1\t3", "u1\tS2\t1", "garbage line", "u2\tS1\tx", "u2\tS1\t0", "u2\tS1\t2",
+             "u2\tS9\t5", "u3\tS2\t1", "u1\tS1\t1", "u3\tS1\t-1", "u3\tS3\t4"]
+    path = tmp_path / "triplets.txt"
+    path.write_text("\n".join(lines) + "\n")
+    s2t = {"S1": "T1", "S2": "T2", "S3": "T3"}
+    summary = build_play_split(str(path), str(tmp_path / "plays.h5"), s2t, holdout_fraction=0.0,
+                               cold_song_fraction=0.0, chunk_lines=3)
+    bad = summary["bad_lines"]
+    assert bad["total"] == 4
+    assert sum(bad["by_reason"].values()) == 4
+    assert any("triplets.txt:3" in e for e in bad["examples"])
+    assert summary["read"]["unknown_song_lines"] == 1
+    assert summary["read"]["duplicate_lines"] == 1
+    assert summary["nonzeros"] == 5
+    split = read_play_split(str(tmp_path / "plays.h5"))
+    assert split.train.sum() == 3 + 1 + 1 + 2 + 1 + 4
+    assert split.attrs["summary"]["read"]["lines"] == 7
