@@ -9,3 +9,8 @@ from pipeline.config import krotos  # noqa: F401
 from pipeline.base import KrotosTask  # noqa: F401
 from pipeline.demo import DemoDataset  # noqa: F401
 from pipeline.dataset import RealDataset, dataset_task  # noqa: F401
+from pipeline.tagdb import TagDatabase  # noqa: F401
+from pipeline.audio import FetchPreviews, Spectrograms, SpectrogramIndex  # noqa: F401
+from pipeline.cf import PlayMatrix, Factorize, EvaluateCF  # noqa: F401
+from pipeline.tags_model import TrainTagModel, EvaluateTags  # noqa: F401
+from pipeline.latents import FinetuneLatents, EvaluateRecommendation  # noqa: F401

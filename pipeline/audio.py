@@ -124,7 +124,8 @@ class Spectrograms(KrotosTask):
         from krotos.audio.extract import extract_shard_files
 
         with self.staging() as tmp:
-            extract_shard_files(self.input().path, tmp, self.extract_params(),
+            extract_shard_files(self.requires().file("previews.json"), tmp,
+                                self.extract_params(),
                                 progress=self.progress)
 
 

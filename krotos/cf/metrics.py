@@ -23,6 +23,9 @@ Means over users are returned. Everything is numpy on ``(batch, n_items)``
 blocks: no Python loop over users or items.
 """
 
+import concurrent.futures
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -90,30 +93,42 @@ def random_scorer(n_items, seed=0):
 
 
 def _sortable_keys(values):
-    """Map float32 to int64 keys with the same order (``-inf`` lowest)."""
-    bits = (values + np.float32(0.0)).view(np.int32).astype(np.int64)  # + 0.0 turns -0.0 into 0.0
-    # Negative floats order backwards as integers: flip their magnitude bits.
-    return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
+    """Turn float32 scores, in place, into uint32 keys with the same order.
+
+    ``-inf`` gets the lowest key; returns a uint32 view of ``values``.
+    """
+    values += np.float32(0.0)  # turns -0.0 into 0.0, which must tie with it
+    bits = values.view(np.uint32)
+    # IEEE floats order like sign-magnitude integers: flip every bit of the
+    # negatives and only the sign bit of the positives.
+    mask = (np.uint32(0) - (bits >> np.uint32(31))) | np.uint32(0x80000000)
+    bits ^= mask
+    return bits
 
 
-def _batch_metrics(scores, relevant, n_excluded, k, map_k):
-    """Metrics of one batch; ``scores`` already has -inf on excluded items."""
-    b, n = scores.shape
-    pos_row, pos_col = np.nonzero(relevant)
+def _batch_metrics(keys, pos_row, pos_col, n_excluded, k, map_k):
+    """Metrics of one batch.
+
+    ``keys`` are the order-preserving keys of the scores, lowest on excluded
+    items; ``(pos_row, pos_col)`` the relevant cells, sorted by row.
+    """
+    b, n = keys.shape
     n_rel = np.bincount(pos_row, minlength=b)
     n_neg = n - n_excluded - n_rel
 
     # Exact average ranks of the relevant items among the candidates: sort
-    # every row, give row r the key range [r * 2**32, (r + 1) * 2**32) so that
-    # one searchsorted over the flattened block answers for all rows at once.
-    offsets = np.arange(b, dtype=np.int64) << 32
-    sorted_keys = (_sortable_keys(np.sort(scores, axis=1)) + offsets[:, None]).ravel()
-    pos_keys = _sortable_keys(scores[pos_row, pos_col]) + offsets[pos_row]
+    # every row's keys, give row r the key range [r * 2**32, (r + 1) * 2**32)
+    # so that one searchsorted over the flattened block answers for all rows.
+    offsets = np.arange(b, dtype=np.uint64) << np.uint64(32)
+    flat = np.sort(keys, axis=1).astype(np.uint64)
+    flat += offsets[:, None]
+    flat = flat.ravel()
+    pos_keys = keys[pos_row, pos_col].astype(np.uint64) + offsets[pos_row]
     base = pos_row.astype(np.int64) * n
-    below = np.searchsorted(sorted_keys, pos_keys, side="left") - base
-    ties = np.searchsorted(sorted_keys, pos_keys, side="right") - base - below
-    del sorted_keys
-    # Excluded items sit at -inf, below every candidate.
+    below = np.searchsorted(flat, pos_keys, side="left").astype(np.int64) - base
+    ties = np.searchsorted(flat, pos_keys, side="right").astype(np.int64) - base - below
+    del flat
+    # Excluded items sit below every candidate.
     below = np.maximum(below - n_excluded[pos_row], 0)
     rank = below + (ties + 1) / 2.0
     rank_sum = np.bincount(pos_row, weights=rank, minlength=b)
@@ -122,10 +137,13 @@ def _batch_metrics(scores, relevant, n_excluded, k, map_k):
     auc[(n_rel == 0) | (n_neg <= 0)] = np.nan
 
     kk = min(map_k, n)
-    top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else \
+    top = np.argpartition(keys, n - kk, axis=1)[:, n - kk:] if kk < n else \
         np.broadcast_to(np.arange(n), (b, n))
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    # Best first; among equal keys the lower item index first.
+    order = np.lexsort((top, -np.take_along_axis(keys, top, axis=1).astype(np.int64)), axis=1)
     top = np.take_along_axis(top, order, axis=1)
+    relevant = np.zeros((b, n), dtype=bool)
+    relevant[pos_row, pos_col] = True
     hits = np.take_along_axis(relevant, top, axis=1).astype(np.float64)
     precision_at = np.cumsum(hits, axis=1) / np.arange(1, kk + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -141,7 +159,8 @@ def _batch_metrics(scores, relevant, n_excluded, k, map_k):
 
 
 def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
-                     batch_size=None, memory_bytes=512 * 2**20, per_user=False, progress=None):
+                     batch_size=None, memory_bytes=512 * 2**20, workers=None, per_user=False,
+                     progress=None):
     """Ranking metrics of held-out items, averaged over users.
 
     Parameters
@@ -164,7 +183,10 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
     batch_size : int, optional
         Users per batch; default from ``memory_bytes``.
     memory_bytes : int
-        Working memory a batch may take when ``batch_size`` is not given.
+        Working memory all batches in flight may take when ``batch_size`` is
+        not given.
+    workers : int, optional
+        Batches evaluated in parallel threads (default: CPU count, at most 8).
     per_user : bool
         Also return the per-user arrays under ``"per_user"``.
     progress : callable, optional
@@ -199,29 +221,38 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
         has_relevant = np.diff((heldout - heldout.multiply(exclude.astype(bool))).tocsr().indptr) > 0
     rows_all = np.arange(n_users) if users is None else np.unique(np.asarray(users, dtype=np.int64))
     rows_all = rows_all[has_relevant[rows_all]]
+    workers = max(1, min(workers or os.cpu_count() or 1, 8))
     if batch_size is None:
-        batch_size = max(1, int(memory_bytes // (_BYTES_PER_CELL * max(n_items, 1))))
+        batch_size = max(1, int(memory_bytes // (workers * _BYTES_PER_CELL * max(n_items, 1))))
 
-    parts = {name: [] for name in ("auc", "ap", "precision", "recall", "ndcg")}
-    for start in range(0, len(rows_all), batch_size):
-        rows = rows_all[start:start + batch_size]
+    def run(rows):
         block = np.array(scores(rows), dtype=np.float32)
         if block.shape != (len(rows), n_items):
             raise ValueError(f"scorer returned shape {block.shape}, expected {(len(rows), n_items)}")
-        if np.isnan(block).any():
+        if block.size and np.isnan(block.max()):
             raise ValueError("scores contain NaN")
-        relevant = heldout[rows].toarray() != 0
+        rel = heldout[rows]
         n_excluded = np.zeros(len(rows), dtype=np.int64)
         if exclude is not None:
             ex = exclude[rows]
-            ex_row = np.repeat(np.arange(len(rows)), np.diff(ex.indptr))
-            block[ex_row, ex.indices] = -np.inf
-            relevant[ex_row, ex.indices] = False
+            block[np.repeat(np.arange(len(rows)), np.diff(ex.indptr)), ex.indices] = -np.inf
             n_excluded = np.diff(ex.indptr).astype(np.int64)
-        for name, values in _batch_metrics(block, relevant, n_excluded, k, map_k).items():
-            parts[name].append(values)
-        done = start + len(rows)
-        progress(done / len(rows_all), f"evaluated {done:,}/{len(rows_all):,} users")
+            rel = (rel - rel.multiply(ex.astype(bool))).tocsr()
+            rel.eliminate_zeros()
+        rel.sort_indices()
+        pos_row = np.repeat(np.arange(len(rows)), np.diff(rel.indptr))
+        return _batch_metrics(_sortable_keys(block), pos_row, rel.indices, n_excluded, k, map_k)
+
+    parts = {name: [] for name in ("auc", "ap", "precision", "recall", "ndcg")}
+    batches = [rows_all[i:i + batch_size] for i in range(0, len(rows_all), batch_size)]
+    done = 0
+    # numpy's sort and partition release the GIL: batches run in parallel threads.
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for rows, result in zip(batches, pool.map(run, batches)):
+            for name, values in result.items():
+                parts[name].append(values)
+            done += len(rows)
+            progress(done / len(rows_all), f"evaluated {done:,}/{len(rows_all):,} users")
 
     per = {name: (np.concatenate(v) if v else np.zeros(0)) for name, v in parts.items()}
 

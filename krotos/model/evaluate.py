@@ -28,7 +28,8 @@ _FORWARD = weakref.WeakKeyDictionary()
 def _forward(model):
     fn = _FORWARD.get(model)
     if fn is None:
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+        fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         _FORWARD[model] = fn
     return fn
 

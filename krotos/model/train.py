@@ -284,7 +284,8 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
     optimizer.build(model.trainable_variables)
     fingerprint = _fingerprint(model, dict(loss=str(loss), batch_size=batch_size, seed=seed,
                                            crops=crops_per_track, n_train=len(train_index),
-                                           optimizer=optimizer.get_config()))
+                                           optimizer={k: v for k, v in optimizer.get_config().items()
+                                                      if k != "name"}))
     state = _load_checkpoint(work_dir, model, optimizer, fingerprint) or dict(
         epoch=0, history=[], best_epoch=0, best_metric=None, wait=0, stopped_early=False,
         fingerprint=fingerprint)

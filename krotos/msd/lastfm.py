@@ -146,7 +146,8 @@ def resolve_tid_tag(path, row, tids, tags, errors):
     where = f"tid_tag rowid {rowid}"
     for name, key, known in (("tid", tid, tids), ("tag", tag, tags)):
         if not isinstance(key, int):
-            errors.add(path, where, f"{name} is not a ROWID", repr(key))
+            shown = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+            errors.add(path, where, f"{name} is not a ROWID", repr(shown))
             return None
         if key not in known:
             errors.add(path, where, f"refers to a missing or rejected {name}", f"{name} rowid {key}")

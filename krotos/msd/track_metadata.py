@@ -3,11 +3,14 @@
 import collections
 import math
 import os
+import re
 
 from .errors import ensure_log
 from .sqlite_input import decode_text, open_readonly, wrap_errors
 
 #: Columns every real ``track_metadata.db`` has (and the reader needs).
+_WHITESPACE = re.compile(r"\s")
+
 REQUIRED_COLUMNS = ("track_id", "title", "song_id", "release", "artist_id", "artist_name",
                     "duration", "year", "track_7digitalid")
 
@@ -73,8 +76,12 @@ def iter_track_metadata(path, errors=None):
             for name, raw in zip(("track_id", "song_id"), values[:2]):
                 text, why = decode_text(raw)
                 text = (text or "").strip()
-                if why or not text or any(ch.isspace() for ch in text):
-                    errors.add(path, where, f"bad {name}", why or repr(raw))
+                if why is None and not text:
+                    why = "empty"
+                elif why is None and _WHITESPACE.search(text):
+                    why = f"contains whitespace: {text!r}"
+                if why is not None:
+                    errors.add(path, where, f"bad {name}", why)
                     break
                 ids.append(text)
             else:

@@ -21,7 +21,8 @@ from krotos.msd.track_metadata import TrackMeta, iter_track_metadata
 from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.schema import (
-    SCHEMA_VERSION, Base, Meta, Mismatch, SongTrack, Split, Tag, TagSpelling, Track, Vocabulary)
+    SCHEMA_VERSION, Base, Meta, Mismatch, SongTrack, Split, Tag, TagSpelling, Track, TrackTag,
+    Vocabulary)
 from krotos.tagdb.splits import METHODS, SPLITS, assign_split, check_fractions, split_key
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,7 @@ def _engine(path):
         cursor.execute("PRAGMA journal_mode=OFF")
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.execute("PRAGMA temp_store=FILE")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: sorts and index builds stay in memory
         cursor.close()
 
     return engine
@@ -275,6 +277,7 @@ def _load_tag_rows(conn, sources, track_index, names, errors, progress):
     def flush():
         if batch:
             conn.exec_driver_sql("INSERT INTO raw_tags VALUES (?, ?, ?, ?, ?, ?)", batch)
+            counts["kept"] += len(batch)
             batch.clear()
 
     path = sources["lastfm_tags"]
@@ -286,7 +289,7 @@ def _load_tag_rows(conn, sources, track_index, names, errors, progress):
             for rowid, tid in db.tids(errors):
                 number = track_index.get(tid.strip())
                 if number is None:
-                    errors.add(path, f"tids rowid {rowid}", "track id not in track_metadata", tid)
+                    errors.add(path, f"tids rowid {rowid}", "track id not in the track list", tid)
                     number = -1
                 tid_map[rowid] = number
             tag_map = {}
@@ -296,29 +299,36 @@ def _load_tag_rows(conn, sources, track_index, names, errors, progress):
                     errors.add(path, f"tags rowid {rowid}", "tag empty after canonicalization", repr(raw))
                 else:
                     tag_map[rowid] = interned
-            for done, row in enumerate(db.tid_tag(), 1):
-                counts["read"] += 1
-                resolved = resolve_tid_tag(path, row, tid_map, tag_map, errors)
-                if resolved is not None:
+            done = 0
+            for row in db.tid_tag():
+                done += 1
+                rowid, tid, tag, weight = row
+                number, names_of_tag = tid_map.get(tid), tag_map.get(tag)
+                # The common, clean row skips the checks that name what is wrong.
+                if (number is None or names_of_tag is None or type(weight) is not float
+                        or not 0.0 <= weight <= 100.0):
+                    resolved = resolve_tid_tag(path, row, tid_map, tag_map, errors)
+                    if resolved is None:
+                        continue
                     tid, tag, weight = resolved
-                    number = tid_map[tid]
-                    if number > 0:
-                        batch.append((0, number, *tag_map[tag], weight, row[0]))
-                        counts["kept"] += 1
-                    elif number == 0:
-                        counts["on_tracks_left_out"] += 1
-                    else:
-                        counts["on_unknown_tracks"] += 1
-                if len(batch) >= _BATCH:
-                    flush()
-                    progress(0.1 + 0.6 * done / total, f"read {done}/{total} Last.fm tag rows")
+                    number, names_of_tag = tid_map[tid], tag_map[tag]
+                if number > 0:
+                    batch.append((0, number, names_of_tag[0], names_of_tag[1], weight, rowid))
+                    if len(batch) >= _BATCH:
+                        flush()
+                        progress(0.1 + 0.6 * done / total, f"read {done}/{total} Last.fm tag rows")
+                elif number == 0:
+                    counts["on_tracks_left_out"] += 1
+                else:
+                    counts["on_unknown_tracks"] += 1
+            counts["read"] += done
             flush()
     for src, root in enumerate(sources["lastfm_json"], 1):
         progress(0.7, f"reading Last.fm JSON under {root}")
         for track in iter_lastfm_json(root, errors):
             number = track_index.get(track.track_id)
             if number is None:
-                errors.add(track.path, None, "track id not in track_metadata", track.track_id)
+                errors.add(track.path, None, "track id not in the track list", track.track_id)
             seen = set()
             for raw, weight in track.tags:
                 counts["read"] += 1
@@ -337,7 +347,6 @@ def _load_tag_rows(conn, sources, track_index, names, errors, progress):
                     counts["on_tracks_left_out"] += 1
                     continue
                 batch.append((src, number, *interned, weight, None))
-                counts["kept"] += 1
                 if len(batch) >= _BATCH:
                     flush()
         flush()
@@ -356,9 +365,16 @@ def _merge(conn, sources, names, params, errors):
     merged = conn.exec_driver_sql(
         "SELECT count(*) FROM (SELECT 1 FROM raw_tags GROUP BY track, tag "
         "HAVING count(DISTINCT raw) > 1)").scalar()
+    # Building the secondary index once after the bulk insert is a single sort;
+    # keeping it during the insert is millions of random B-tree updates.
+    indexes = list(TrackTag.__table__.indexes)
+    for index in indexes:
+        index.drop(conn)
     conn.exec_driver_sql(
         "INSERT INTO track_tags (track, tag, weight) "
         "SELECT track, tag, max(weight) FROM raw_tags GROUP BY track, tag")
+    for index in indexes:
+        index.create(conn)
 
     spelling_rows = conn.exec_driver_sql(
         "SELECT raw, count(*) FROM raw_tags GROUP BY raw").fetchall()

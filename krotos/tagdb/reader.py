@@ -18,6 +18,9 @@ Track.__doc__ = """A track of the tag database; ``track_7digitalid`` is None whe
 
 #: IN (...) lists stay below SQLite's bound-parameter limit.
 _IN_BATCH = 900
+#: From this many distinct tracks on, one pass over all vocabulary rows is
+#: cheaper than many IN (...) queries.
+_FULL_SCAN_FROM = 20_000
 
 
 class TagDB:
@@ -131,51 +134,55 @@ class TagDB:
         """Return ``[(name, number of tracks with weight >= min_weight)]`` in output order."""
         return [tuple(row) for row in self._rows("SELECT name, n_tracks FROM vocabulary ORDER BY idx")]
 
-    def _index(self, track_ids):
-        track_ids = list(track_ids)
-        position = {}
-        for i, track_id in enumerate(track_ids):
-            position.setdefault(track_id, []).append(i)
-        return track_ids, position
+    def _driver_rows(self, sql, params=()):
+        # Plain DB-API execution: these queries run with thousands of parameters.
+        return self._conn.exec_driver_sql(sql, tuple(params)).fetchall()
 
-    def _vocab_weights(self, track_ids, min_weight):
-        """Yield ``(track_id, vocabulary idx, weight)`` for the given tracks."""
-        sql = ("SELECT t.track_id, v.idx, tt.weight FROM track_tags tt "
-               "JOIN vocabulary v ON v.tag_id = tt.tag JOIN tracks t ON t.id = tt.track "
-               "WHERE tt.weight >= :w")
-        unique = sorted(set(track_ids))
-        if len(unique) > 20 * _IN_BATCH:
-            # Many tracks: one pass over the vocabulary rows beats thousands of IN lists.
-            yield from self._rows(sql, w=min_weight)
-            return
-        for start in range(0, len(unique), _IN_BATCH):
-            chunk = unique[start:start + _IN_BATCH]
-            names = {f"t{k}": tid for k, tid in enumerate(chunk)}
-            yield from self._rows(sql + f" AND t.track_id IN ({', '.join(':' + n for n in names)})",
-                                  w=min_weight, **names)
+    def _in_batches(self, sql, values, extra=()):
+        """Run ``sql`` (ending in ``IN ({})``) over ``values`` in batches; concatenate the rows."""
+        rows = []
+        for start in range(0, len(values), _IN_BATCH):
+            chunk = list(values[start:start + _IN_BATCH])
+            rows += self._driver_rows(sql.format(", ".join("?" * len(chunk))), (*extra, *chunk))
+        return rows
 
-    def _check_known(self, unique):
-        known = set()
-        for start in range(0, len(unique), _IN_BATCH):
-            chunk = unique[start:start + _IN_BATCH]
-            names = {f"t{k}": tid for k, tid in enumerate(chunk)}
-            known.update(row[0] for row in self._rows(
-                f"SELECT track_id FROM tracks WHERE track_id IN ({', '.join(':' + n for n in names)})",
-                **names))
-        missing = [t for t in unique if t not in known]
+    def _internal_ids(self, unique):
+        """``tracks.id`` of each (sorted, distinct) track id; KeyError naming the unknown ones."""
+        if len(unique) >= _FULL_SCAN_FROM:
+            known = dict(self._driver_rows("SELECT track_id, id FROM tracks"))
+        else:
+            known = dict(self._in_batches("SELECT track_id, id FROM tracks WHERE track_id IN ({})",
+                                          unique.tolist()))
+        missing = [t for t in unique.tolist() if t not in known]
         if missing:
             raise KeyError(f"{self.path}: {len(missing)} track id(s) not in the tag database, "
                            f"e.g. {', '.join(missing[:5])}")
+        return np.array([known[t] for t in unique.tolist()], dtype=np.int64)
 
     def _matrix(self, track_ids, min_weight, binary):
-        track_ids, position = self._index(track_ids)
-        self._check_known(sorted(position))
-        out = np.zeros((len(track_ids), len(self.vocabulary())), dtype=np.float32)
-        for track_id, idx, weight in self._vocab_weights(track_ids, min_weight):
-            rows = position.get(track_id)
-            if rows is not None:
-                out[rows, idx] = 1.0 if binary else weight
-        return out
+        track_ids = [str(t) for t in track_ids]
+        n_vocab = len(self.vocabulary())
+        if not track_ids:
+            return np.zeros((0, n_vocab), dtype=np.float32)
+        unique, inverse = np.unique(np.array(track_ids, dtype=str), return_inverse=True)
+        internal = self._internal_ids(unique)
+        sql = ("SELECT tt.track, v.idx, tt.weight FROM track_tags tt "
+               "JOIN vocabulary v ON v.tag_id = tt.tag WHERE tt.weight >= ?")
+        if len(unique) >= _FULL_SCAN_FROM:
+            # Many tracks: one pass over the vocabulary rows beats many IN (...) lists.
+            rows = self._driver_rows(sql, (min_weight,))
+        else:
+            rows = self._in_batches(sql + " AND tt.track IN ({})", internal.tolist(), (min_weight,))
+        values = np.zeros((len(unique), n_vocab), dtype=np.float32)
+        if rows:
+            track, idx, weight = (np.array(column) for column in zip(*rows))
+            # internal track id -> row of ``values`` (-1: not asked for)
+            position = np.full(max(int(internal.max()), int(track.max())) + 1, -1, dtype=np.int64)
+            position[internal] = np.arange(len(unique))
+            row = position[track]
+            asked = row >= 0
+            values[row[asked], idx[asked]] = 1.0 if binary else weight[asked]
+        return values[inverse.reshape(-1)]
 
     def tag_matrix(self, track_ids, min_weight=None):
         """Return the 0/1 labels of ``track_ids`` over the vocabulary.

@@ -1,0 +1,1 @@
+"""Cold-start recommendation: rank songs nobody has played from their predicted factors."""

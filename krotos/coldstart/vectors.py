@@ -1,0 +1,34 @@
+"""Song vectors predicted from audio: normalization and their HDF5 file.
+
+Kept free of TensorFlow so that evaluation and serving code can read
+predictions without loading a model.
+"""
+
+import os
+
+import h5py
+import numpy as np
+
+
+def unit_normalize(vectors, eps=1e-12):
+    """Rows divided by their L2 norm (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, eps)
+
+
+def write_latents(path, track_ids, factors):
+    """Write ``/track_ids`` (str) and ``/factors`` (n, f) float32, atomically."""
+    tmp = path + ".part"
+    with h5py.File(tmp, "w") as h5:
+        h5.create_dataset("track_ids", data=np.asarray(list(track_ids), dtype=object),
+                          dtype=h5py.string_dtype("utf-8"))
+        h5.create_dataset("factors", data=np.asarray(factors, dtype=np.float32))
+    os.replace(tmp, path)
+
+
+def read_latents(path):
+    """``(track_ids: list of str, factors: np.ndarray)`` from :func:`write_latents`."""
+    with h5py.File(path, "r") as h5:
+        ids = [t.decode() if isinstance(t, bytes) else str(t) for t in h5["track_ids"][()]]
+        return ids, h5["factors"][()]

@@ -1,0 +1,452 @@
+"""Echo Nest segment features of one MSD track as a time x 25 matrix.
+
+Every track file of the Million Song Dataset carries the Echo Nest analysis of
+its audio: the track is cut into *segments* (short sound events, about 4 a
+second), each with a start time, a 12-d ``segments_timbre`` vector (MFCC-like),
+a 12-d ``segments_pitches`` chroma vector (max-normalized to 1) and its
+loudness in dB. This module turns those into the same kind of input the CNN
+gets from audio: a ``(frames, 25)`` float32 matrix, channels
+``timbre[0..11] + pitches[0..11] + loudness``.
+
+Time grid
+---------
+The segments define a piecewise-constant signal: a segment's values hold from
+its start to the next segment's start (the last one to the track's
+``duration``; the first one also covers any time before it). Each output frame
+is that signal's mean over the frame's time span, so a frame inside one long
+segment carries exactly that segment's values, and a frame spanning several
+short segments carries their duration-weighted mean (no segment is skipped,
+which sampling at frame centres would do with 70 ms segments at 10 Hz).
+
+* ``grid='fixed'``: frames ``[k / frame_rate, (k + 1) / frame_rate)`` for
+  ``k < floor(duration * frame_rate)``;
+* ``grid='beats'``: one frame per beat, ``[beats_start[i], beats_start[i + 1])``,
+  the last beat running to ``duration`` (beat-synchronous features, as in
+  Bertin-Mahieux et al.'s MSD papers); time before the first beat is dropped.
+
+The values are stored raw (timbre roughly -250..250, pitches 0..1, loudness
+-60..0 dB): the model standardizes every channel with statistics of the
+training split in its first layer, exactly as it does the log-mel bands.
+
+Bad input
+---------
+A track is rejected (:class:`Rejected`, with a status and a reason naming the
+file) when its file is not HDF5 (``unreadable_h5``), is not an MSD track file
+or holds another track (``not_msd_track``), lacks a segment array, has zero
+segments, arrays of different lengths, or NaN/inf in timbre, pitches, loudness
+or start times (``bad_analysis``), or is shorter than ``min_seconds``
+(``too_short``).
+
+Disorder in the segment start times is *repaired* and recorded, as long as it
+touches at most :data:`MAX_REPAIRED_FRACTION` of the segments (else the file
+is taken as corrupt and rejected): MSD files store start times only, so an
+overlap shows up as a segment starting before its predecessor; such rows are
+sorted by start time (stably, rows keep their values); rows sharing a start
+time (zero-length segments) keep the last one; segments starting outside
+``[0, duration)`` are dropped. Each repair adds a warning that ends up in the
+manifest's ``reason`` of the (``ok``) track.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+#: Manifest statuses of the echonest extraction, beside the audio ones
+#: (:mod:`krotos.audio.status`): ``ok`` and ``too_short`` mean the same there.
+OK = "ok"
+#: No MSD HDF5 file for this track under ``msd_h5``.
+MISSING_H5 = "missing_h5"
+#: The file is not HDF5 at all (truncated, empty, another format).
+UNREADABLE_H5 = "unreadable_h5"
+#: HDF5, but not an MSD track file (no ``metadata/songs`` / ``analysis/songs``
+#: tables) or the file of another track.
+NOT_MSD_TRACK = "not_msd_track"
+#: The analysis cannot be used: segment arrays missing, zero segments, arrays
+#: of different lengths, NaN/inf values, or too much disorder to repair.
+BAD_ANALYSIS = "bad_analysis"
+#: Shorter than ``min_seconds``.
+TOO_SHORT = "too_short"
+
+STATUSES = (OK, MISSING_H5, UNREADABLE_H5, NOT_MSD_TRACK, BAD_ANALYSIS, TOO_SHORT)
+
+#: Channel names, in matrix column order.
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+CHANNELS = tuple([f"timbre_{i}" for i in range(12)] + [f"pitch_{p}" for p in PITCH_NAMES]
+                 + ["loudness"])
+N_CHANNELS = len(CHANNELS)
+
+#: Above this fraction of segments needing repair, the file is rejected.
+MAX_REPAIRED_FRACTION = 0.1
+
+#: Echo Nest analysed audio at 22050 Hz (``analysis/songs.analysis_sample_rate``).
+ANALYSIS_SAMPLE_RATE = 22050
+
+#: Nominal frame rate of the beat grid (one beat at 120 BPM), used only to turn
+#: a window length in seconds into frames.
+NOMINAL_BEATS_PER_SECOND = 2.0
+
+SEGMENT_FIELDS = ("segments_start", "segments_timbre", "segments_pitches")
+LOUDNESS_FIELDS = {"max": "segments_loudness_max", "start": "segments_loudness_start"}
+
+
+def entry(status, reason=""):
+    """A manifest ``{"status", "reason"}`` record."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown echonest track status {status!r}")
+    return {"status": status, "reason": str(reason)}
+
+
+class Rejected(Exception):
+    """A track that yields no feature matrix, with its manifest status."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class EchonestParams:
+    """Everything that determines the feature matrix of a track.
+
+    Parameters
+    ----------
+    frame_rate : float
+        Frames per second of the fixed grid (ignored by ``grid='beats'``).
+    grid : {'fixed', 'beats'}
+        Fixed time grid, or one frame per beat.
+    loudness : {'max', 'start'}
+        Loudness channel: ``segments_loudness_max`` (peak of the segment) or
+        ``segments_loudness_start`` (level at its onset).
+    dtype : {'float16', 'float32'}
+        Storage type in the shard. float32 by default: the matrices are small
+        (25 channels, 10 frames/s) and timbre values reach +-250.
+    min_seconds : float
+        Tracks shorter than this are recorded as ``too_short``.
+    """
+
+    frame_rate: float = 10.0
+    grid: str = "fixed"
+    loudness: str = "max"
+    dtype: str = "float32"
+    min_seconds: float = 5.0
+
+    def __post_init__(self):
+        if self.grid not in ("fixed", "beats"):
+            raise ValueError(f"grid must be 'fixed' or 'beats', got {self.grid!r}")
+        if self.loudness not in LOUDNESS_FIELDS:
+            raise ValueError(f"loudness must be 'max' or 'start', got {self.loudness!r}")
+        if self.dtype not in ("float16", "float32"):
+            raise ValueError(f"dtype must be float16 or float32, got {self.dtype!r}")
+        if not (np.isfinite(self.frame_rate) and self.frame_rate > 0):
+            raise ValueError(f"frame_rate must be > 0, got {self.frame_rate!r}")
+        object.__setattr__(self, "frame_rate", float(self.frame_rate))
+        object.__setattr__(self, "min_seconds", float(self.min_seconds))
+
+    @property
+    def frames_per_second(self):
+        """Frame rate of the grid (nominal for beats: see :data:`NOMINAL_BEATS_PER_SECOND`)."""
+        return self.frame_rate if self.grid == "fixed" else NOMINAL_BEATS_PER_SECOND
+
+    def as_dict(self):
+        """JSON-able parameters, as stored in the shard attributes and the manifest.
+
+        ``sample_rate`` / ``hop_length`` express the frame rate the way the
+        spectrogram manifest does (``sample_rate / hop_length`` frames per
+        second, at the Echo Nest's 22050 Hz analysis rate), so code that turns
+        seconds into frames from a mel manifest reads this one alike.
+        """
+        d = dataclasses.asdict(self)
+        fps = self.frames_per_second
+        d.update(feature="echonest", n_channels=N_CHANNELS, channels=list(CHANNELS),
+                 frames_per_second=fps, sample_rate=ANALYSIS_SAMPLE_RATE,
+                 hop_length=ANALYSIS_SAMPLE_RATE / fps, frame_axis=0,
+                 max_repaired_fraction=MAX_REPAIRED_FRACTION)
+        return d
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_track_analysis(path, track_id=None, row=0, loudness="max"):
+    """Read the Echo Nest analysis arrays of one track from an MSD HDF5 file.
+
+    Parameters
+    ----------
+    path : str
+        A per-track ``TR*.h5`` file, or an aggregate file holding the arrays.
+    track_id : str, optional
+        The track expected at ``row``; another one there is rejected.
+    row : int
+        Row of the track in the file's ``songs`` tables (0 in per-track files).
+    loudness : {'max', 'start'}
+        Which loudness array is needed.
+
+    Returns
+    -------
+    dict
+        ``track_id``, ``duration`` (float, may be NaN), ``segments_start``
+        (n,), ``segments_timbre`` (n, 12), ``segments_pitches`` (n, 12),
+        ``loudness`` (n,), ``beats_start`` (m,) (empty when absent), all float64.
+
+    Raises
+    ------
+    Rejected
+        ``unreadable_h5``, ``not_msd_track`` or ``bad_analysis`` (missing
+        arrays), with a reason naming the file.
+    """
+    import h5py
+
+    from krotos.msd.errors import InputFileError
+    from krotos.msd.hdf5 import MSDFile
+
+    path = os.fspath(path)
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise Rejected(UNREADABLE_H5, f"{path}: cannot open ({exc})") from exc
+    if not is_hdf5:
+        raise Rejected(UNREADABLE_H5, f"{path}: not an HDF5 file")
+    try:
+        with MSDFile(path) as f:
+            song = f.song(row)
+            if "track_id" not in song or "duration" not in song:
+                raise Rejected(NOT_MSD_TRACK, f"{path}: no analysis/songs table with "
+                                              f"track_id and duration (not an MSD track file?)")
+            found = song.get("track_id", "")
+            if track_id is not None and found != track_id:
+                raise Rejected(NOT_MSD_TRACK, f"{path}: row {row} holds track "
+                                              f"{found!r}, expected {track_id}")
+            present = set(f.array_names())
+            needed = SEGMENT_FIELDS + (LOUDNESS_FIELDS[loudness],)
+            missing = [name for name in needed if name not in present]
+            if missing:
+                raise Rejected(BAD_ANALYSIS, f"{path}: missing segment arrays: "
+                                             f"{', '.join('analysis/' + m for m in missing)}")
+            out = {name: np.asarray(f.array(name, row), dtype=np.float64)
+                   for name in SEGMENT_FIELDS}
+            out["loudness"] = np.asarray(f.array(LOUDNESS_FIELDS[loudness], row),
+                                         dtype=np.float64)
+            out["beats_start"] = (np.asarray(f.array("beats_start", row), dtype=np.float64)
+                                  if "beats_start" in present else np.zeros(0))
+    except InputFileError as exc:
+        raise Rejected(NOT_MSD_TRACK, str(exc)) from exc
+    except IndexError as exc:
+        raise Rejected(NOT_MSD_TRACK, str(exc)) from exc
+    except (ValueError, TypeError) as exc:
+        # e.g. a string array where numbers belong.
+        raise Rejected(BAD_ANALYSIS, f"{path}: unreadable segment arrays ({exc})") from exc
+    out["track_id"] = found
+    try:
+        out["duration"] = float(song.get("duration", np.nan))
+    except (TypeError, ValueError):
+        out["duration"] = float("nan")
+    return out
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_analysis(analysis, where="track"):
+    """Validate (and where safe, repair) the segment arrays of one track.
+
+    Parameters
+    ----------
+    analysis : dict
+        As returned by :func:`read_track_analysis`.
+    where : str
+        Names the track in messages (usually its file).
+
+    Returns
+    -------
+    clean : dict
+        ``starts`` (n,), ``values`` (n, 25) float64, ``end`` (seconds),
+        ``beats`` (sorted beat starts inside ``[0, end)``).
+    warnings : list of str
+        One line per repair made.
+
+    Raises
+    ------
+    Rejected
+        ``bad_analysis`` with the reason.
+    """
+    starts = np.asarray(analysis["segments_start"], dtype=np.float64)
+    timbre = np.asarray(analysis["segments_timbre"], dtype=np.float64)
+    pitches = np.asarray(analysis["segments_pitches"], dtype=np.float64)
+    loud = np.asarray(analysis["loudness"], dtype=np.float64)
+    n = starts.shape[0] if starts.ndim == 1 else -1
+    if n == 0:
+        raise Rejected(BAD_ANALYSIS, f"{where}: zero segments")
+    shapes = {"segments_start": (starts.shape, (n,)), "segments_timbre": (timbre.shape, (n, 12)),
+              "segments_pitches": (pitches.shape, (n, 12)), "loudness": (loud.shape, (n,))}
+    wrong = [f"{name} {tuple(got)} (expected {want})"
+             for name, (got, want) in shapes.items() if n < 0 or tuple(got) != want]
+    if wrong:
+        raise Rejected(BAD_ANALYSIS, f"{where}: segment arrays disagree in shape: "
+                                     f"{'; '.join(wrong)}")
+    for name, values in (("segments_start", starts), ("segments_timbre", timbre),
+                         ("segments_pitches", pitches), ("segment loudness", loud)):
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise Rejected(BAD_ANALYSIS, f"{where}: {bad} NaN/inf value(s) in {name}")
+    values = np.concatenate([timbre, pitches, loud[:, None]], axis=1)
+    warnings = []
+
+    duration = float(analysis.get("duration", np.nan))
+    end = duration
+    if not (np.isfinite(duration) and duration > 0):
+        end = None
+    repaired = 0
+
+    order = np.argsort(starts, kind="stable")
+    inversions = int(np.count_nonzero(np.diff(starts) < 0))
+    if inversions:
+        starts, values = starts[order], values[order]
+        repaired += inversions
+        warnings.append(f"{inversions} segment(s) start before their predecessor "
+                        f"(out of order / overlapping): sorted by start time")
+    # Of several rows with one start time the last wins: zero-length segments
+    # have no time to hold their values.
+    keep = np.append(np.diff(starts) > 0, True)
+    dropped = int(np.count_nonzero(~keep))
+    if dropped:
+        starts, values = starts[keep], values[keep]
+        repaired += dropped
+        warnings.append(f"{dropped} segment(s) with a duplicate start time dropped")
+    inside = (starts >= 0) & (starts < end if end is not None else True)
+    outside = int(np.count_nonzero(~inside))
+    if outside:
+        starts, values = starts[inside], values[inside]
+        repaired += outside
+        warnings.append(f"{outside} segment(s) starting outside [0, duration="
+                        f"{duration:g} s) dropped")
+    if repaired > MAX_REPAIRED_FRACTION * n:
+        raise Rejected(BAD_ANALYSIS, f"{where}: {repaired} of {n} segments out of order, "
+                                     f"duplicated or out of range (more than "
+                                     f"{MAX_REPAIRED_FRACTION:.0%}): corrupt segment table")
+    if len(starts) == 0:
+        raise Rejected(BAD_ANALYSIS, f"{where}: no segment starts inside the track")
+    if end is None:
+        # Without a usable duration the last segment gets a typical length.
+        typical = float(np.median(np.diff(starts))) if len(starts) > 1 else 0.25
+        end = float(starts[-1] + typical)
+        warnings.append(f"duration {duration!r} unusable: track end taken as "
+                        f"{end:.3f} s (last segment start + median segment length)")
+
+    beats = np.asarray(analysis.get("beats_start", np.zeros(0)), dtype=np.float64).ravel()
+    good = np.isfinite(beats) & (beats >= 0) & (beats < end)
+    clean_beats = np.unique(beats[good])
+    if len(clean_beats) != len(beats):
+        warnings.append(f"{len(beats) - len(clean_beats)} beat(s) non-finite, duplicated "
+                        f"or outside the track dropped")
+    return {"starts": starts, "values": values, "end": float(end), "beats": clean_beats}, warnings
+
+
+# --------------------------------------------------------------------------- grid
+
+def _box_means(starts, values, end, lo, hi):
+    """Mean of the piecewise-constant segment signal over each ``[lo[i], hi[i])``."""
+    edges = np.append(starts, end)
+    edges[0] = 0.0  # the first segment also covers the time before it
+    widths = np.diff(edges)
+    integral = np.vstack([np.zeros((1, values.shape[1])),
+                          np.cumsum(widths[:, None] * values, axis=0)])
+
+    def cumulative(t):
+        k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(values) - 1)
+        return integral[k] + (t - edges[k])[:, None] * values[k]
+
+    return (cumulative(hi) - cumulative(lo)) / (hi - lo)[:, None]
+
+
+def frame_spans(clean, grid="fixed", frame_rate=10.0):
+    """Start and end times (seconds) of the output frames of a checked track.
+
+    Returns
+    -------
+    lo, hi : np.ndarray
+        Frame ``i`` spans ``[lo[i], hi[i])``; empty when the track holds no
+        whole frame (or, for beats, no beat).
+    """
+    end = clean["end"]
+    if grid == "fixed":
+        n = int(np.floor(end * frame_rate + 1e-9))
+        k = np.arange(n, dtype=np.float64)
+        return k / frame_rate, (k + 1) / frame_rate
+    if grid == "beats":
+        beats = clean["beats"]
+        return beats, np.append(beats[1:], end)
+    raise ValueError(f"grid must be 'fixed' or 'beats', got {grid!r}")
+
+
+def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track"):
+    """The ``(frames, 25)`` feature matrix of one track's analysis.
+
+    Parameters
+    ----------
+    analysis : dict
+        As returned by :func:`read_track_analysis`.
+    grid : {'fixed', 'beats'}
+    frame_rate : float
+        Frames per second of the fixed grid.
+    where : str
+        Names the track in messages.
+
+    Returns
+    -------
+    matrix : np.ndarray
+        float32 ``(frames, 25)``: timbre (12), pitches (12), loudness (1).
+    warnings : list of str
+        Repairs made (see :func:`check_analysis`).
+
+    Raises
+    ------
+    Rejected
+        ``bad_analysis`` (including no beats with ``grid='beats'``) or
+        ``too_short`` (no whole frame).
+    """
+    clean, warnings = check_analysis(analysis, where)
+    if grid == "beats" and len(clean["beats"]) == 0:
+        raise Rejected(BAD_ANALYSIS, f"{where}: no beats (grid='beats' needs "
+                                     f"analysis/beats_start)")
+    lo, hi = frame_spans(clean, grid, frame_rate)
+    if len(lo) == 0:
+        raise Rejected(TOO_SHORT, f"{where}: {clean['end']:.2f} s holds no whole frame "
+                                  f"at {frame_rate:g} frames/s")
+    matrix = _box_means(clean["starts"], clean["values"], clean["end"], lo, hi)
+    return matrix.astype(np.float32), warnings
+
+
+def features_of_file(path, params, track_id=None, row=0):
+    """Read, check and grid one track: the echonest counterpart of a spectrogram.
+
+    Parameters
+    ----------
+    path : str
+        MSD HDF5 file.
+    params : EchonestParams
+    track_id : str, optional
+        Expected track (checked against the file).
+    row : int
+        Row in an aggregate file (0 for per-track files).
+
+    Returns
+    -------
+    matrix : np.ndarray
+        ``(frames, 25)`` float32.
+    warnings : list of str
+
+    Raises
+    ------
+    Rejected
+        With the manifest status and a reason naming the file.
+    """
+    analysis = read_track_analysis(path, track_id=track_id, row=row, loudness=params.loudness)
+    clean, _ = check_analysis(analysis, where=path)
+    if clean["end"] < params.min_seconds:
+        raise Rejected(TOO_SHORT, f"{path}: {clean['end']:.2f} s < min_seconds="
+                                  f"{params.min_seconds:g}")
+    matrix, warnings = echonest_matrix(analysis, grid=params.grid,
+                                       frame_rate=params.frame_rate, where=path)
+    if not np.all(np.isfinite(matrix)):
+        raise Rejected(BAD_ANALYSIS, f"{path}: feature matrix has NaN or inf")
+    return matrix, warnings

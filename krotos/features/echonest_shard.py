@@ -1,0 +1,172 @@
+"""Extraction of one shard of Echo Nest features from MSD HDF5 files.
+
+The output is the spectrogram shards' layout exactly (``shard.h5`` written by
+:class:`krotos.audio.shards.ShardWriter` with 25 channels, and
+``results.json``), so :func:`krotos.audio.manifest.index_shards` builds the
+manifest and everything downstream reads echonest shards like mel ones.
+
+Where the files are (``msd_h5``):
+
+* a folder tree as the MSD ships it, ``<root>/A/B/C/TRABC....h5`` (letters 3
+  to 5 of the track id); a flat folder of ``TR....h5`` files works too;
+* or one aggregate HDF5 file holding many tracks' rows and arrays (the MSD's
+  ``create_aggregate_file`` output). ``msd_summary_file.h5`` has no segment
+  arrays and is refused with a message saying so.
+"""
+
+import collections
+import json
+import os
+
+from krotos.audio.shards import ShardWriter
+from krotos.features import echonest as en
+
+
+def _no_progress(fraction, message):
+    pass
+
+
+def msd_h5_path(root, track_id):
+    """Path of a track's file in the MSD folder tree: ``root/A/B/C/<track_id>.h5``."""
+    track_id = str(track_id)
+    return os.path.join(os.fspath(root), track_id[2], track_id[3], track_id[4],
+                        f"{track_id}.h5")
+
+
+class TrackFiles:
+    """Finds the HDF5 file (and row) holding a track's analysis.
+
+    Parameters
+    ----------
+    root : str
+        The MSD ``data`` folder tree (``A/B/C/TR....h5``), a flat folder of
+        ``TR....h5`` files, or an aggregate HDF5 file.
+
+    Raises
+    ------
+    ValueError
+        ``root`` does not exist, or is an HDF5 file without segment arrays or
+        a ``analysis/songs`` track id column (the message names it).
+    """
+
+    def __init__(self, root):
+        self.root = os.path.abspath(os.fspath(root))
+        self._rows = None
+        if os.path.isdir(self.root):
+            return
+        if not os.path.isfile(self.root):
+            raise ValueError(f"msd_h5: {self.root} does not exist")
+        import h5py
+
+        try:
+            with h5py.File(self.root, "r") as f:
+                if "analysis/songs" not in f or "analysis/segments_start" not in f:
+                    raise ValueError(
+                        f"msd_h5: {self.root} has no analysis/segments_start arrays (the MSD "
+                        f"summary file has none): give the folder of per-track TR*.h5 files "
+                        f"or an aggregate file made with them")
+                ids = f["analysis/songs"].fields("track_id")[()]
+        except OSError as exc:
+            raise ValueError(f"msd_h5: {self.root} is neither a folder nor a readable "
+                             f"HDF5 file ({exc})") from exc
+        self._rows = {tid.rstrip(b"\0").decode("ascii", "replace"): i
+                      for i, tid in enumerate(ids)}
+
+    def locate(self, track_id):
+        """``(path, row)`` of the track, or None when there is no file for it."""
+        if self._rows is not None:
+            row = self._rows.get(track_id)
+            return None if row is None else (self.root, row)
+        for path in (msd_h5_path(self.root, track_id),
+                     os.path.join(self.root, f"{track_id}.h5")):
+            if os.path.isfile(path):
+                return path, 0
+        return None
+
+
+def _track_id(item):
+    return item if isinstance(item, str) else item.track_id
+
+
+def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None):
+    """Compute the echonest matrices of one shard and write them to ``out_path``.
+
+    Parameters
+    ----------
+    tracks : list of str or of objects with ``track_id``
+        The shard's tracks (e.g. :class:`krotos.tagdb.reader.Track`).
+    msd_h5 : str or TrackFiles
+        Where the MSD HDF5 files are (see :class:`TrackFiles`).
+    out_path : str
+        Shard file to create; it appears only once complete.
+    params : krotos.features.echonest.EchonestParams
+    progress : callable, optional
+        ``progress(fraction, message)``, called after each track.
+
+    Returns
+    -------
+    dict
+        ``track_id -> {"status", "reason"}`` for every track, in input order;
+        only ``ok`` tracks are in the shard. An ``ok`` track whose segment
+        table was repaired has the repairs in ``reason``.
+    """
+    progress = progress or _no_progress
+    files = msd_h5 if isinstance(msd_h5, TrackFiles) else TrackFiles(msd_h5)
+    results = {}
+    n = len(tracks)
+    with ShardWriter(out_path, n_channels=en.N_CHANNELS, dtype=params.dtype,
+                     attrs=params.as_dict()) as writer:
+        for i, item in enumerate(tracks):
+            track_id = _track_id(item)
+            where = files.locate(track_id)
+            if where is None:
+                results[track_id] = en.entry(
+                    en.MISSING_H5, f"no {track_id}.h5 under {files.root} "
+                                   f"(looked for {msd_h5_path(files.root, track_id)})")
+            else:
+                path, row = where
+                try:
+                    matrix, warnings = en.features_of_file(path, params, track_id=track_id,
+                                                           row=row)
+                except en.Rejected as rej:
+                    results[track_id] = en.entry(rej.status, rej.reason)
+                else:
+                    writer.append(track_id, matrix)
+                    results[track_id] = en.entry(
+                        en.OK, f"{path}: repaired: {'; '.join(warnings)}" if warnings else "")
+            progress((i + 1) / max(n, 1), f"{i + 1}/{n} tracks, {len(writer)} ok "
+                                          f"({os.path.basename(out_path)})")
+    return results
+
+
+def count_statuses(results):
+    """``{status: count}`` over a ``track_id -> {"status", ...}`` mapping."""
+    return dict(collections.Counter(r["status"] for r in results.values()))
+
+
+def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None):
+    """The ``EchonestFeatures`` task's work: the shard's files in ``out_dir``.
+
+    Writes ``shard.h5`` (:func:`extract_echonest_shard`) and ``results.json``
+    (``{"params", "tracks", "summary"}``) under the same names as the
+    spectrogram shards, so :func:`krotos.audio.manifest.index_shards` indexes
+    either kind.
+
+    Returns
+    -------
+    dict
+        The per-track results.
+    """
+    from krotos.audio.extract import RESULTS_FILE, SHARD_FILE
+
+    results = extract_echonest_shard(tracks, msd_h5, os.path.join(out_dir, SHARD_FILE),
+                                     params, progress=progress)
+    with open(os.path.join(out_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+        json.dump({"params": params.as_dict(), "tracks": results,
+                   "summary": count_statuses(results)}, f, indent=1)
+    return results
+
+
+def summarize_repairs(results):
+    """Number of ``ok`` tracks whose segment table was repaired (for logs)."""
+    return sum(1 for r in results.values() if r["status"] == en.OK and r["reason"])

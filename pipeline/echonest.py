@@ -1,0 +1,104 @@
+"""Echonest stage: MSD per-track HDF5 files -> Echo Nest feature shards -> manifest.
+
+The audio-free counterpart of ``Spectrograms`` / ``SpectrogramIndex``
+(pipeline/audio.py), for ``[krotos] features = echonest``: each shard task
+reads the Echo Nest segments of its slice of the track list from the MSD
+HDF5 files under the dataset's ``msd_h5`` path and writes the same
+``shard.h5`` + ``results.json``; ``EchonestIndex`` yields all shard tasks
+dynamically (the shard count comes from the tag database, which exists only
+after the graph is built) and writes the same ``manifest.json``.
+"""
+
+import logging
+
+import luigi
+
+from pipeline.base import KrotosTask
+from pipeline.dataset import dataset_task
+from pipeline.tagdb import TagDatabase
+
+logger = logging.getLogger("luigi-interface")
+
+
+class EchonestFeatures(KrotosTask):
+    """Echo Nest segment features of one shard (``shard.h5``, ``results.json``)."""
+
+    version = 1
+
+    shard = luigi.IntParameter(description="zero-based shard number")
+    shard_size = luigi.IntParameter(description="tracks per shard (set it in [EchonestIndex])")
+    grid = luigi.ChoiceParameter(choices=["fixed", "beats"], default="fixed",
+                                 description="fixed time grid, or one frame per beat")
+    frame_rate = luigi.FloatParameter(default=10.0,
+                                      description="frames per second of the fixed grid")
+    loudness = luigi.ChoiceParameter(choices=["max", "start"], default="max",
+                                     description="segments_loudness_max or _start as channel 25")
+    dtype = luigi.ChoiceParameter(choices=["float16", "float32"], default="float32",
+                                  description="storage type of the features")
+    min_seconds = luigi.FloatParameter(default=5.0,
+                                       description="shorter tracks are recorded as too_short")
+
+    def requires(self):
+        return {"tagdb": TagDatabase(), "dataset": dataset_task()}
+
+    def echonest_params(self):
+        from krotos.features.echonest import EchonestParams
+
+        return EchonestParams(frame_rate=self.frame_rate, grid=self.grid,
+                              loudness=self.loudness, dtype=self.dtype,
+                              min_seconds=self.min_seconds)
+
+    def msd_h5(self):
+        """The dataset's folder (or aggregate file) of MSD HDF5 files."""
+        from krotos.config import ConfigError
+
+        path = self.requires()["dataset"].paths().get("msd_h5")
+        if not path:
+            raise ConfigError("features = echonest needs the MSD per-track HDF5 files: set "
+                              "[krotos] msd_h5 to the folder holding A/B/C/TR*.h5")
+        return path
+
+    def run(self):
+        from krotos.audio.sharding import shard_slice
+        from krotos.features.echonest_shard import extract_echonest_shard_files
+        from krotos.tagdb import TagDB
+
+        with TagDB(self.requires()["tagdb"].file("tags.sqlite")) as db:
+            tracks = shard_slice(db.tracks(), self.shard, self.shard_size)
+        with self.staging() as tmp:
+            extract_echonest_shard_files(tracks, self.msd_h5(), tmp, self.echonest_params(),
+                                         progress=self.progress)
+
+
+class EchonestIndex(KrotosTask):
+    """All echonest shards of the track list, and ``manifest.json`` over them
+    (the same contract as ``SpectrogramIndex``; read it with
+    ``krotos.audio.manifest.read_manifest``)."""
+
+    version = 1
+
+    shard_size = luigi.IntParameter(default=100, description="tracks per shard")
+
+    def requires(self):
+        return TagDatabase()
+
+    def signature_requires(self):
+        # Shard 0 stands for the dynamically yielded shards: its signature
+        # covers the extraction parameters and the dataset.
+        return [self.requires(), EchonestFeatures(shard=0, shard_size=self.shard_size)]
+
+    def run(self):
+        from krotos.audio.manifest import index_shards
+        from krotos.audio.sharding import n_shards
+        from krotos.tagdb import TagDB
+
+        with TagDB(self.requires().file("tags.sqlite")) as db:
+            count = n_shards(len(db.tracks()), self.shard_size)
+        shards = [EchonestFeatures(shard=i, shard_size=self.shard_size) for i in range(count)]
+        yield shards
+        with self.staging() as tmp:
+            manifest = index_shards([s.output_dir for s in shards], tmp,
+                                    progress=self.progress)
+        summary = ", ".join(f"{k}: {v}" for k, v in sorted(manifest["summary"].items()))
+        logger.info("EchonestIndex: %d shards, tracks by status: %s", count, summary)
+        self.set_status_message(f"{count} shards; {summary}")

@@ -1,0 +1,117 @@
+"""FetchPreviews -> Spectrograms -> SpectrogramIndex with Luigi on a tiny demo dataset."""
+
+import json
+import os
+import shutil
+
+from conftest import run_tasks
+from krotos.audio.manifest import read_manifest
+from krotos.audio.shards import ShardReader
+from krotos.tagdb import TagDB
+from pipeline.audio import FetchPreviews, SpectrogramIndex, Spectrograms
+from pipeline.tagdb import TagDatabase
+
+
+def families(task_ids):
+    return sorted(t.split("(")[0] for t in task_ids)
+
+
+def outputs(root):
+    """``{output folder: inode}`` of every finished task output under ``root``."""
+    found = {}
+    for family in os.listdir(root) if os.path.isdir(root) else []:
+        for sig in os.listdir(os.path.join(root, family)):
+            path = os.path.join(root, family, sig)
+            if os.path.isdir(path) and ".tmp-" not in sig and not sig.endswith(".work"):
+                found[path] = os.stat(path).st_ino
+    return found
+
+
+def run_parallel(tasks, root, workers=2):
+    """Run with forked workers; return (ok, sorted families of the tasks that ran).
+
+    Event handlers fire in the forked workers, so what ran is read from the
+    data root: output folders that are new or were replaced.
+    """
+    before = outputs(root)
+    ok, _ = run_tasks(tasks, workers=workers)
+    after = outputs(root)
+    ran = [path for path, ino in after.items() if before.get(path) != ino]
+    return ok, sorted(os.path.basename(os.path.dirname(p)) for p in ran)
+
+
+def test_index_shards_rerun_and_staleness(tiny_demo, luigi_config):
+    luigi_config.set("SpectrogramIndex", "shard_size", 15)
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)  # tiny demo clips last 4 s
+    index = SpectrogramIndex()
+    ok, ran = run_parallel([index], tiny_demo)
+    assert ok
+
+    with TagDB(TagDatabase().file("tags.sqlite")) as db:
+        track_ids = [t.track_id for t in db.tracks()]
+    n_shards = -(-len(track_ids) // 15)
+    assert ran.count("Spectrograms") == n_shards >= 2
+    assert ran.count("FetchPreviews") == n_shards
+
+    m = read_manifest(index.file("manifest.json"))
+    assert sorted(m["tracks"]) == track_ids
+    assert len(m["shards"]) == n_shards
+    assert m["params"]["n_mels"] == 128 and m["params"]["min_seconds"] == 2.0
+    assert m["summary"] == {"ok": len(track_ids)}
+    stored = []
+    for i, shard in enumerate(m["shards"]):
+        assert os.path.isabs(shard["path"])
+        with ShardReader(shard["path"]) as reader:
+            assert reader.track_ids == shard["track_ids"] == track_ids[15 * i:15 * (i + 1)]
+            tid, mel = next(iter(reader))
+            assert mel.shape[1] == 128 and mel.shape[0] > 100
+        stored += shard["track_ids"]
+    assert stored == track_ids
+
+    # Nothing changed: nothing runs.
+    # (the rest runs in-process, workers=1, where Luigi's events say what ran)
+    ok, ran = run_tasks([SpectrogramIndex()])
+    assert ok and ran == []
+
+    # A shard lost (as if its worker had been killed): only it and the index rerun.
+    lost = Spectrograms(shard=1, shard_size=15)
+    shutil.rmtree(lost.output_dir)
+    shutil.rmtree(index.output_dir)
+    ok, ran = run_tasks([SpectrogramIndex()])
+    assert ok and sorted(ran) == sorted([index.task_id, lost.task_id])
+
+    # n_mels changes spectrograms and the index, not the previews or the tag DB.
+    luigi_config.set("Spectrograms", "n_mels", 40)
+    smaller = SpectrogramIndex()
+    assert smaller.output_dir != index.output_dir
+    ok, ran = run_tasks([smaller])
+    assert ok
+    assert families(ran) == ["SpectrogramIndex"] + ["Spectrograms"] * n_shards
+    m40 = read_manifest(smaller.file("manifest.json"))
+    with ShardReader(m40["shards"][0]["path"]) as reader:
+        assert reader.n_channels == 40
+
+
+def test_missing_and_bad_previews_are_counted(tiny_demo, luigi_config):
+    luigi_config.set("SpectrogramIndex", "shard_size", 25)
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)
+    ok, _ = run_tasks([TagDatabase()])
+    assert ok
+    with TagDB(TagDatabase().file("tags.sqlite")) as db:
+        tracks = db.tracks()
+    previews = TagDatabase().requires().paths()["previews"]
+    # Damage the dataset's previews after the tag DB was built.
+    os.remove(os.path.join(previews, f"{tracks[0].track_7digitalid}.mp3"))
+    with open(os.path.join(previews, f"{tracks[1].track_7digitalid}.mp3"), "wb") as f:
+        f.write(b"<html><body>404 Not Found</body></html>")
+    ok, _ = run_tasks([SpectrogramIndex()], workers=1)
+    assert ok
+    m = read_manifest(SpectrogramIndex().file("manifest.json"))
+    assert m["tracks"][tracks[0].track_id]["status"] == "missing_preview"
+    assert m["tracks"][tracks[1].track_id]["status"] == "undecodable"
+    assert "HTML" in m["tracks"][tracks[1].track_id]["reason"]
+    assert m["summary"] == {"ok": len(tracks) - 2, "missing_preview": 1, "undecodable": 1}
+    assert tracks[0].track_id not in m["shards"][0]["track_ids"]
+    fetched = FetchPreviews(shard=0, shard_size=25)
+    with open(fetched.file("previews.json")) as f:
+        assert json.load(f)["summary"] == {"ok": 24, "missing_preview": 1}

@@ -1,0 +1,193 @@
+"""Training the tag CNN on tiny shards with a planted, learnable tag signal."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from krotos.audio.shards import ShardWriter  # noqa: E402
+from krotos.model import data, network  # noqa: E402
+from krotos.model.evaluate import evaluate_tags  # noqa: E402
+from krotos.model.train import train, train_tag_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+N_MELS = 16
+VOCAB = ["pulse-low", "pulse-mid", "pulse-high", "never"]
+SMALL = dict(window_frames=32, filters=(8, 8), pool_sizes=(2,), dense_units=(16,),
+             batch_size=8, learning_rate=3e-3, crops_per_track=2, seed=5)
+
+
+def planted(n_tracks=72, seed=0):
+    """Random spectrograms where tag k is a 4-frame pulse in mel bands 5k..5k+4.
+
+    Tag "never" has no positive anywhere. Returns (spectrograms, targets).
+    """
+    rng = np.random.default_rng(seed)
+    specs, targets = {}, {}
+    for i in range(n_tracks):
+        tid = f"TRPLANT{i:05d}"
+        n = int(rng.integers(48, 96))
+        x = rng.normal(-40, 3, (n, N_MELS))
+        y = np.zeros(len(VOCAB), np.float32)
+        y[:3] = rng.random(3) < 0.4
+        pulse = (np.arange(n) % 4 < 2)[:, None] * 6.0
+        for k in range(3):
+            if y[k]:
+                x[:, 5 * k:5 * k + 5] += pulse
+        specs[tid], targets[tid] = x.astype(np.float32), y
+    return specs, targets
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("planted")
+    specs, targets = planted()
+    ids = sorted(specs)
+    paths = []
+    for s in range(0, len(ids), 24):
+        path = str(folder / f"shard-{s // 24}.h5")
+        with ShardWriter(path, N_MELS, attrs={"n_mels": N_MELS}) as w:
+            for tid in ids[s:s + 24]:
+                w.append(tid, specs[tid])
+        paths.append(path)
+    splits = {"train": ids[:44], "valid": ids[44:58], "test": ids[58:]}
+    return paths, splits, targets
+
+
+def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
+    paths, splits, targets = corpus
+    messages = []
+    summary = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
+                              epochs=25, patience=25,
+                              progress=lambda f, m=None: messages.append((f, m)), **SMALL)
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == ["model.keras", "normalization.json", "training.json",
+                                       "vocabulary.json"]
+    assert json.loads((out / "vocabulary.json").read_text()) == VOCAB
+    norm = json.loads((out / "normalization.json").read_text())
+    assert len(norm["mean"]) == N_MELS and norm["window_frames"] == 32
+    assert summary["tags_without_train_positives"] == ["never"]
+    assert summary["best_metric"] > 0.9
+    assert os.listdir(tmp_path / "work" / "tensorboard")
+    assert messages[-1][0] == 1.0 and any("epoch 3/25" in (m or "") for _, m in messages)
+
+    metrics = evaluate_tags(str(out / "model.keras"), paths, splits["test"], targets, VOCAB)
+    assert metrics["roc_auc_macro"] >= 0.9
+    assert metrics["per_tag"]["never"]["status"] == "no_positive"
+    assert metrics["n_tags_scored"] == 3 and metrics["n_test_clips_scored"] == len(splits["test"])
+
+
+KILLED_RUN = """
+import json, sys, time
+import numpy as np
+from krotos.model.train import train_tag_model
+args = json.load(open(sys.argv[1]))
+def progress(fraction, message=None):
+    if message and message.startswith("epoch 2/4:"):
+        open(args["marker"], "w").close()
+        time.sleep(600)
+targets = {t: np.array(v, np.float32) for t, v in args["targets"].items()}
+small = dict(args["small"], filters=tuple(args["small"]["filters"]))
+train_tag_model(args["paths"], args["splits"], targets, args["vocab"], args["out"], args["work"],
+                epochs=4, patience=10, progress=progress, **small)
+"""
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
+    paths, splits, targets = corpus
+    args = dict(paths=paths, splits=splits, targets={t: v.tolist() for t, v in targets.items()},
+                vocab=VOCAB, out=str(tmp_path / "out"), work=str(tmp_path / "work"),
+                marker=str(tmp_path / "after-epoch-2"), small=SMALL)
+    (tmp_path / "args.json").write_text(json.dumps(args))
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "args.json")],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(args["marker"]):
+            if child.poll() is not None:
+                pytest.fail(f"training child exited early: {child.stderr.read().decode()[-2000:]}")
+            assert time.monotonic() < deadline, "training child never finished epoch 2"
+            time.sleep(0.1)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert not (tmp_path / "out").exists()
+    assert json.loads((tmp_path / "work" / "state.json").read_text())["epoch"] == 2
+
+    resumed = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
+                              epochs=4, patience=10, **SMALL)
+    straight = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2",
+                               tmp_path / "work2", epochs=4, patience=10, **SMALL)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    # The resumed run continues exactly where the uninterrupted one would be.
+    for a, b in zip(resumed["history"], straight["history"]):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+        assert a["val_roc_auc"] == pytest.approx(b["val_roc_auc"], abs=1e-3)
+
+
+def test_finished_work_dir_is_not_retrained(corpus, tmp_path):
+    paths, splits, targets = corpus
+    first = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
+                            epochs=2, patience=5, **SMALL)
+    messages = []
+    again = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2", tmp_path / "work",
+                            epochs=2, patience=5,
+                            progress=lambda f, m=None: messages.append(m), **SMALL)
+    assert again["history"] == first["history"]
+    assert not any(m and m.startswith("epoch 1/2, batch") for m in messages)
+
+
+def test_generic_train_freezes_convs_for_first_epochs_with_other_targets(corpus, tmp_path):
+    """The fine-tuning use: latent-factor targets, MSE, frozen convolutions at first."""
+    paths, splits, _ = corpus
+    rng = np.random.default_rng(1)
+    factors = {t: rng.normal(size=3).astype(np.float32) for s in splits.values() for t in s}
+    train_index = data.index_tracks(paths, splits["train"])
+    valid_index = data.index_tracks(paths, splits["valid"])
+    keras.utils.set_random_seed(0)
+    model = network.build_tag_model(N_MELS, 32, 3, filters=(8, 8), pool_sizes=(2,),
+                                    dense_units=(16,), output_activation="linear")
+    conv0 = model.get_layer("conv1").get_weights()[0].copy()
+    out0 = model.get_layer("output").get_weights()[0].copy()
+
+    def neg_mse(y, p):
+        return -float(np.mean((y - p) ** 2))
+
+    kwargs = dict(loss="mse", metric_fn=neg_mse, work_dir=str(tmp_path / "work"),
+                  batch_size=8, freeze_layers=network.conv_layer_names(model), freeze_epochs=1,
+                  patience=5, metric_name="neg_mse")
+    result = train(model, train_index, factors, valid_index, factors, epochs=1, **kwargs)
+    assert np.array_equal(model.get_layer("conv1").get_weights()[0], conv0)
+    assert not np.array_equal(model.get_layer("output").get_weights()[0], out0)
+    assert result["history"][0]["frozen"] is True and "neg_mse" in result["history"][0]
+
+    result = train(model, train_index, factors, valid_index, factors, epochs=2, **kwargs)
+    assert [h["frozen"] for h in result["history"]] == [True, False]
+    assert model.get_layer("conv1").trainable
+
+
+def test_bad_splits_are_refused(corpus, tmp_path):
+    paths, splits, targets = corpus
+    with pytest.raises(ValueError, match="'valid' split is empty"):
+        train_tag_model(paths, dict(splits, valid=[]), targets, VOCAB, tmp_path / "o",
+                        tmp_path / "w", epochs=1, **SMALL)
+    no_positive = {t: (np.zeros(len(VOCAB)) if t in splits["valid"] else v)
+                   for t, v in targets.items()}
+    with pytest.raises(ValueError, match="no tag has both positive and negative validation"):
+        train_tag_model(paths, splits, no_positive, VOCAB, tmp_path / "o", tmp_path / "w",
+                        epochs=1, **SMALL)
+    with pytest.raises(ValueError, match="expected 40"):
+        train_tag_model(paths, splits, targets, VOCAB, tmp_path / "o", tmp_path / "w",
+                        epochs=1, n_mels=40, **SMALL)
+    with pytest.raises(ValueError, match="test split is empty"):
+        evaluate_tags("unused.keras", paths, [], targets, VOCAB)
