@@ -14,3 +14,4 @@ from pipeline.audio import FetchPreviews, Spectrograms, SpectrogramIndex  # noqa
 from pipeline.cf import PlayMatrix, Factorize, EvaluateCF  # noqa: F401
 from pipeline.tags_model import TrainTagModel, EvaluateTags  # noqa: F401
 from pipeline.latents import FinetuneLatents, EvaluateRecommendation  # noqa: F401
+from pipeline.report import Report  # noqa: F401

@@ -71,7 +71,9 @@ class FinetuneLatents(KrotosTask):
         return self._inputs()
 
     def evaluations(self):
-        return [EvaluateRecommendation()]
+        from pipeline.report import Report
+
+        return [EvaluateRecommendation(), Report()]
 
     def complete(self):
         return super().complete() and all(t.complete() for t in self.evaluations())
@@ -113,10 +115,13 @@ class FinetuneLatents(KrotosTask):
                             os.path.join(tmp, "predicted_factors.h5"))
 
     def _announce(self):
+        from pipeline.report import Report
+
         outputs = {
             "tag model metrics": EvaluateTags().file("metrics.json"),
             "collaborative filtering metrics": EvaluateCF().file("metrics.json"),
             "cold-start recommendation metrics": EvaluateRecommendation().file("metrics.json"),
+            "report": Report().file(os.path.join("report", "index.html")),
         }
         with open(outputs["cold-start recommendation metrics"]) as f:
             rec = json.load(f)

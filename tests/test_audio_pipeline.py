@@ -13,7 +13,7 @@ from pipeline.tagdb import TagDatabase
 
 
 def families(task_ids):
-    return sorted(t.split("(")[0] for t in task_ids)
+    return sorted(t.split("_")[0] for t in task_ids)
 
 
 def outputs(root):

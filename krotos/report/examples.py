@@ -1,0 +1,32 @@
+"""Pick a few tracks per tag to show their model input in the report."""
+
+from krotos.audio.shards import ShardReader
+
+
+def spectrogram_examples(shard_paths, tag_matrix, vocabulary, n_tags=4, per_tag=2,
+                         max_frames=None):
+    """``(caption, matrix)`` for the first tracks carrying each of the commonest tags.
+
+    Parameters
+    ----------
+    shard_paths : sequence of str
+    tag_matrix : callable
+        ``track_ids -> (n, n_tags) 0/1 array`` (e.g. ``TagDB.tag_matrix``).
+    vocabulary : sequence of str
+    n_tags, per_tag : int
+    max_frames : int, optional
+        Crop each example to this many frames.
+    """
+    if not shard_paths or not vocabulary:
+        return []
+    with ShardReader(shard_paths[0]) as reader:
+        ids = list(reader.track_ids)
+        labels = tag_matrix(ids)
+        order = labels.sum(axis=0).argsort()[::-1][:n_tags]
+        out = []
+        for j in order:
+            rows = labels[:, j].nonzero()[0][:per_tag]
+            for i in rows:
+                frames = reader.read(int(i), 0, max_frames)
+                out.append((f"{vocabulary[j]}: {ids[i]}", frames))
+    return out

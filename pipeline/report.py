@@ -1,0 +1,73 @@
+"""The run report: one HTML page with plots, written after the evaluations."""
+
+import os
+
+import luigi
+
+from pipeline.audio import SpectrogramIndex
+from pipeline.base import KrotosTask
+from pipeline.cf import EvaluateCF, PlayMatrix
+from pipeline.tagdb import TagDatabase
+from pipeline.tags_model import EvaluateTags, TrainTagModel
+
+
+class Report(KrotosTask):
+    """``report/index.html`` with its PNG figures: dataset and bad-input counts,
+    spectrogram examples, training curves, per-tag AUC, CF and cold-start metrics
+    beside their baselines, example recommendations.
+
+    Like ``EvaluateRecommendation`` it reads the fine-tuned model's outputs
+    without requiring ``FinetuneLatents`` (which runs it once its model exists).
+    """
+
+    version = 1
+
+    n_example_tags = luigi.IntParameter(default=4, description="tags with spectrogram examples")
+    examples_per_tag = luigi.IntParameter(default=2, description="spectrogram examples per tag")
+
+    def requires(self):
+        from pipeline.latents import EvaluateRecommendation
+
+        return {"tagdb": TagDatabase(), "spectrograms": SpectrogramIndex(),
+                "tag_model": TrainTagModel(), "tag_metrics": EvaluateTags(),
+                "plays": PlayMatrix(), "cf_metrics": EvaluateCF(),
+                "cold_metrics": EvaluateRecommendation()}
+
+    def signature_requires(self):
+        from pipeline.latents import FinetuneLatents
+
+        return dict(self.requires(), model=FinetuneLatents())
+
+    def run(self):
+        from krotos.audio.manifest import read_manifest
+        from krotos.report import build_report
+        from krotos.report.examples import spectrogram_examples
+        from krotos.tagdb import TagDB
+        from pipeline.latents import FinetuneLatents
+
+        inputs = self.requires()
+        manifest_path = inputs["spectrograms"].file("manifest.json")
+        manifest = read_manifest(manifest_path)
+        params = manifest.get("params", {})
+        frame_rate = None
+        if params.get("sample_rate") and params.get("hop_length"):
+            frame_rate = float(params["sample_rate"]) / float(params["hop_length"])
+        elif params.get("frame_rate"):
+            frame_rate = float(params["frame_rate"])
+        with TagDB(inputs["tagdb"].file("tags.sqlite")) as db:
+            examples = spectrogram_examples(
+                [s["path"] for s in manifest["shards"]], db.tag_matrix, db.vocabulary(),
+                n_tags=self.n_example_tags, per_tag=self.examples_per_tag)
+        summaries = {"TagDatabase": inputs["tagdb"].file("summary.json"),
+                     "PlayMatrix": inputs["plays"].file("summary.json")}
+        with self.staging() as tmp:
+            folder = os.path.join(tmp, "report")
+            os.makedirs(folder)
+            build_report(
+                folder, summaries=summaries, manifest=manifest_path,
+                spectrogram_examples=examples, frame_rate=frame_rate,
+                tag_training=inputs["tag_model"].file("training.json"),
+                tag_metrics=inputs["tag_metrics"].file("metrics.json"),
+                latent_training=FinetuneLatents().file("training.json"),
+                cf_metrics=inputs["cf_metrics"].file("metrics.json"),
+                cold_metrics=inputs["cold_metrics"].file("metrics.json"))

@@ -1,0 +1,54 @@
+"""PlayMatrix -> Factorize -> EvaluateCF as Luigi tasks on a tiny demo dataset."""
+
+import json
+import os
+
+import numpy as np
+
+from conftest import run_tasks
+from krotos.cf.als import read_factors
+from krotos.cf.playmatrix import read_play_split
+from krotos.tagdb import TagDB
+from pipeline.cf import EvaluateCF, Factorize, PlayMatrix
+
+
+def test_cf_tasks_on_demo(tiny_demo, luigi_config):
+    luigi_config.set("DemoDataset", "n_users", 300)
+    luigi_config.set("Factorize", "factors", 8)
+    luigi_config.set("Factorize", "iterations", 8)
+    luigi_config.set("Factorize", "regularization", 5.0)
+    task = EvaluateCF()
+    ok, ran = run_tasks([task])
+    assert ok
+    plays, factors = PlayMatrix(), Factorize(include_cold=False)
+    assert {plays.task_id, factors.task_id, task.task_id} <= set(ran)
+    assert sorted(os.listdir(plays.output_dir)) == ["params.json", "plays.h5", "summary.json"]
+    assert sorted(os.listdir(factors.output_dir)) == ["factors.h5", "params.json", "summary.json"]
+
+    with open(plays.file("summary.json")) as f:
+        summary = json.load(f)
+    with TagDB(plays.requires()["tagdb"].file("tags.sqlite")) as db:
+        song_to_track = db.song_to_track()
+    split = read_play_split(plays.file("plays.h5"))
+    # The demo's sid_mismatches songs are unknown to the tag database: counted, dropped.
+    assert summary["read"]["unknown_songs"] > 0 and summary["read"]["unknown_song_lines"] > 0
+    assert all(song_to_track[s] == t for s, t in zip(split.song_ids, split.track_ids))
+    assert summary["bad_lines"]["total"] == 0
+    assert len(split.cold_song_index) > 0
+
+    f = read_factors(factors.file("factors.h5"))
+    assert f["song_factors"].shape == (len(split.song_ids), 8)
+    assert f["attrs"]["regularization"] == 5.0
+
+    with open(task.file("metrics.json")) as fh:
+        metrics = json.load(fh)["models"]
+    als, pop, rnd = metrics["als"], metrics["popularity"], metrics["random"]
+    assert als["auc"] > pop["auc"] and als["auc"] > rnd["auc"] + 0.1
+    assert als["map_at_500"] > pop["map_at_500"] and als["map_at_500"] > 2 * rnd["map_at_500"]
+    for name in ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10"):
+        assert all(np.isfinite(m[name]) for m in metrics.values())
+
+    # A new evaluation seed reruns only EvaluateCF.
+    luigi_config.set("EvaluateCF", "seed", 1)
+    ok, ran = run_tasks([EvaluateCF()])
+    assert ok and ran == [EvaluateCF().task_id]
