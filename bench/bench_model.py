@@ -64,10 +64,13 @@ def main(argv=None):
     p.add_argument("--n-mels", type=int, default=128)
     p.add_argument("--window", type=int, default=129, help="frames per window (3 s)")
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--crops", type=int, default=4, help="random windows per track per epoch")
     p.add_argument("--tags", type=int, default=50)
     p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
     p.add_argument("--parallel-reads", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0 = all)")
+    p.add_argument("--cache-mb", type=float, default=1024,
+                   help="track cache of the pipeline (0: read every window from disk)")
     p.add_argument("--dieleman", action="store_true", help="full-size model (code defaults)")
     a = p.parse_args(argv)
 
@@ -103,14 +106,21 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     model = build_tag_model(index.n_mels, a.window, a.tags, **sizes)
     model.compile(optimizer="adam", loss="binary_crossentropy")
-    pool = ShardReaderPool(index)
+    pool = ShardReaderPool(index, cache_bytes=int(a.cache_mb * 2 ** 20))
 
-    def pipeline(epoch):
+    def pipeline(epoch, pool=pool):
         return training_dataset(index, targets, a.window, a.batch, epoch=epoch,
-                                parallel_reads=a.parallel_reads, pool=pool)
+                                crops_per_track=a.crops, parallel_reads=a.parallel_reads,
+                                pool=pool)
+
+    def read_uncached():
+        cold = ShardReaderPool(index)
+        for _ in pipeline(200, pool=cold):
+            pass
+        cold.close()
 
     # Warm-up: traces the training step, opens the shards, fills OS caches.
-    model.fit(pipeline(0), epochs=1, verbose=0)
+    model.fit(pipeline(0), epochs=1, verbose=0, shuffle=False)
 
     def read_only():
         for e in range(a.epochs):
@@ -121,7 +131,7 @@ def main(argv=None):
         for e in range(a.epochs):
             model.fit(pipeline(1 + e), epochs=1, verbose=0, shuffle=False)
 
-    steps = -(-n // a.batch)
+    steps = -(-n * a.crops // a.batch)
     x = tf.random.normal((a.batch, a.window, index.n_mels), -40, 8)
     y = tf.cast(tf.random.uniform((a.batch, a.tags)) < 0.1, tf.float32)
     w = tf.ones((a.batch,))
@@ -131,13 +141,14 @@ def main(argv=None):
         for _ in range(a.epochs):
             model.fit(in_memory, epochs=1, verbose=0, shuffle=False)
 
-    samples = a.epochs * n
+    samples = a.epochs * n * a.crops
+    pipe_uncached = rate(read_uncached, n * a.crops)
     pipe_alone = rate(read_only, samples)
     memory = rate(fit_memory, a.epochs * steps * a.batch)
     fed = rate(fit_pipeline, samples)
     print(f"data: {source}")
     print(f"model: {'Dieleman' if a.dieleman else 'demo'} sizes {sizes}, window {a.window} "
-          f"frames, batch {a.batch}, {model.count_params():,} parameters; "
+          f"frames, batch {a.batch}, {n} tracks x {a.crops} crops per epoch, {model.count_params():,} parameters; "
           f"TF threads intra={tf.config.threading.get_intra_op_parallelism_threads()} "
           f"(0 = all {os.cpu_count()} cores); devices "
           f"{[d.device_type for d in tf.config.list_logical_devices()]}")
@@ -145,7 +156,10 @@ def main(argv=None):
           f"({fed / memory:.2f} x ceiling; target >= 0.9)")
     print(f"2. training, in-memory tensors   : {memory:9.1f} samples/s (model-bound ceiling)")
     print(f"3. input pipeline alone          : {pipe_alone:9.1f} samples/s "
-          f"({pipe_alone / memory:.1f} x training; target >= 5)")
+          f"({pipe_alone / memory:.1f} x training; target >= 5)"
+          + (f"; from the track cache ({a.cache_mb:g} MB)" if pool.cached else "; no cache"))
+    print(f"   input pipeline, every window read from disk (first epoch, or a split larger "
+          f"than the cache): {pipe_uncached:.1f} samples/s ({pipe_uncached / memory:.1f} x)")
     pool.close()
     if tmp:
         tmp.cleanup()

@@ -12,6 +12,7 @@ DATASET_INPUTS = {
     "sid_mismatches": ("file", "MSD sid_mismatches.txt"),
     "unique_tracks": ("file", "MSD unique_tracks.txt"),
     "previews": ("dir", "folder of audio previews"),
+    "msd_h5": ("path", "MSD per-track HDF5 files (folder A/B/C/TR*.h5) or an aggregate .h5"),
 }
 
 

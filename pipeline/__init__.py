@@ -15,3 +15,5 @@ from pipeline.cf import PlayMatrix, Factorize, EvaluateCF  # noqa: F401
 from pipeline.tags_model import TrainTagModel, EvaluateTags  # noqa: F401
 from pipeline.latents import FinetuneLatents, EvaluateRecommendation  # noqa: F401
 from pipeline.report import Report  # noqa: F401
+from pipeline.demo import DemoMSDFiles  # noqa: F401
+from pipeline.echonest import EchonestFeatures, EchonestIndex  # noqa: F401

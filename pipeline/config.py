@@ -16,6 +16,11 @@ class krotos(luigi.Config):  # noqa: N801 - the class name is the config section
     unique_tracks = luigi.Parameter(default="", description="MSD unique_tracks.txt")
     previews = luigi.Parameter(
         default="", description="folder of previews named <track_7digitalid>.mp3 or <track_id>.<ext>")
+    msd_h5 = luigi.Parameter(
+        default="", description="MSD per-track HDF5 files (A/B/C/TR*.h5) or an aggregate .h5")
+    features = luigi.ChoiceParameter(
+        default="mel", choices=["mel", "echonest"],
+        description="model input: mel spectrograms of audio, or Echo Nest segments of the MSD files")
 
     def dataset_settings(self):
         """``{setting: value}`` of the real-dataset paths."""

@@ -7,7 +7,7 @@ import luigi
 from krotos.config import check_data_root, check_dataset_inputs, configured_inputs, DATASET_INPUTS
 from pipeline.base import KrotosTask
 from pipeline.config import krotos
-from pipeline.demo import DemoDataset
+from pipeline.demo import DemoDataset, DemoMSDFiles
 
 
 class RealDataset(KrotosTask):
@@ -24,6 +24,7 @@ class RealDataset(KrotosTask):
     sid_mismatches = luigi.Parameter(default="")
     unique_tracks = luigi.Parameter(default="")
     previews = luigi.Parameter(default="")
+    msd_h5 = luigi.Parameter(default="")
 
     run = None  # an external input: Luigi never runs it
 
@@ -52,3 +53,13 @@ def dataset_task():
         return DemoDataset()
     check_dataset_inputs(settings)
     return RealDataset(**configured_inputs(settings))
+
+
+def msd_h5_task():
+    """The task whose ``paths()["msd_h5"]`` holds the MSD per-track HDF5 files.
+
+    The demo writes them in a task of their own (:class:`DemoMSDFiles`), so
+    that only runs with ``features = echonest`` pay for the audio analysis.
+    """
+    task = dataset_task()
+    return DemoMSDFiles() if isinstance(task, DemoDataset) else task

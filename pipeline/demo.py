@@ -42,3 +42,28 @@ class DemoDataset(KrotosTask):
                                clip_seconds=self.clip_seconds, seed=self.seed,
                                workers=self.processes or os.cpu_count(),
                                progress=self.progress)
+
+
+class DemoMSDFiles(KrotosTask):
+    """MSD per-track HDF5 files (``msd_h5/A/B/C/TR*.h5``) for the demo songs, with
+    Echo Nest-style segments analysed from their audio, for ``features = echonest``."""
+
+    version = 1
+
+    processes = luigi.IntParameter(
+        default=0, significant=False, description="processes analysing audio; 0: one per core")
+
+    def requires(self):
+        return DemoDataset()
+
+    def paths(self):
+        return {"msd_h5": self.file("msd_h5")}
+
+    def run(self):
+        from krotos.demo.msd_h5 import read_track_rows, write_msd_h5_tree
+
+        demo = self.requires().paths()
+        with self.staging() as tmp:
+            write_msd_h5_tree(os.path.join(tmp, "msd_h5"), read_track_rows(demo["track_metadata"]),
+                              demo["previews"], workers=self.processes or os.cpu_count(),
+                              progress=self.progress)

@@ -14,7 +14,7 @@ import logging
 import luigi
 
 from pipeline.base import KrotosTask
-from pipeline.dataset import dataset_task
+from pipeline.dataset import msd_h5_task
 from pipeline.tagdb import TagDatabase
 
 logger = logging.getLogger("luigi-interface")
@@ -39,7 +39,7 @@ class EchonestFeatures(KrotosTask):
                                        description="shorter tracks are recorded as too_short")
 
     def requires(self):
-        return {"tagdb": TagDatabase(), "dataset": dataset_task()}
+        return {"tagdb": TagDatabase(), "dataset": msd_h5_task()}
 
     def echonest_params(self):
         from krotos.features.echonest import EchonestParams
@@ -102,3 +102,32 @@ class EchonestIndex(KrotosTask):
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(manifest["summary"].items()))
         logger.info("EchonestIndex: %d shards, tracks by status: %s", count, summary)
         self.set_status_message(f"{count} shards; {summary}")
+
+
+FEATURES = ("mel", "echonest")
+
+
+def feature_index_task(features=None):
+    """The task whose ``manifest.json`` feeds the models, by ``[krotos] features``.
+
+    Parameters
+    ----------
+    features : {'mel', 'echonest'}, optional
+        Default: the ``[krotos] features`` setting (``mel`` while it is absent).
+
+    Returns
+    -------
+    SpectrogramIndex or EchonestIndex
+        Both write the same manifest; their signatures differ, so everything
+        downstream keeps ``mel`` and ``echonest`` outputs apart.
+    """
+    from krotos.config import ConfigError
+    from pipeline.audio import SpectrogramIndex
+    from pipeline.config import krotos
+
+    features = features or krotos().features
+    if features == "mel":
+        return SpectrogramIndex()
+    if features == "echonest":
+        return EchonestIndex()
+    raise ConfigError(f"[krotos] features = {features!r}: choose one of {', '.join(FEATURES)}")

@@ -76,6 +76,8 @@ class TrainTagModel(KrotosTask):
                                           description="tracks read for band statistics")
     eval_max_windows = luigi.IntParameter(default=0, description="validation windows per clip; 0 = all")
     seed = luigi.IntParameter(default=0, description="random seed")
+    cache_mb = luigi.FloatParameter(default=1024, significant=False,
+                                    description="RAM for caching a split's spectrograms if it fits whole")
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
@@ -104,6 +106,7 @@ class TrainTagModel(KrotosTask):
                 weight_decay=self.weight_decay or None, patience=self.patience,
                 crops_per_track=self.crops_per_track, stats_max_tracks=self.stats_max_tracks,
                 eval_max_windows=self.eval_max_windows or None, seed=self.seed,
+                cache_mb=self.cache_mb,
                 n_mels=manifest["params"].get("n_mels"), progress=self.progress)
 
 

@@ -100,12 +100,15 @@ def test_epoch_plan_is_seeded_complete_and_in_range(shards):
     assert len(set(index.shard[rows[:60]].tolist())) == 2
 
 
-def test_training_dataset_yields_crops_with_their_targets(shards):
+@pytest.mark.parametrize("cache_bytes", [0, 2 ** 24])
+def test_training_dataset_yields_crops_with_their_targets(shards, cache_bytes):
     paths, ids, frames = shards
     index = data.index_tracks(paths)
     targets = {t: np.array([i, -i], np.float32) for i, t in enumerate(ids)}
+    pool = data.ShardReaderPool(index, cache_bytes=cache_bytes)
+    assert pool.cached == bool(cache_bytes)
     ds = data.training_dataset(index, targets, 32, batch_size=8, seed=3, epoch=2,
-                               weights={ids[0]: 0.5})
+                               weights={ids[0]: 0.5}, pool=pool)
     rows, starts = data.epoch_plan(index, 32, seed=3, epoch=2)
     seen = 0
     for x, y, w in ds:
@@ -121,12 +124,13 @@ def test_training_dataset_yields_crops_with_their_targets(shards):
     assert seen == len(index)
 
 
-def test_nan_window_gets_zero_weight_and_is_counted(tmp_path):
+@pytest.mark.parametrize("cache_bytes", [0, 2 ** 24])
+def test_nan_window_gets_zero_weight_and_is_counted(tmp_path, cache_bytes):
     paths, ids, _ = write_shards(tmp_path, [20, 20, 20], per_shard=3,
                                  fill=lambda i, n: np.full((n, N_MELS), float(i)))
     poison(paths[0], 1, frame=0)
     index = data.index_tracks(paths)
-    pool = data.ShardReaderPool(index)
+    pool = data.ShardReaderPool(index, cache_bytes=cache_bytes)
     ds = data.training_dataset(index, {t: [1.0] for t in ids}, 20, batch_size=3, pool=pool)
     x, y, w = next(iter(ds))
     rows, _ = data.epoch_plan(index, 20)
@@ -142,6 +146,20 @@ def test_training_dataset_refuses_empty_split_and_missing_targets(shards):
         data.training_dataset(data.index_tracks(paths, []), {}, 32, 8)
     with pytest.raises(KeyError, match="have no target"):
         data.training_dataset(data.index_tracks(paths, ids[:3]), {ids[0]: [1]}, 32, 8)
+
+
+def test_cache_is_used_only_when_the_split_fits(shards):
+    paths, _, _ = shards
+    index = data.index_tracks(paths)
+    size = int(index.n_frames.sum()) * N_MELS * 4            # write_shards stores float32
+    assert data.ShardReaderPool(index, cache_bytes=size).cached
+    assert not data.ShardReaderPool(index, cache_bytes=size - 1).cached
+
+
+def test_all_finite_catches_float16_nan_and_inf():
+    for bad in (np.nan, np.inf, -np.inf):
+        assert not data.all_finite(np.array([1.0, bad], np.float16))
+    assert data.all_finite(np.array([65504.0, -65504.0, 0.0, 6e-8], np.float16))
 
 
 def test_window_plan_covers_every_clip():

@@ -116,7 +116,8 @@ def test_track_metadata_bad_rows_are_counted_and_skipped(tmp_path):
     ], schema=TRACK_METADATA_SCHEMA.replace(" PRIMARY KEY", ""))
     with sqlite3.connect(path) as con:
         # Latin-1 bytes where UTF-8 text belongs.
-        con.execute("UPDATE songs SET title = CAST(X'63616665e9' AS TEXT) WHERE track_id = 'TRGOOD00000000005'")
+        con.execute("UPDATE songs SET title = CAST(X'63616665e9' AS TEXT) "
+                    "WHERE track_id = 'TRGOOD00000000005'")
     con.close()
     errors = BadInputLog()
     tracks = read_track_metadata(path, errors)

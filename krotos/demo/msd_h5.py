@@ -10,8 +10,8 @@ names, dtypes, chunk shapes, gzip level 1 + shuffle, and PyTables' ``CLASS`` /
 
 The analysis imitates the Echo Nest's from the audio, at its 22050 Hz:
 
-* segments start at onsets (``librosa.onset.onset_detect``, backtracked to the
-  preceding energy minimum), at least :data:`MIN_SEGMENT_SECONDS` apart; a
+* segments start at onsets (``librosa.onset.onset_detect`` on the mel
+  spectral flux), at least :data:`MIN_SEGMENT_SECONDS` apart; a
   segment longer than :data:`MAX_SEGMENT_SECONDS` (a held note, a drone) is
   cut into equal parts, as the Echo Nest also splits long sounds;
 * ``segments_timbre``: the segment's mean of 12 MFCCs (MFCC-like, like the
@@ -153,6 +153,8 @@ def _segment_bounds(onsets, n_frames, frame_seconds):
 
 
 def _key_mode(chroma_mean):
+    if np.ptp(chroma_mean) <= 1e-12:
+        return 0, 1, 0.0  # a flat chroma (silence) says nothing about the key
     best = (-np.inf, 0, 1)
     for mode, profile in ((1, _MAJOR), (0, _MINOR)):
         for key in range(12):
@@ -182,6 +184,7 @@ def analyze_audio(audio, sample_rate):
     """
     import librosa
 
+    from krotos.audio.features import mel_basis
     from krotos.audio.resample import resample
 
     y = resample(_mono(audio), int(sample_rate), ANALYSIS_SAMPLE_RATE)
@@ -190,16 +193,19 @@ def analyze_audio(audio, sample_rate):
     magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=hop))
     power = magnitude ** 2
     n_frames = power.shape[1]
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=64),
+    mel_db = librosa.power_to_db(mel_basis(sr, N_FFT, 64, 0.0, None) @ power,
                                  ref=1.0, amin=1e-10, top_db=None)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=12)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=N_FFT)
+    # tuning=0: A440 bins, as the Echo Nest's pitch classes; estimating the
+    # tuning costs time and warns on silence.
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=N_FFT, tuning=0.0)
     rms = librosa.feature.rms(S=magnitude, frame_length=N_FFT)[0]
     level_db = np.maximum(20 * np.log10(np.maximum(rms, 1e-10)), LOUDNESS_FLOOR_DB)
 
     envelope = librosa.onset.onset_strength(S=mel_db, sr=sr)
-    onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=sr, hop_length=hop,
-                                        backtrack=True, energy=rms)
+    # No backtracking: going back to the preceding energy minimum lands 20-50 ms
+    # before the attack with 2048-sample frames; the peak itself is within a hop.
+    onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=sr, hop_length=hop)
     seg = _segment_bounds(onsets, n_frames, frame_seconds)
     ends = np.append(seg[1:], n_frames)
     scale = envelope.max() if envelope.size and envelope.max() > 0 else 1.0

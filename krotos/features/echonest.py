@@ -378,7 +378,7 @@ def frame_spans(clean, grid="fixed", frame_rate=10.0):
     raise ValueError(f"grid must be 'fixed' or 'beats', got {grid!r}")
 
 
-def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track"):
+def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track", min_seconds=0.0):
     """The ``(frames, 25)`` feature matrix of one track's analysis.
 
     Parameters
@@ -390,6 +390,8 @@ def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track"):
         Frames per second of the fixed grid.
     where : str
         Names the track in messages.
+    min_seconds : float
+        Shorter tracks are rejected as ``too_short``.
 
     Returns
     -------
@@ -405,6 +407,9 @@ def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track"):
         ``too_short`` (no whole frame).
     """
     clean, warnings = check_analysis(analysis, where)
+    if clean["end"] < min_seconds:
+        raise Rejected(TOO_SHORT, f"{where}: {clean['end']:.2f} s < min_seconds="
+                                  f"{min_seconds:g}")
     if grid == "beats" and len(clean["beats"]) == 0:
         raise Rejected(BAD_ANALYSIS, f"{where}: no beats (grid='beats' needs "
                                      f"analysis/beats_start)")
@@ -441,12 +446,8 @@ def features_of_file(path, params, track_id=None, row=0):
         With the manifest status and a reason naming the file.
     """
     analysis = read_track_analysis(path, track_id=track_id, row=row, loudness=params.loudness)
-    clean, _ = check_analysis(analysis, where=path)
-    if clean["end"] < params.min_seconds:
-        raise Rejected(TOO_SHORT, f"{path}: {clean['end']:.2f} s < min_seconds="
-                                  f"{params.min_seconds:g}")
-    matrix, warnings = echonest_matrix(analysis, grid=params.grid,
-                                       frame_rate=params.frame_rate, where=path)
+    matrix, warnings = echonest_matrix(analysis, grid=params.grid, frame_rate=params.frame_rate,
+                                       where=path, min_seconds=params.min_seconds)
     if not np.all(np.isfinite(matrix)):
         raise Rejected(BAD_ANALYSIS, f"{path}: feature matrix has NaN or inf")
     return matrix, warnings

@@ -77,8 +77,10 @@ class TrackFiles:
         if self._rows is not None:
             row = self._rows.get(track_id)
             return None if row is None else (self.root, row)
-        for path in (msd_h5_path(self.root, track_id),
-                     os.path.join(self.root, f"{track_id}.h5")):
+        candidates = [os.path.join(self.root, f"{track_id}.h5")]
+        if len(track_id) >= 5:  # real ids always are; a short one has no A/B/C folder
+            candidates.insert(0, msd_h5_path(self.root, track_id))
+        for path in candidates:
             if os.path.isfile(path):
                 return path, 0
         return None

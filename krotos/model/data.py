@@ -25,6 +25,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+import h5py
 import numpy as np
 import tensorflow as tf
 
@@ -149,6 +150,15 @@ def index_tracks(shard_paths, track_ids=None, n_mels=None):
         skipped=skipped)
 
 
+def all_finite(a):
+    """True when ``a`` holds no NaN or inf (fast for float16, which numpy checks slowly)."""
+    a = np.asarray(a)
+    if a.dtype == np.float16:
+        # float16 is non-finite exactly when its five exponent bits are all set.
+        return not np.any((a.view(np.uint16) & 0x7C00) == 0x7C00)
+    return bool(np.all(np.isfinite(a)))
+
+
 def summarize_skips(skipped, examples=10):
     """``{reason: {"count": n, "examples": [track_id, ...]}}`` of a ``skipped`` dict.
 
@@ -167,16 +177,47 @@ def summarize_skips(skipped, examples=10):
 class ShardReaderPool:
     """Open shard readers, at most ``max_open`` at a time, shared by tf.data's threads.
 
+    When the whole split fits in ``cache_bytes`` (as stored, e.g. float16),
+    each track is read from disk once, whole, and later windows are cut from
+    memory; otherwise every window is read from its HDF5 chunks. Decompressing
+    chunks costs about as much CPU per window as a small model's training
+    step, so on a CPU-only machine the cache is what keeps reading at a
+    fraction of the training cost from the second epoch on (measured in
+    ``bench/bench_model.py``).
+
     Also counts the windows found to hold NaN or inf.
+
+    Parameters
+    ----------
+    index : TrackIndex
+    max_open : int
+        Shard files kept open.
+    cache_bytes : int
+        Memory budget of the track cache (0 disables it).
     """
 
-    def __init__(self, index, max_open=16):
+    def __init__(self, index, max_open=16, cache_bytes=0):
         self.index = index
         self.max_open = int(max_open)
         self._open = collections.OrderedDict()
         self._lock = threading.Lock()
         self.bad_windows = 0
         self.bad_tracks = set()
+        #: Windows travel in the shards' storage type (float16 as a rule) and
+        #: become float32 inside TensorFlow, whose cast is vectorized (numpy's
+        #: float16 conversion costs more than the rest of a cached read).
+        self.dtype = self._storage_dtype(index)
+        size = int(index.n_frames.sum()) * index.n_mels * self.dtype.itemsize
+        self.cached = bool(cache_bytes) and size <= cache_bytes
+        self._cache = {}
+
+    @staticmethod
+    def _storage_dtype(index):
+        if len(index) == 0:
+            return np.dtype(np.float32)
+        with h5py.File(index.shard_paths[int(index.shard[0])], "r") as f:
+            dtype = f["frames"].dtype
+        return dtype if dtype in (np.float16, np.float32) else np.dtype(np.float32)
 
     def reader(self, s):
         with self._lock:
@@ -190,28 +231,42 @@ class ShardReaderPool:
                 self._open.move_to_end(s)
             return r
 
+    def _frames(self, row, start, length):
+        """The frames, and whether they are known to be finite (else: check them)."""
+        idx = self.index
+        if not self.cached:
+            return self.reader(int(idx.shard[row])).read(int(idx.position[row]), int(start),
+                                                         int(length)), False
+        entry = self._cache.get(row)
+        if entry is None:
+            track = np.asarray(self.reader(int(idx.shard[row])).read(int(idx.position[row])),
+                               dtype=self.dtype)
+            entry = self._cache[row] = (track, all_finite(track))
+        track, finite = entry
+        return track[int(start):int(start) + int(length)], finite
+
     def read_window(self, row, start, length):
-        """``(length, n_mels)`` float32 frames of track ``row`` from ``start``.
+        """``(length, n_mels)`` frames (of ``self.dtype``) of track ``row`` from ``start``.
 
         A track shorter than ``length`` is repeated (wrapped) to fill the window.
         Returns ``(frames, ok)``; ``ok`` is False (and the frames zero) when the
         window holds NaN or inf.
         """
         idx = self.index
-        frames = self.reader(int(idx.shard[row])).read(int(idx.position[row]), int(start), int(length))
-        frames = np.asarray(frames, dtype=np.float32)
+        frames, finite = self._frames(row, start, length)
+        frames = np.asarray(frames, dtype=self.dtype)
         if frames.shape[0] < length:
             frames = np.resize(frames, (length, frames.shape[1])) if len(frames) else \
-                np.zeros((length, idx.n_mels), np.float32)
-        if not np.all(np.isfinite(frames)):
+                np.zeros((length, idx.n_mels), self.dtype)
+        if not (finite or all_finite(frames)):
             self.bad_windows += 1
             self.bad_tracks.add(idx.track_ids[row])
             return np.zeros_like(frames), False
         return frames, True
 
     def read_batch(self, rows, starts, length):
-        """Windows of a batch as ``(x (B, length, n_mels) float32, ok (B,) float32)``."""
-        x = np.empty((len(rows), int(length), self.index.n_mels), dtype=np.float32)
+        """Windows of a batch as ``(x (B, length, n_mels) self.dtype, ok (B,) float32)``."""
+        x = np.empty((len(rows), int(length), self.index.n_mels), dtype=self.dtype)
         ok = np.empty(len(rows), dtype=np.float32)
         for k, (row, start) in enumerate(zip(rows, starts)):
             x[k], ok[k] = self.read_window(row, start, length)
@@ -222,6 +277,7 @@ class ShardReaderPool:
             for r in self._open.values():
                 r.close()
             self._open.clear()
+            self._cache.clear()
 
 
 def band_statistics(index, max_tracks=None, seed=0, progress=_no_progress):
@@ -333,8 +389,9 @@ def _window_dataset(pool, rows, starts, window_frames, batch_size, parallel_read
         return pool.read_batch(rows_b, starts_b, w)
 
     def read_tf(rows_b, starts_b):
-        x, ok = tf.numpy_function(read, [rows_b, starts_b], [tf.float32, tf.float32],
-                                  stateful=False)
+        x, ok = tf.numpy_function(read, [rows_b, starts_b],
+                                  [tf.as_dtype(pool.dtype), tf.float32], stateful=False)
+        x = tf.cast(x, tf.float32)
         x.set_shape([None, w, n_mels])
         ok.set_shape([None])
         return x, ok, rows_b
@@ -345,7 +402,8 @@ def _window_dataset(pool, rows, starts, window_frames, batch_size, parallel_read
 
 def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch=0,
                      crops_per_track=1, shards_per_block=8, weights=None,
-                     parallel_reads=2, prefetch=tf.data.AUTOTUNE, pool=None):
+                     parallel_reads=2, prefetch=tf.data.AUTOTUNE, pool=None,
+                     cache_bytes=0):
     """One epoch of ``(x, y, sample_weight)`` batches of random crops.
 
     Parameters
@@ -368,7 +426,10 @@ def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch
         Batches read concurrently.
     prefetch : int
     pool : ShardReaderPool, optional
-        Reuse open readers across epochs (and see its ``bad_windows`` count).
+        Reuse open readers and cached tracks across epochs (and see its
+        ``bad_windows`` count).
+    cache_bytes : int
+        Track cache budget when no ``pool`` is given (see :class:`ShardReaderPool`).
 
     Returns
     -------
@@ -381,7 +442,7 @@ def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch
     y_all = tf.constant(index.target_matrix(targets))
     w_all = tf.constant(np.array([float(weights.get(t, 1.0)) for t in index.track_ids]
                                  if weights else np.ones(len(index)), dtype=np.float32))
-    pool = pool or ShardReaderPool(index)
+    pool = pool or ShardReaderPool(index, cache_bytes=cache_bytes)
     rows, starts = epoch_plan(index, window_frames, seed, epoch, crops_per_track,
                               shards_per_block)
     ds = _window_dataset(pool, rows, starts, window_frames, batch_size, parallel_reads)

@@ -39,7 +39,7 @@ def _no_progress(fraction, message=None):
 
 
 def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames=None,
-                  max_windows=None, parallel_reads=2, progress=_no_progress):
+                  max_windows=None, parallel_reads=2, pool=None, progress=_no_progress):
     """Mean of the model's window predictions for every track of ``index``.
 
     Parameters
@@ -52,6 +52,8 @@ def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames
     hop_frames, max_windows : int, optional
         See :func:`krotos.model.data.window_plan`.
     parallel_reads : int
+    pool : krotos.model.data.ShardReaderPool, optional
+        Reuse open readers and cached tracks (repeated validation); it is left open.
     progress : callable(fraction, message)
 
     Returns
@@ -69,7 +71,8 @@ def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames
     n_out = int(model.outputs[0].shape[-1])
     sums = np.zeros((len(index), n_out), dtype=np.float64)
     counts = np.zeros(len(index), dtype=np.int64)
-    pool = ShardReaderPool(index)
+    own_pool = pool is None
+    pool = pool or ShardReaderPool(index)
     ds = evaluation_dataset(index, window_frames, batch_size, hop_frames=hop_frames,
                             max_windows=max_windows, parallel_reads=parallel_reads, pool=pool)
     forward = _forward(model)
@@ -84,7 +87,8 @@ def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames
             if b % 20 == 0:
                 progress(b / max(n_batches, 1), f"predicting: batch {b}/{n_batches}")
     finally:
-        pool.close()
+        if own_pool:
+            pool.close()
     got = counts > 0
     scores = np.full(sums.shape, np.nan, dtype=np.float32)
     scores[got] = (sums[got] / counts[got, None]).astype(np.float32)

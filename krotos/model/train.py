@@ -209,7 +209,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
           work_dir, epochs=50, batch_size=32, optimizer=None, patience=5, min_delta=0.0,
           crops_per_track=1, seed=0, train_weights=None, freeze_layers=(), freeze_epochs=0,
           log_dir=None, eval_batch_size=64, eval_max_windows=None, parallel_reads=2,
-          shards_per_block=8, jit_compile="auto", metric_name="val_metric",
+          shards_per_block=8, cache_mb=1024, jit_compile="auto", metric_name="val_metric",
           progress=_no_progress):
     """Train ``model`` with early stopping on a validation metric; resumable.
 
@@ -248,6 +248,10 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
         Validation prediction (see :func:`krotos.model.evaluate.predict_clips`).
     parallel_reads, shards_per_block : int
         Input pipeline (see :func:`krotos.model.data.training_dataset`).
+    cache_mb : float
+        Memory for caching each split's spectrograms after their first read,
+        used only by a split that fits whole (see
+        :class:`krotos.model.data.ShardReaderPool`); 0 disables it.
     jit_compile : bool or 'auto'
     metric_name : str
         Name of the validation metric in the history and TensorBoard.
@@ -292,7 +296,8 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
     best_path = os.path.join(work_dir, "checkpoints", "best.weights.h5")
     writer = tf.summary.create_file_writer(log_dir or os.path.join(work_dir, "tensorboard"))
     valid_y = valid_index.target_matrix(valid_targets)
-    pool = ShardReaderPool(train_index)
+    pool = ShardReaderPool(train_index, cache_bytes=int(cache_mb * 2 ** 20))
+    valid_pool = ShardReaderPool(valid_index, cache_bytes=int(cache_mb * 2 ** 20))
     steps = -(-len(train_index) * int(crops_per_track) // int(batch_size))
     compiled_frozen = None
     try:
@@ -316,7 +321,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
             seconds = time.perf_counter() - t0
             scores, ok = predict_clips(model, valid_index, batch_size=eval_batch_size,
                                        max_windows=eval_max_windows,
-                                       parallel_reads=parallel_reads)
+                                       parallel_reads=parallel_reads, pool=valid_pool)
             metric = float(metric_fn(valid_y[ok], scores[ok]))
             if not np.isfinite(metric):
                 raise ValueError(f"validation {metric_name} is {metric} at epoch {epoch + 1}: "
@@ -355,6 +360,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
                      f"at epoch {state['best_epoch']})")
     finally:
         pool.close()
+        valid_pool.close()
         writer.close()
     if os.path.exists(best_path):
         model.load_weights(best_path)
@@ -392,7 +398,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
                     epochs=50, batch_size=32, optimizer="adam", learning_rate=1e-3,
                     schedule="constant", weight_decay=None, patience=5, crops_per_track=1,
                     stats_max_tracks=5000, seed=0, eval_max_windows=None, n_mels=None,
-                    jit_compile="auto", progress=_no_progress):
+                    cache_mb=1024, jit_compile="auto", progress=_no_progress):
     """Train the tag CNN on the train split, early-stopped on the valid split's ROC-AUC.
 
     Parameters
@@ -415,7 +421,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
         Training window (130 frames = 3 s at 22.05 kHz, hop 512).
     filters, kernel_size, pool_sizes, dense_units, dropout, batch_norm, global_pooling
         The network (:func:`krotos.model.network.build_tag_model`).
-    epochs, batch_size, patience, crops_per_track, seed, eval_max_windows, jit_compile
+    epochs, batch_size, patience, crops_per_track, seed, eval_max_windows, cache_mb, jit_compile
         Training (:func:`train`).
     optimizer, learning_rate, schedule, weight_decay
         See :func:`make_optimizer`.
@@ -475,7 +481,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
                    loss="binary_crossentropy", metric_fn=roc_auc_macro, work_dir=work_dir,
                    epochs=epochs, batch_size=batch_size, optimizer=opt, patience=patience,
                    crops_per_track=crops_per_track, seed=seed, eval_max_windows=eval_max_windows,
-                   jit_compile=jit_compile, metric_name="val_roc_auc",
+                   cache_mb=cache_mb, jit_compile=jit_compile, metric_name="val_roc_auc",
                    progress=lambda f, m=None: progress(0.02 + 0.97 * f, m))
 
     os.makedirs(out_dir, exist_ok=True)

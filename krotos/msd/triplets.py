@@ -99,24 +99,24 @@ def _fast_chunk(data, n_lines):
     tabs_per_line = np.diff(np.searchsorted(tabs, newlines), prepend=0)
     if len(newlines) != n_lines or (tabs_per_line != 2).any():
         return None
-    # Spaces and CRs are stripped by the line-by-line path, non-ASCII is
-    # checked there: leave those chunks to it.
-    if (buf == 32).any() or (buf == 13).any() or (buf > 127).any():
-        return None
-    flat = data.replace(b"\n", b"\t").split(b"\t")
-    users = np.array(flat[0:-1:3])
-    songs = np.array(flat[1::3])
-    counts = np.array(flat[2::3])
-    del flat
-    if (users == b"").any() or (songs == b"").any():
+    # Spaces and CRs are stripped by the line-by-line path: leave those chunks to it.
+    if (buf == 32).any() or (buf == 13).any():
         return None
     try:
-        counts = counts.astype(np.int64)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    flat = text.replace("\n", "\t").split("\t")
+    users = np.array(flat[0:-1:3], dtype=str)
+    songs = np.array(flat[1::3], dtype=str)
+    try:
+        counts = np.fromiter(map(int, flat[2::3]), dtype=np.int64, count=n_lines)
     except (ValueError, OverflowError):
         return None
-    if (counts <= 0).any():
+    del flat
+    if (users == "").any() or (songs == "").any() or (counts <= 0).any():
         return None
-    return users.astype(str), songs.astype(str), counts
+    return users, songs, counts
 
 
 def iter_triplet_chunks(path, chunk_lines=1_000_000, errors=None):
@@ -127,7 +127,7 @@ def iter_triplet_chunks(path, chunk_lines=1_000_000, errors=None):
     path : str or os.PathLike
         ``user<TAB>song_id<TAB>count`` text file (``train_triplets.txt``).
     chunk_lines : int
-        Lines per chunk. Peak memory is about 0.7 GB per million lines while
+        Lines per chunk. Peak memory is about 0.9 GB per million lines while
         parsing (fixed-width unicode arrays take 4 bytes per character); the
         arrays yielded take about 240 bytes per line.
     errors : BadInputLog, optional

@@ -23,9 +23,11 @@ def spectrogram_examples(shard_paths, tag_matrix, vocabulary, n_tags=4, per_tag=
         ids = list(reader.track_ids)
         labels = tag_matrix(ids)
         order = labels.sum(axis=0).argsort()[::-1][:n_tags]
-        out = []
+        out, shown = [], set()
         for j in order:
-            rows = labels[:, j].nonzero()[0][:per_tag]
+            # Co-occurring tags (classical, piano) would otherwise show the same tracks.
+            rows = [i for i in labels[:, j].nonzero()[0] if i not in shown][:per_tag]
+            shown.update(rows)
             for i in rows:
                 frames = reader.read(int(i), 0, max_frames)
                 out.append((f"{vocabulary[j]}: {ids[i]}", frames))

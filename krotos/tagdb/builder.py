@@ -61,20 +61,54 @@ def _has_audio(track, stems, audio_filter):
     return local or track.track_7digitalid is not None
 
 
-def _read_tracks(track_metadata, unique_tracks, errors):
+def _iter_tracks(track_metadata, unique_tracks, errors):
     if track_metadata:
-        return list(iter_track_metadata(track_metadata, errors))
-    if unique_tracks:
-        tracks, seen = [], set()
-        for row in iter_unique_tracks(unique_tracks, errors):
-            if row.track_id in seen:
-                errors.add(unique_tracks, None, "duplicate track_id", row.track_id)
-                continue
-            seen.add(row.track_id)
-            tracks.append(TrackMeta(row.track_id, row.song_id, row.title, "", "", row.artist,
-                                    None, None, None))
-        return tracks
-    raise ValueError("no track list: give track_metadata (or unique_tracks)")
+        yield from iter_track_metadata(track_metadata, errors)
+        return
+    if not unique_tracks:
+        raise ValueError("no track list: give track_metadata (or unique_tracks)")
+    seen = set()
+    for row in iter_unique_tracks(unique_tracks, errors):
+        if row.track_id in seen:
+            errors.add(unique_tracks, None, "duplicate track_id", row.track_id)
+            continue
+        seen.add(row.track_id)
+        yield TrackMeta(row.track_id, row.song_id, row.title, "", "", row.artist, None, None, None)
+
+
+def _load_tracks(conn, sources, params, errors):
+    """Stream the track list into ``tracks``; return ``{track_id: tracks.id or 0 if left out}``.
+
+    Only this map stays in memory (a million short strings for the real MSD),
+    not the metadata rows.
+    """
+    previews = sources["previews"]
+    stems = scan_previews(previews) if previews and os.path.isdir(previews) else set()
+    track_index, batch, kept = {}, [], 0
+    for t in _iter_tracks(sources["track_metadata"], sources["unique_tracks"], errors):
+        if not _has_audio(t, stems, params["audio_filter"]):
+            # 0: the track exists but was left out, so its tags are not bad input.
+            track_index[t.track_id] = 0
+            continue
+        kept += 1
+        track_index[t.track_id] = kept
+        key = split_key(t.track_id, t.artist_id, t.artist_name, params["split_method"])
+        batch.append(dict(
+            id=kept, track_id=t.track_id, song_id=t.song_id, artist_id=t.artist_id,
+            artist=t.artist_name, title=t.title, release=t.release, duration=t.duration,
+            year=t.year, track_7digitalid=t.track_7digitalid, n_vocab_tags=0,
+            split=assign_split(key, params["valid_fraction"], params["test_fraction"], params["salt"])))
+        if len(batch) >= _BATCH:
+            conn.execute(insert(Track), batch)
+            batch.clear()
+    if batch:
+        conn.execute(insert(Track), batch)
+    if not kept:
+        raise ValueError(
+            f"{sources['track_metadata'] or sources['unique_tracks']}: no usable track "
+            f"({len(track_index)} read, none with an audio source under "
+            f"audio_filter={params['audio_filter']!r})")
+    return track_index
 
 
 class _TagNames:
@@ -210,40 +244,14 @@ def _engine(path):
 
 def _build(tmp, sources, params, errors, progress):
     started = time.monotonic()
-    progress(0.0, "reading the track list")
-    all_tracks = _read_tracks(sources["track_metadata"], sources["unique_tracks"], errors)
-    track_file = sources["track_metadata"] or sources["unique_tracks"]
-    stems = scan_previews(sources["previews"]) if sources["previews"] and os.path.isdir(sources["previews"]) else set()
-    kept = sorted((t for t in all_tracks if _has_audio(t, stems, params["audio_filter"])),
-                  key=lambda t: t.track_id)
-    if not kept:
-        raise ValueError(
-            f"{track_file}: no usable track ({len(all_tracks)} read, none with an audio source "
-            f"under audio_filter={params['audio_filter']!r})")
-    # 0 marks a track that exists but was left out (no audio source): its tags are not bad input.
-    track_index = {t.track_id: 0 for t in all_tracks}
-    n_metadata = len(all_tracks)
-    del all_tracks
-    splits = {}
-    for number, t in enumerate(kept, 1):
-        track_index[t.track_id] = number
-        key = split_key(t.track_id, t.artist_id, t.artist_name, params["split_method"])
-        splits[number] = assign_split(key, params["valid_fraction"], params["test_fraction"], params["salt"])
-
     engine = _engine(tmp)
     Base.metadata.create_all(engine)
     stats = {}
     try:
         with engine.begin() as conn:
-            progress(0.05, f"writing {len(kept)} tracks")
-            for start in range(0, len(kept), _BATCH):
-                conn.execute(insert(Track), [
-                    dict(id=n, track_id=t.track_id, song_id=t.song_id, artist_id=t.artist_id,
-                         artist=t.artist_name, title=t.title, release=t.release,
-                         duration=t.duration, year=t.year, track_7digitalid=t.track_7digitalid,
-                         split=splits[n], n_vocab_tags=0)
-                    for n, t in enumerate(kept[start:start + _BATCH], start + 1)])
-            del kept, splits
+            progress(0.0, "reading the track list")
+            track_index = _load_tracks(conn, sources, params, errors)
+            n_metadata = len(track_index)
             conn.exec_driver_sql(
                 "CREATE TEMP TABLE raw_tags (src INTEGER, track INTEGER, raw INTEGER, "
                 "tag INTEGER, weight REAL, src_row INTEGER)")

@@ -122,7 +122,8 @@ class TagDB:
     def track_ids(self, split=None, tagged=None):
         """Return the track ids (sorted) of :meth:`tracks` with the same arguments."""
         where, params = self._where(split, tagged)
-        return [row[0] for row in self._rows(f"SELECT track_id FROM tracks{where} ORDER BY track_id", **params)]
+        rows = self._rows(f"SELECT track_id FROM tracks{where} ORDER BY track_id", **params)
+        return [row[0] for row in rows]
 
     def vocabulary(self):
         """Return the canonical names of the vocabulary tags, in model output order."""

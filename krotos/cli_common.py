@@ -1,0 +1,64 @@
+"""What the ``krotos`` subcommands share: finding the model, loading it, printing."""
+
+import os
+import sys
+
+from krotos.commands import CommandError
+
+
+def add_model_arguments(parser):
+    """``--model DIR`` and ``--threads N``."""
+    parser.add_argument(
+        "--model", metavar="DIR",
+        help="a FinetuneLatents output folder (default: the model of the current "
+             "luigi.cfg and [krotos] data_root)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="TensorFlow threads (default 0: all cores)")
+
+
+def model_files(args, need_catalogue=False, need_plays=False):
+    """The :class:`krotos.locate.ModelFiles` the arguments select, or a CommandError."""
+    from krotos.config import ConfigError
+    from krotos.locate import ModelNotFound, locate
+
+    try:
+        return locate(getattr(args, "model", None), need_catalogue=need_catalogue,
+                      need_plays=need_plays)
+    except (ModelNotFound, ConfigError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def load_embedder(args, files, **kwargs):
+    """An :class:`krotos.inference.Embedder` for ``files``, threads set first."""
+    threads = int(getattr(args, "threads", 0) or 0)
+    if threads:
+        from krotos.model.train import configure_threads
+
+        configure_threads(threads, min(2, threads))
+    from krotos.inference import Embedder
+
+    try:
+        return Embedder.from_files(files, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot load the model in {files.latent_dir}: {exc}") from None
+
+
+def progress_bar(items, what, minimum=4):
+    """``tqdm`` over ``items`` on stderr when there are at least ``minimum`` and it is a tty."""
+    from tqdm import tqdm
+
+    items = list(items)
+    return tqdm(items, desc=what, unit="file", file=sys.stderr,
+                disable=len(items) < minimum or not sys.stderr.isatty(), leave=False)
+
+
+def write_atomic(path, write):
+    """Call ``write(tmp_path)`` then rename, so a half-written file never appears."""
+    path = os.path.abspath(path)
+    tmp = f"{path}.part{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

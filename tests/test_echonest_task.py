@@ -1,0 +1,82 @@
+"""The EchonestFeatures / EchonestIndex tasks on the tiny demo dataset."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_tasks
+
+
+@pytest.fixture
+def echonest_demo(tiny_demo, luigi_config):
+    luigi_config.set("DemoMSDFiles", "processes", 1)
+    luigi_config.set("EchonestIndex", "shard_size", 16)
+    luigi_config.set("EchonestFeatures", "min_seconds", 2.0)  # tiny demo clips are 4 s
+    return tiny_demo
+
+
+def test_index_over_demo_msd_h5_files(echonest_demo, luigi_config):
+    from krotos.audio.manifest import read_manifest
+    from krotos.audio.shards import ShardReader
+    from krotos.tagdb import TagDB
+    from pipeline.echonest import EchonestFeatures, EchonestIndex
+    from pipeline.tagdb import TagDatabase
+
+    index = EchonestIndex()
+    ok, _ = run_tasks([index], workers=2)
+    assert ok
+    with TagDB(TagDatabase().file("tags.sqlite")) as db:
+        track_ids = [t.track_id for t in db.tracks()]
+    # with 2 workers the tasks run in forked processes: count their outputs instead
+    shard_root = os.path.join(os.path.dirname(os.path.dirname(index.output_dir)),
+                              "EchonestFeatures")
+    shards = [d for d in os.listdir(shard_root) if not d.endswith(".work")]
+    assert len(shards) == -(-len(track_ids) // 16)
+    manifest = read_manifest(index.file("manifest.json"))
+    assert manifest["params"]["feature"] == "echonest"
+    assert sorted(manifest["tracks"]) == sorted(track_ids)
+    assert manifest["summary"] == {"ok": len(track_ids)}
+    for shard in manifest["shards"]:
+        with ShardReader(shard["path"]) as reader:
+            assert reader.n_channels == 25
+            for _, frames in reader:
+                assert frames.shape[0] >= 20 and np.all(np.isfinite(frames))
+    params = json.loads(open(EchonestFeatures(shard=0, shard_size=16).file("params.json")).read())
+    assert params["params"]["grid"] == "fixed"
+
+    # Nothing changed: nothing runs. Another grid: only the echonest tasks run again.
+    ok, ran = run_tasks([EchonestIndex()])
+    assert ok and ran == []
+    luigi_config.set("EchonestFeatures", "grid", "beats")
+    beats = EchonestIndex()
+    assert beats.signature() != index.signature()
+    ok, ran = run_tasks([beats])
+    assert ok and ran and all(r.startswith(("EchonestFeatures_", "EchonestIndex_"))
+                              for r in ran)
+    assert os.path.isdir(index.output_dir)  # the fixed-grid output stays
+
+
+def test_missing_msd_h5_setting_is_a_clear_error(tmp_path, data_root, luigi_config):
+    from krotos.config import ConfigError
+    from pipeline.echonest import EchonestFeatures
+
+    for name in ("track_metadata", "lastfm_tags", "triplets"):  # a real dataset, no msd_h5
+        (tmp_path / name).write_text("")
+        luigi_config.set("krotos", name, str(tmp_path / name))
+    task = EchonestFeatures(shard=0, shard_size=10)
+    with pytest.raises(ConfigError, match=r"\[krotos\] msd_h5"):
+        task.msd_h5()
+
+
+def test_feature_index_task_picks_by_setting(data_root, luigi_config):
+    from krotos.config import ConfigError
+    from pipeline.audio import SpectrogramIndex
+    from pipeline.echonest import EchonestIndex, feature_index_task
+
+    assert isinstance(feature_index_task("mel"), SpectrogramIndex)
+    assert isinstance(feature_index_task("echonest"), EchonestIndex)
+    assert feature_index_task("echonest").signature() != feature_index_task("mel").signature()
+    with pytest.raises(ConfigError, match="features"):
+        feature_index_task("mfcc")
