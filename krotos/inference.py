@@ -129,7 +129,9 @@ class Embedder:
         self.hop_frames = hop_frames
         self.max_windows = max_windows
         self.batch_size = int(batch_size)
-        self.min_seconds = self.window_frames * self.params.hop_length / self.params.sample_rate
+        # Centred frames: 1 + n // hop of them, so (w - 1) hops fill one window.
+        self.min_seconds = ((self.window_frames - 1) * self.params.hop_length
+                            / self.params.sample_rate)
         digest = hashlib.sha256()
         for path in (tag_model, latent_model):
             digest.update(_file_digest(path).encode())
@@ -141,8 +143,13 @@ class Embedder:
         self._forward = tf.function(
             lambda x: (self.tag_model(x, training=False), self.latent_model(x, training=False)),
             input_signature=[spec])
-        # Trace now, so that the first request does not pay for it.
+        # Trace the model and warm up librosa (numba compiles on first use) now,
+        # so that the first request does not pay for it.
         self._forward(np.zeros((1, self.window_frames, self.n_mels), dtype=np.float32))
+        p = self.params
+        log_mel(np.zeros(p.n_fft * 2, dtype=np.float32), sample_rate=p.sample_rate,
+                n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, fmin=p.fmin,
+                fmax=p.fmax, amin=p.amin)
 
     @classmethod
     def from_files(cls, files, **kwargs):
@@ -156,7 +163,7 @@ class Embedder:
         """JSON-able summary of the loaded models."""
         return {"model_id": self.model_id, "n_tags": len(self.vocabulary),
                 "n_factors": self.n_factors, "window_frames": self.window_frames,
-                "window_seconds": round(self.min_seconds, 3), "n_mels": self.n_mels,
+                "min_seconds": round(self.min_seconds, 3), "n_mels": self.n_mels,
                 "sample_rate": self.params.sample_rate, "hop_length": self.params.hop_length}
 
     def spectrogram(self, source, name=None):

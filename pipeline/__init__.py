@@ -17,3 +17,4 @@ from pipeline.latents import FinetuneLatents, EvaluateRecommendation  # noqa: F4
 from pipeline.report import Report  # noqa: F401
 from pipeline.demo import DemoMSDFiles  # noqa: F401
 from pipeline.echonest import EchonestFeatures, EchonestIndex  # noqa: F401
+import pipeline.scheduler_check  # noqa: F401,E402 - a clear message when luigid is not running

@@ -129,6 +129,18 @@ class Spectrograms(KrotosTask):
                                 progress=self.progress)
 
 
+@Spectrograms.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)
+def _warm_up_before_fork(task, dependency):
+    # Fires in the worker's main process when it schedules a shard (the
+    # shards are yielded by SpectrogramIndex.run in a child, but Luigi adds
+    # them in the parent). Loading librosa there once, instead of in every
+    # forked shard task, saves ~1.5 s per shard; it stays out of module
+    # import so that `import pipeline` remains cheap.
+    from krotos.audio.extract import warm_up
+
+    warm_up()
+
+
 class SpectrogramIndex(KrotosTask):
     """All spectrogram shards of the track list, and ``manifest.json`` over them."""
 

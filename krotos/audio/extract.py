@@ -199,3 +199,24 @@ def extract_shard_files(previews_json, out_dir, params, progress=None):
         json.dump({"params": params.as_dict(), "tracks": results,
                    "summary": count_statuses(results)}, f, indent=1)
     return results
+
+
+_warmed = False
+
+
+def warm_up():
+    """Import and initialise everything extraction uses, once per process.
+
+    librosa loads scipy.signal and numba-cached kernels lazily on first use,
+    about 1.5 s. A process that forks workers (Luigi with ``--workers N``)
+    calls this first so that every forked shard task inherits the loaded
+    modules instead of paying for them again. librosa, scipy and soxr are
+    safe to fork once loaded (no threads are started by importing them).
+    """
+    global _warmed
+    if _warmed:
+        return
+    tone = np.sin(np.linspace(0, 2000, 8820, dtype=np.float32))
+    y = resample(tone, 44100, 22050)
+    log_mel(y, 22050)
+    _warmed = True

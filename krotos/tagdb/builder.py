@@ -395,18 +395,28 @@ def _merge(conn, sources, names, params, errors):
     tag_counts = {tag: (n_any, n_min) for tag, n_any, n_min in conn.execute(
         text("SELECT tag, count(*), sum(weight >= :w) FROM track_tags GROUP BY tag"),
         {"w": params["min_weight"]})}
-    rows = [dict(id=tag_id, name=name_of[tag_id], display=most_frequent_spelling(spellings),
-                 n_tracks=int(tag_counts[tag_id][1]), n_tracks_any=int(tag_counts[tag_id][0]),
-                 n_spellings=len(spellings))
-            for tag_id, spellings in sorted(by_tag.items())]
-    for start in range(0, len(rows), _BATCH):
-        conn.execute(insert(Tag), rows[start:start + _BATCH])
-    spellings = [dict(raw=raw, tag_id=tag_id, n_rows=n)
-                 for tag_id, counts in by_tag.items() for raw, n in counts.items()]
-    for start in range(0, len(spellings), _BATCH):
-        conn.execute(insert(TagSpelling), spellings[start:start + _BATCH])
-    return {"tags": dict(raw_spellings=len(spellings), canonical=len(rows),
+    _insert_many(conn, Tag, ("id", "name", "display", "n_tracks", "n_tracks_any", "n_spellings"), (
+        (tag_id, name_of[tag_id], most_frequent_spelling(spellings), int(tag_counts[tag_id][1]),
+         int(tag_counts[tag_id][0]), len(spellings))
+        for tag_id, spellings in sorted(by_tag.items())))
+    _insert_many(conn, TagSpelling, ("raw", "tag_id", "n_rows"), (
+        (raw, tag_id, n) for tag_id, counts in by_tag.items() for raw, n in counts.items()))
+    return {"tags": dict(raw_spellings=len(spelling_rows), canonical=len(by_tag),
                          track_tag_pairs_with_merged_spellings=int(merged))}
+
+
+def _insert_many(conn, model, columns, rows):
+    """Insert tuples in batches (a million ORM-style dicts would cost a GB)."""
+    sql = (f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' * len(columns))})")
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _BATCH:
+            conn.exec_driver_sql(sql, batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(sql, batch)
 
 
 def _vocabulary_and_songs(conn, sources, params, errors):
@@ -441,28 +451,27 @@ def _vocabulary_and_songs(conn, sources, params, errors):
     mismatches = set()
     if sources["sid_mismatches"]:
         mismatches = read_sid_mismatches(sources["sid_mismatches"], errors)
-        rows = [dict(song_id=s, track_id=t) for s, t in sorted(mismatches)]
-        for start in range(0, len(rows), _BATCH):
-            conn.execute(insert(Mismatch), rows[start:start + _BATCH])
-    best, removed = {}, 0
-    for track_id, song_id, n_vocab in conn.exec_driver_sql(
-            "SELECT track_id, song_id, n_vocab_tags FROM tracks ORDER BY track_id"):
-        if (song_id, track_id) in mismatches:
-            removed += 1
-            continue
-        # Several tracks can share a song: prefer one the tag model can learn from,
-        # then the first by track id, so the choice is stable.
-        if song_id not in best or (n_vocab > 0 and best[song_id][1] == 0):
-            best[song_id] = (track_id, n_vocab)
-    song_rows = [dict(song_id=s, track_id=t) for s, (t, _) in sorted(best.items())]
-    for start in range(0, len(song_rows), _BATCH):
-        conn.execute(insert(SongTrack), song_rows[start:start + _BATCH])
+        _insert_many(conn, Mismatch, ("song_id", "track_id"), sorted(mismatches))
+    # Several tracks can share a song: prefer one the tag model can learn from,
+    # then the first by track id, so the choice is stable.
+    conn.exec_driver_sql(
+        "INSERT INTO song_tracks (song_id, track_id) "
+        "SELECT song_id, track_id FROM ("
+        "  SELECT song_id, track_id, row_number() OVER ("
+        "    PARTITION BY song_id ORDER BY n_vocab_tags > 0 DESC, track_id) AS choice"
+        "  FROM tracks t WHERE NOT EXISTS (SELECT 1 FROM mismatches m"
+        "    WHERE m.song_id = t.song_id AND m.track_id = t.track_id))"
+        "WHERE choice = 1")
+    mapped = conn.exec_driver_sql("SELECT count(*) FROM song_tracks").scalar()
+    removed = conn.exec_driver_sql(
+        "SELECT count(*) FROM tracks t JOIN mismatches m "
+        "ON m.song_id = t.song_id AND m.track_id = t.track_id").scalar()
 
     n_kept = sum(n for n, _ in by_split.values())
     return {
         "tracks": dict(kept=n_kept, with_vocabulary_tags=sum(t for _, t in by_split.values()),
                        by_split={name: dict(tracks=n, tagged=t) for name, (n, t) in by_split.items()}),
         "vocabulary": [dict(idx=i, name=name, n_tracks=n) for i, (_, name, n) in enumerate(top)],
-        "songs": dict(mapped=len(song_rows), mismatch_pairs=len(mismatches),
+        "songs": dict(mapped=mapped, mismatch_pairs=len(mismatches),
                       mismatched_tracks_unmapped=removed),
     }

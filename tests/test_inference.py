@@ -1,0 +1,184 @@
+"""Embedding new audio with a tiny, really trained model; locating models."""
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tiny_model  # noqa: E402
+from conftest import real_fixture  # noqa: E402
+
+from krotos.inference import AudioError, Embedder, extract_params_from_manifest  # noqa: E402
+from krotos.locate import ModelNotFound, from_config, from_dir, locate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model.build()
+
+
+@pytest.fixture(scope="module")
+def embedder(model):
+    return Embedder.from_files(locate(model["model_dir"]))
+
+
+def wav_bytes(samples, sr=22050):
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(samples, dtype=np.float32), sr, format="WAV")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["TRWJAZW128F42760DD_test.mp3", "Kevin_MacLeod_-_Vibe_Ace.ogg",
+                                  "joram-moments_of_clarity-08-solipsism-59-88.mp3"])
+def test_real_files_get_tags_and_a_vector(embedder, name):
+    path = real_fixture("audio", name)
+    result = embedder.embed(path)
+    assert list(result["tags"]) == sorted(result["tags"], key=lambda t: -result["tags"][t])
+    assert set(result["tags"]) == set(tiny_model.VOCAB)
+    assert all(0 <= p <= 1 for p in result["tags"].values())
+    assert len(result["vector"]) == tiny_model.N_FACTORS and np.all(np.isfinite(result["vector"]))
+    info = sf.info(str(path))
+    assert result["duration"] == pytest.approx(info.frames / info.samplerate, rel=0.01)
+    # Non-overlapping windows plus one ending on the last frame.
+    mel, _ = embedder.spectrogram(path)
+    assert result["windows"] == -(-len(mel) // tiny_model.WINDOW_FRAMES)
+    # Bytes and path give the same answer.
+    again = embedder.embed(path.read_bytes(), name=name)
+    assert again["vector"] == result["vector"] and again["tags"] == result["tags"]
+
+
+def test_spectrogram_is_exactly_the_pipelines(embedder, model):
+    """Same extraction as the Spectrograms task: the shard's frames come back bit for bit."""
+    from krotos.audio.shards import ShardReader
+
+    tid = model["track_ids"][3]
+    mel, _ = embedder.spectrogram(Path(model["clips"]) / f"{tid}.wav")
+    with ShardReader(model["shard"]) as reader:
+        stored = np.asarray(reader.read(reader.index_of(tid)), dtype=np.float32)
+    np.testing.assert_array_equal(mel, stored)
+
+
+def test_prediction_is_the_mean_over_the_models_windows(embedder, model):
+    from krotos.model.network import load_model
+
+    rng = np.random.default_rng(0)
+    mel = rng.normal(-30, 10, (3 * tiny_model.WINDOW_FRAMES + 7, tiny_model.N_MELS))
+    tags, vector, n = embedder.predict_spectrogram(mel)
+    w = tiny_model.WINDOW_FRAMES
+    starts = [0, w, 2 * w, len(mel) - w]
+    windows = np.stack([mel[s:s + w] for s in starts]).astype(np.float32)
+    tag_model = load_model(str(Path(model["folders"]["TrainTagModel"]) / "model.keras"))
+    latent = load_model(str(Path(model["model_dir"]) / "model.keras"))
+    assert n == 4
+    np.testing.assert_allclose(tags, tag_model(windows).numpy().mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(vector, latent(windows).numpy().mean(axis=0), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_the_predicted_catalogue_factors_are_reproduced(embedder, model):
+    """A catalogue clip embedded from its audio file gets the factors the pipeline predicted."""
+    from krotos.coldstart.vectors import read_latents
+
+    ids, factors = read_latents(str(Path(model["model_dir"]) / "predicted_factors.h5"))
+    tid = model["track_ids"][5]
+    result = embedder.embed(Path(model["clips"]) / f"{tid}.wav")
+    np.testing.assert_allclose(result["vector"], factors[ids.index(tid)], rtol=1e-4, atol=1e-5)
+
+
+def test_model_id_is_stable_and_describes_the_model(embedder, model):
+    assert Embedder.from_files(locate(model["model_dir"])).model_id == embedder.model_id
+    info = embedder.describe()
+    assert info["n_factors"] == tiny_model.N_FACTORS and info["window_frames"] == 43
+
+
+@pytest.mark.parametrize("make, code", [
+    (lambda: b"", "empty"),
+    (lambda: b"<!doctype html><html></html>" * 10, "undecodable"),
+    (lambda: bytes(range(256)) * 20, "undecodable"),
+    (lambda: wav_bytes(0.3 * np.sin(np.arange(11025) / 3.0)), "too_short"),
+    (lambda: wav_bytes(np.zeros(22050 * 3)), "silent"),
+])
+def test_bad_audio_gets_a_clear_error(embedder, make, code):
+    with pytest.raises(AudioError) as err:
+        embedder.embed(make(), name="upload.bin")
+    assert err.value.code == code and str(err.value).startswith("upload.bin: ")
+
+
+def test_bad_files_are_named(embedder, tmp_path):
+    with pytest.raises(AudioError, match="no such file"):
+        embedder.embed(tmp_path / "missing.mp3")
+    empty = tmp_path / "empty.ogg"
+    empty.write_bytes(b"")
+    with pytest.raises(AudioError, match=r"empty\.ogg: empty file") as err:
+        embedder.embed(empty)
+    assert err.value.code == "empty"
+    text = real_fixture("audio", "Kevin_MacLeod_-_Vibe_Ace.txt")
+    with pytest.raises(AudioError, match=r"Vibe_Ace\.txt: not decodable") as err:
+        embedder.embed(text)
+
+
+def test_exactly_one_window_is_enough(embedder):
+    samples = 0.3 * np.sin(np.arange((tiny_model.WINDOW_FRAMES - 1) * 512) / 4.0)
+    result = embedder.embed(wav_bytes(samples))
+    assert result["windows"] == 1
+    with pytest.raises(AudioError, match="shorter than the model window") as err:
+        embedder.embed(wav_bytes(samples[:-1]))
+    assert err.value.code == "too_short"
+
+
+def test_manifest_params_round_trip():
+    params = tiny_model.extract_params()
+    assert extract_params_from_manifest(params.as_dict()) == params
+
+
+# -- locating the model -----------------------------------------------------------------
+
+
+def test_from_dir_finds_the_inputs_through_params_json(model):
+    files = from_dir(model["model_dir"])
+    assert files.tag_dir == model["folders"]["TrainTagModel"]
+    assert Path(files.manifest).is_file() and Path(files.plays).is_file()
+    assert Path(files.factors).is_file() and files.tagdb is None
+    files.check(need_catalogue=True, need_plays=True)
+
+
+def test_from_dir_refuses_other_folders(model, tmp_path):
+    with pytest.raises(ModelNotFound, match="not a FinetuneLatents output folder"):
+        from_dir(model["folders"]["TrainTagModel"] + "/..")
+    copy = tmp_path / "FinetuneLatents" / "sig"
+    shutil.copytree(model["model_dir"], copy)
+    with pytest.raises(ModelNotFound, match="TrainTagModel.*does not exist"):
+        locate(copy)  # the copy's data root holds no tag model
+    (copy / "params.json").write_text("{broken")
+    with pytest.raises(ModelNotFound, match="line 1"):
+        from_dir(copy)
+    (copy / "params.json").write_text(json.dumps({"upstream": {}}))
+    with pytest.raises(ModelNotFound, match="names no TrainTagModel"):
+        from_dir(copy)
+
+
+def test_from_config_without_a_trained_model_says_what_to_run(data_root):
+    with pytest.raises(ModelNotFound, match="luigi --module pipeline FinetuneLatents"):
+        from_config()
+
+
+def test_from_config_finds_the_model_of_the_current_settings(data_root, model):
+    """Place the tiny model where the current configuration's tasks would write theirs."""
+    import pipeline
+
+    for task, source in ((pipeline.FinetuneLatents(), model["model_dir"]),
+                         (pipeline.TrainTagModel(), model["folders"]["TrainTagModel"]),
+                         (pipeline.SpectrogramIndex(), model["folders"]["SpectrogramIndex"])):
+        shutil.copytree(source, task.output_dir)
+    files = locate()
+    assert files.latent_dir == pipeline.FinetuneLatents().output_dir
+    assert files.plays == pipeline.PlayMatrix().file("plays.h5")
+    with pytest.raises(ModelNotFound, match="plays.h5 does not exist"):
+        files.check(need_plays=True)
