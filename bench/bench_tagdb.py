@@ -48,7 +48,8 @@ def write_inputs(folder, n_tracks, seed=0):
 
         def rows():
             for tid, n in enumerate(per_track.tolist(), 1):
-                chosen = np.unique(np.minimum(rng.zipf(1.3, n), n_tags))
+                chosen = rng.zipf(1.3, n)
+                chosen = np.unique(chosen[chosen <= n_tags])
                 weights = rng.integers(0, 101, len(chosen))
                 for tag, w in zip(chosen.tolist(), weights.tolist()):
                     yield tid, tag, float(w)

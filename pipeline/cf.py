@@ -117,7 +117,7 @@ class EvaluateCF(KrotosTask):
     version = 1
 
     max_users = luigi.IntParameter(
-        default=100_000, description="evaluate a seeded sample of this many users; 0: all")
+        default=10_000, description="evaluate a seeded sample of this many users; 0: all")
     seed = luigi.IntParameter(default=0, description="seed of the user sample and random scores")
 
     def requires(self):

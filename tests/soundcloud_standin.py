@@ -25,12 +25,13 @@ CLIENT_ID = "test-client-id"
 def audio_files():
     """``{name: bytes}``: the real mp3/ogg fixtures, or generated clips when absent."""
     names = ["TRWJAZW128F42760DD_test.mp3", "Kevin_MacLeod_-_Vibe_Ace.ogg",
-             "Karissa_Hobbs_-_Lets_Go_Fishin.ogg", "joram-moments_of_clarity-08-solipsism-59-88.mp3"]
+             "Karissa_Hobbs_-_Lets_Go_Fishin.ogg",
+             "joram-moments_of_clarity-08-solipsism-59-88.mp3"]
     if all((REAL_AUDIO / n).is_file() for n in names):
         return {n: (REAL_AUDIO / n).read_bytes() for n in names}
     out, rng = {}, np.random.default_rng(1)
     for i, name in enumerate(names):
-        t = np.arange(22050 * 6) / 22050
+        t = np.arange(22050 * 12) / 22050
         x = 0.3 * np.sin(2 * np.pi * (150 + 200 * i) * t) + 0.02 * rng.standard_normal(len(t))
         buf = io.BytesIO()
         sf.write(buf, x.astype(np.float32), 22050, format="OGG" if name.endswith(".ogg")

@@ -1,8 +1,10 @@
 """FetchPreviews -> Spectrograms -> SpectrogramIndex with Luigi on a tiny demo dataset."""
 
+import http.server
 import json
 import os
 import shutil
+import threading
 
 from conftest import run_tasks
 from krotos.audio.manifest import read_manifest
@@ -112,3 +114,62 @@ def test_spectrogram_index_end_to_end(tiny_demo, luigi_config):
     fetched = FetchPreviews(shard=0, shard_size=25)
     with open(fetched.file("previews.json")) as f:
         assert json.load(f)["summary"] == {"ok": 24, "missing_preview": 1}
+
+
+def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypatch):
+    """FetchPreviews(source=7digital) against a loopback server that serves the
+    demo's previews by 7digital id (and 404 for one of them)."""
+    ok, _ = run_tasks([TagDatabase()])
+    assert ok
+    folder = TagDatabase().requires().paths()["previews"]
+    with TagDB(TagDatabase().file("tags.sqlite")) as db:
+        tracks = db.tracks()[:6]
+    gone = str(tracks[2].track_7digitalid)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            name = self.path.split("?")[0].rsplit("/", 1)[-1]
+            path = os.path.join(folder, f"{name}.mp3")
+            if name == gone or not os.path.exists(path) or "oauth_signature=" not in self.path:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = open(path, "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("KROTOS_7DIGITAL_KEY", "key")
+        monkeypatch.setenv("KROTOS_7DIGITAL_SECRET", "secret")
+        luigi_config.set("FetchPreviews", "source", "7digital")
+        luigi_config.set("FetchPreviews", "base_url", f"http://127.0.0.1:{httpd.server_port}/clip/")
+        luigi_config.set("FetchPreviews", "rate_limit", 0)
+        luigi_config.set("Spectrograms", "min_seconds", 2.0)
+        task = Spectrograms(shard=0, shard_size=6)
+        ok, _ = run_tasks([task])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert ok
+    fetched = task.requires()
+    with open(fetched.file("previews.json")) as f:
+        listing = json.load(f)
+    assert listing["summary"] == {"ok": 5, "missing_preview": 1}
+    downloaded = sorted(os.listdir(fetched.file("previews")))
+    assert downloaded == sorted(f"{t.track_7digitalid}.mp3" for t in tracks
+                                if str(t.track_7digitalid) != gone)
+    assert not os.path.exists(fetched.output_dir + ".work")  # scratch removed when done
+    with open(task.file("results.json")) as f:
+        results = json.load(f)["tracks"]
+    assert results[tracks[2].track_id]["status"] == "missing_preview"
+    with ShardReader(task.file("shard.h5")) as reader:
+        assert len(reader) == 5

@@ -49,10 +49,12 @@ def _random_problem(seed, n_users=40, n_items=60, density=0.15, tied=False):
 
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("batch_size", [1, 7, None])
-def test_matches_per_user_reference(tied, batch_size):
+@pytest.mark.parametrize("count_max", [0, 3, 1000])  # ranks by sorting, mixed, by counting
+def test_matches_per_user_reference(tied, batch_size, count_max):
     scores, train, heldout = _random_problem(1, tied=tied)
     got = evaluate_ranking(scores, heldout, exclude=train, k=10, map_k=20, batch_size=batch_size,
-                           per_user=True)
+                           per_user=True, count_max=count_max)
+    np.testing.assert_array_equal(got["per_user"]["users"], np.sort(got["per_user"]["users"]))
     ref = _reference(scores, heldout, train, k=10, map_k=20)
     assert got["n_users"] == len(ref["auc"]) > 30
     np.testing.assert_allclose(got["per_user"]["auc"], ref["auc"], rtol=1e-9, atol=1e-12)

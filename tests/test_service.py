@@ -191,7 +191,7 @@ def test_audio_url_is_fetched_and_shares_the_content_cache(api, worker, standin)
     assert body["result"]["source"]["final_url"].endswith("/media/" + MP3)
     ogg = wait_job(api, submit(api, data={"url": f"{standin.base}/media/"
                                                   "Kevin_MacLeod_-_Vibe_Ace.ogg"}))
-    assert ogg["status"] == "finished" and ogg["result"]["duration"] > 30
+    assert ogg["status"] == "finished" and ogg["result"]["duration"] > 10
 
 
 def test_compatibility_of_two_users(api, worker, standin):
@@ -206,8 +206,12 @@ def test_compatibility_of_two_users(api, worker, standin):
     assert (bob["n_likes"], bob["n_tracks"]) == (3, 2)
     assert [s["code"] for s in bob["skipped"]] == ["not_streamable"]
     assert result["common_tracks"] == [102]
-    best = result["closest_pairs"][0]
-    assert best["a"]["id"] == best["b"]["id"] == 102 and best["similarity"] == pytest.approx(1)
+    pairs = result["closest_pairs"]
+    assert [p["similarity"] for p in pairs] == sorted((p["similarity"] for p in pairs),
+                                                      reverse=True)
+    same = [p for p in pairs if p["a"]["id"] == p["b"]["id"] == 102]
+    assert same and same[0]["similarity"] == pytest.approx(1, abs=1e-5)
+    assert pairs[0]["similarity"] == pytest.approx(1, abs=1e-5)
     assert {t["tag"] for t in result["shared_tags"]} <= set(tiny_model.VOCAB)
     assert result["shared_tags"] and "mean of the unit-normalized" in result["method"]
     assert body["progress"]["tracks_done"] == 6

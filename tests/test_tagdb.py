@@ -308,3 +308,14 @@ def test_real_msd_tracks_with_their_lastfm_top50_labels(tmp_path):
             assert {vocab[j] for j in np.flatnonzero(row)} == {canonical_tag(t) for t in labels[track_id]}
         assert db.tracks()[0].track_7digitalid == 6394026
         assert len(db.song_to_track()) == 8 and len(db.mismatches()) == 100
+
+
+def test_paths_with_uri_characters(tmp_path, small):
+    folder = tmp_path / "odd dir?%23#x"
+    folder.mkdir()
+    path, _, _ = build(folder, small, n_tags=2)
+    with TagDB(path) as db:
+        assert db.vocabulary() == ["hip hop", "rock"]
+    assert sorted(p.name for p in folder.iterdir()) == ["tags.sqlite"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "lastfm_tags.db", "odd dir?%23#x", "sid_mismatches.txt", "track_metadata.db"]

@@ -7,6 +7,7 @@ when one of them is installed.
 """
 
 import os
+import warnings
 
 import numpy as np
 import soundfile as sf
@@ -34,12 +35,16 @@ def _read_soundfile(path):
 
 
 def _read_audioread(path):
-    # Imported lazily: audioread probes its backends on first use.
-    import audioread
+    # Imported lazily: audioread probes its backends on first use. Its raw
+    # backend imports stdlib modules deprecated in 3.11 (aifc, audioop, sunau),
+    # on first open, hence the filter around the open as well.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioread
 
-    with audioread.audio_open(path) as f:
-        sr, channels = int(f.samplerate), int(f.channels)
-        blocks = [np.frombuffer(buf, dtype="<i2") for buf in f]
+        with audioread.audio_open(path) as f:
+            sr, channels = int(f.samplerate), int(f.channels)
+            blocks = [np.frombuffer(buf, dtype="<i2") for buf in f]
     pcm = np.concatenate(blocks) if blocks else np.zeros(0, dtype="<i2")
     data = (pcm.astype(np.float32) / 32768.0).reshape(-1, channels)
     return data, sr

@@ -20,7 +20,9 @@ user's held-out items. Per user:
   (binary gains, ``1 / log2(rank + 1)`` discounts).
 
 Means over users are returned. Everything is numpy on ``(batch, n_items)``
-blocks: no Python loop over users or items.
+blocks, batches run in threads: Python loops only over batches (and, within
+a batch of users with few relevant items, over relevant-item slots), never
+over users or items.
 """
 
 import concurrent.futures
@@ -106,18 +108,10 @@ def _sortable_keys(values):
     return bits
 
 
-def _batch_metrics(keys, pos_row, pos_col, n_excluded, k, map_k):
-    """Metrics of one batch.
-
-    ``keys`` are the order-preserving keys of the scores, lowest on excluded
-    items; ``(pos_row, pos_col)`` the relevant cells, sorted by row.
-    """
+def _ranks_by_sorting(keys, pos_row, pos_col):
+    """Items strictly below, and items tied with, each relevant cell: O(n log n) per row."""
     b, n = keys.shape
-    n_rel = np.bincount(pos_row, minlength=b)
-    n_neg = n - n_excluded - n_rel
-
-    # Exact average ranks of the relevant items among the candidates: sort
-    # every row's keys, give row r the key range [r * 2**32, (r + 1) * 2**32)
+    # Sort every row's keys and give row r the key range [r * 2**32, (r + 1) * 2**32),
     # so that one searchsorted over the flattened block answers for all rows.
     offsets = np.arange(b, dtype=np.uint64) << np.uint64(32)
     flat = np.sort(keys, axis=1).astype(np.uint64)
@@ -127,7 +121,43 @@ def _batch_metrics(keys, pos_row, pos_col, n_excluded, k, map_k):
     base = pos_row.astype(np.int64) * n
     below = np.searchsorted(flat, pos_keys, side="left").astype(np.int64) - base
     ties = np.searchsorted(flat, pos_keys, side="right").astype(np.int64) - base - below
-    del flat
+    return below, ties
+
+
+def _ranks_by_counting(keys, pos_row, pos_col, n_rel):
+    """Same as :func:`_ranks_by_sorting` by comparisons: O(n * max relevant) per row.
+
+    Cheaper than sorting when every row of the batch has few relevant items.
+    """
+    b = keys.shape[0]
+    width = int(n_rel.max())
+    slot = np.arange(len(pos_row)) - np.concatenate([[0], np.cumsum(n_rel)[:-1]])[pos_row]
+    pos_keys = np.zeros((b, width), dtype=keys.dtype)
+    pos_keys[pos_row, slot] = keys[pos_row, pos_col]
+    below = np.empty((b, width), dtype=np.int64)
+    at_most = np.empty((b, width), dtype=np.int64)
+    for j in range(width):  # a pass over the whole batch per relevant-item slot
+        below[:, j] = np.count_nonzero(keys < pos_keys[:, j:j + 1], axis=1)
+        at_most[:, j] = np.count_nonzero(keys <= pos_keys[:, j:j + 1], axis=1)
+    below, at_most = below[pos_row, slot], at_most[pos_row, slot]
+    return below, at_most - below
+
+
+def _batch_metrics(keys, pos_row, pos_col, n_excluded, k, map_k, count_max=24):
+    """Metrics of one batch.
+
+    ``keys`` are the order-preserving keys of the scores, lowest on excluded
+    items; ``(pos_row, pos_col)`` the relevant cells, sorted by row.
+    """
+    b, n = keys.shape
+    n_rel = np.bincount(pos_row, minlength=b)
+    n_neg = n - n_excluded - n_rel
+
+    # Exact average ranks of the relevant items among the candidates.
+    if len(pos_row) and n_rel.max() <= count_max:
+        below, ties = _ranks_by_counting(keys, pos_row, pos_col, n_rel)
+    else:
+        below, ties = _ranks_by_sorting(keys, pos_row, pos_col)
     # Excluded items sit below every candidate.
     below = np.maximum(below - n_excluded[pos_row], 0)
     rank = below + (ties + 1) / 2.0
@@ -160,7 +190,7 @@ def _batch_metrics(keys, pos_row, pos_col, n_excluded, k, map_k):
 
 def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
                      batch_size=None, memory_bytes=512 * 2**20, workers=None, per_user=False,
-                     progress=None):
+                     progress=None, count_max=24):
     """Ranking metrics of held-out items, averaged over users.
 
     Parameters
@@ -191,6 +221,10 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
         Also return the per-user arrays under ``"per_user"``.
     progress : callable, optional
         ``progress(fraction, message)`` after every batch.
+    count_max : int
+        Batches whose users have at most this many relevant items each get
+        their ranks by counting comparisons, others by sorting (a speed
+        trade-off only: both are exact).
 
     Returns
     -------
@@ -215,12 +249,17 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
         matrix = scores
         scores = lambda rows: matrix[rows]  # noqa: E731
     heldout.eliminate_zeros()
-    has_relevant = np.diff(heldout.indptr) > 0
+    relevant = heldout
     if exclude is not None:
         # Held-out items that are also excluded are not relevant.
-        has_relevant = np.diff((heldout - heldout.multiply(exclude.astype(bool))).tocsr().indptr) > 0
+        relevant = (heldout - heldout.multiply(exclude.astype(bool))).tocsr()
+        relevant.eliminate_zeros()
+    n_relevant = np.diff(relevant.indptr)
     rows_all = np.arange(n_users) if users is None else np.unique(np.asarray(users, dtype=np.int64))
-    rows_all = rows_all[has_relevant[rows_all]]
+    rows_all = rows_all[n_relevant[rows_all] > 0]
+    # Batches of users with similar numbers of relevant items let most
+    # batches rank by counting instead of sorting (see _batch_metrics).
+    order = np.argsort(n_relevant[rows_all], kind="stable")
     workers = max(1, min(workers or os.cpu_count() or 1, 8))
     if batch_size is None:
         batch_size = max(1, int(memory_bytes // (workers * _BYTES_PER_CELL * max(n_items, 1))))
@@ -241,10 +280,11 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
             rel.eliminate_zeros()
         rel.sort_indices()
         pos_row = np.repeat(np.arange(len(rows)), np.diff(rel.indptr))
-        return _batch_metrics(_sortable_keys(block), pos_row, rel.indices, n_excluded, k, map_k)
+        return _batch_metrics(_sortable_keys(block), pos_row, rel.indices, n_excluded, k, map_k,
+                              count_max)
 
     parts = {name: [] for name in ("auc", "ap", "precision", "recall", "ndcg")}
-    batches = [rows_all[i:i + batch_size] for i in range(0, len(rows_all), batch_size)]
+    batches = [rows_all[order[i:i + batch_size]] for i in range(0, len(rows_all), batch_size)]
     done = 0
     # numpy's sort and partition release the GIL: batches run in parallel threads.
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -254,7 +294,8 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
             done += len(rows)
             progress(done / len(rows_all), f"evaluated {done:,}/{len(rows_all):,} users")
 
-    per = {name: (np.concatenate(v) if v else np.zeros(0)) for name, v in parts.items()}
+    back = np.argsort(order)
+    per = {name: (np.concatenate(v)[back] if v else np.zeros(0)) for name, v in parts.items()}
 
     def mean(values):
         values = values[~np.isnan(values)]

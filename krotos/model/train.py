@@ -447,7 +447,9 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     valid_index = valid_index.subset([t for t in valid_index.track_ids if t in targets], "no tags")
     for name, index in (("training", train_index), ("validation", valid_index)):
         if len(index) == 0:
-            raise ValueError(f"no {name} track has both a spectrogram and a tag vector")
+            reasons = {r: v["count"] for r, v in summarize_skips(index.skipped).items()}
+            raise ValueError(f"no {name} track has both a spectrogram and a tag vector "
+                             f"(skipped: {reasons})")
     os.makedirs(work_dir, exist_ok=True)
     progress(0.0, "normalization statistics")
     mean, std, bad = _load_or_compute_stats(work_dir, train_index, stats_max_tracks, seed,

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy import URL, create_engine, event, insert, text
 
 from krotos.msd.errors import ensure_log
 from krotos.msd.lastfm import LastfmTagsDB, iter_lastfm_json, resolve_tid_tag
@@ -227,7 +227,7 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
 
 
 def _engine(path):
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(URL.create("sqlite", database=path))
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):

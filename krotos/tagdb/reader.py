@@ -4,6 +4,7 @@ import collections
 import json
 import os
 import pathlib
+import sqlite3
 
 import numpy as np
 from sqlalchemy import create_engine, text
@@ -48,8 +49,11 @@ class TagDB:
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
             raise InputFileError(f"{self.path}: no such file")
-        uri = pathlib.Path(self.path).resolve().as_uri()
-        self._engine = create_engine(f"sqlite+pysqlite:///{uri}?mode=ro&uri=true")
+        uri = pathlib.Path(self.path).resolve().as_uri() + "?mode=ro"
+        # A creator, because SQLAlchemy's URL parsing would undo the URI's
+        # percent-encoding of '?', '%' or '#' in the path.
+        self._engine = create_engine(
+            "sqlite+pysqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
         try:
             self._conn = self._engine.connect()
             meta = dict(self._conn.execute(text("SELECT key, value FROM meta")).all())
