@@ -18,6 +18,7 @@ Usage::
 """
 
 import argparse
+import concurrent.futures
 import json
 import multiprocessing
 import os
@@ -100,9 +101,10 @@ def _stage_evaluate(plays, factors_path, factors, iterations, threads, eval_user
 
 
 def _in_child(func, *args):
+    """Run a stage in a fresh process, so that its peak RSS is its own."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(func, args)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        return pool.submit(func, *args).result()
 
 
 def main(argv=None):

@@ -148,7 +148,8 @@ def main(argv=None):
     fed = rate(fit_pipeline, samples)
     print(f"data: {source}")
     print(f"model: {'Dieleman' if a.dieleman else 'demo'} sizes {sizes}, window {a.window} "
-          f"frames, batch {a.batch}, {n} tracks x {a.crops} crops per epoch, {model.count_params():,} parameters; "
+          f"frames, batch {a.batch}, {n} tracks x {a.crops} crops per epoch, "
+          f"{model.count_params():,} parameters; "
           f"TF threads intra={tf.config.threading.get_intra_op_parallelism_threads()} "
           f"(0 = all {os.cpu_count()} cores); devices "
           f"{[d.device_type for d in tf.config.list_logical_devices()]}")

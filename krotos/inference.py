@@ -49,6 +49,10 @@ def extract_params_from_manifest(params):
     Keys that are not extraction parameters (``log_compression``,
     ``frame_axis``) are descriptive and ignored.
     """
+    if dict(params).get("feature") == "echonest":
+        raise ValueError("this model was trained on Echo Nest segment features of MSD files "
+                         "([krotos] features = echonest), not on audio: it cannot embed "
+                         "audio files; use a model trained with features = mel")
     names = {f.name for f in dataclasses.fields(ExtractParams)}
     return ExtractParams(**{k: v for k, v in dict(params).items() if k in names})
 

@@ -90,6 +90,7 @@ def from_config():
         When ``FinetuneLatents`` has not been run with these settings.
     """
     import pipeline
+    from pipeline.echonest import feature_index_task
 
     latent = pipeline.FinetuneLatents()
     if not os.path.isdir(latent.output_dir):
@@ -98,7 +99,7 @@ def from_config():
     return ModelFiles(
         latent_dir=latent.output_dir,
         tag_dir=pipeline.TrainTagModel().output_dir,
-        manifest=pipeline.SpectrogramIndex().file("manifest.json"),
+        manifest=feature_index_task().file("manifest.json"),
         plays=pipeline.PlayMatrix().file("plays.h5"),
         factors=pipeline.Factorize(include_cold=False).file("factors.h5"),
         tagdb=pipeline.TagDatabase().file("tags.sqlite"))
@@ -130,16 +131,18 @@ def from_dir(path):
     folders = {}
     for task_id, signature in upstream.items():
         folders.setdefault(_family(task_id), os.path.join(root, _family(task_id), signature))
-    for family in ("TrainTagModel", "SpectrogramIndex"):
-        if family not in folders:
-            raise ModelNotFound(f"{params_path} names no {family} input")
+    if "TrainTagModel" not in folders:
+        raise ModelNotFound(f"{params_path} names no TrainTagModel input")
+    index = next((f for f in ("SpectrogramIndex", "EchonestIndex") if f in folders), None)
+    if index is None:
+        raise ModelNotFound(f"{params_path} names no SpectrogramIndex or EchonestIndex input")
 
     def optional(family, name):
         return os.path.join(folders[family], name) if family in folders else None
 
     return ModelFiles(
         latent_dir=path, tag_dir=folders["TrainTagModel"],
-        manifest=os.path.join(folders["SpectrogramIndex"], "manifest.json"),
+        manifest=os.path.join(folders[index], "manifest.json"),
         plays=optional("PlayMatrix", "plays.h5"), factors=optional("Factorize", "factors.h5"),
         tagdb=optional("TagDatabase", "tags.sqlite"))
 

@@ -23,6 +23,7 @@ from pipeline.tagdb import TagDatabase
 
 logger = logging.getLogger("luigi-interface")
 
+# = krotos.sources.sevendigital.DEFAULT_BASE_URL, not imported to keep `import pipeline` light
 SEVENDIGITAL_DEFAULT_URL = "https://previews.7digital.com/clip/"
 
 

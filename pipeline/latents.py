@@ -16,7 +16,7 @@ import os
 
 import luigi
 
-from pipeline.audio import SpectrogramIndex
+from pipeline.echonest import feature_index_task
 from pipeline.base import KrotosTask
 from pipeline.cf import EvaluateCF, Factorize, PlayMatrix
 from pipeline.tagdb import TagDatabase
@@ -62,7 +62,7 @@ class FinetuneLatents(KrotosTask):
 
     def _inputs(self):
         return {"tag_model": TrainTagModel(), "factors": Factorize(include_cold=False),
-                "plays": PlayMatrix(), "spectrograms": SpectrogramIndex(),
+                "plays": PlayMatrix(), "spectrograms": feature_index_task(),
                 "tagdb": TagDatabase()}
 
     def signature_requires(self):
@@ -148,7 +148,7 @@ class EvaluateRecommendation(KrotosTask):
 
     def requires(self):
         return {"plays": PlayMatrix(), "factors": Factorize(include_cold=False),
-                "upper": Factorize(include_cold=True), "spectrograms": SpectrogramIndex(),
+                "upper": Factorize(include_cold=True), "spectrograms": feature_index_task(),
                 "tagdb": TagDatabase()}
 
     def signature_requires(self):

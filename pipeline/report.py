@@ -4,7 +4,7 @@ import os
 
 import luigi
 
-from pipeline.audio import SpectrogramIndex
+from pipeline.echonest import feature_index_task
 from pipeline.base import KrotosTask
 from pipeline.cf import EvaluateCF, PlayMatrix
 from pipeline.tagdb import TagDatabase
@@ -28,7 +28,7 @@ class Report(KrotosTask):
     def requires(self):
         from pipeline.latents import EvaluateRecommendation
 
-        return {"tagdb": TagDatabase(), "spectrograms": SpectrogramIndex(),
+        return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
                 "tag_model": TrainTagModel(), "tag_metrics": EvaluateTags(),
                 "plays": PlayMatrix(), "cf_metrics": EvaluateCF(),
                 "cold_metrics": EvaluateRecommendation()}

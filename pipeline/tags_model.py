@@ -8,7 +8,7 @@ again, resumes after the last finished epoch.
 
 import luigi
 
-from pipeline.audio import SpectrogramIndex
+from pipeline.echonest import feature_index_task
 from pipeline.base import KrotosTask
 from pipeline.tagdb import TagDatabase
 
@@ -56,7 +56,8 @@ class TrainTagModel(KrotosTask):
     window_seconds = luigi.FloatParameter(default=3.0, description="training window, seconds")
     filters = luigi.Parameter(default="256,256,512,512", description="conv filters per layer")
     kernel_size = luigi.IntParameter(default=4, description="conv width in frames")
-    pool_sizes = luigi.Parameter(default="4,2,2", description="max-pool after each conv but the last")
+    pool_sizes = luigi.Parameter(default="4,2,2",
+                                 description="max-pool after each conv but the last")
     dense_units = luigi.Parameter(default="2048,2048", description="hidden dense layers")
     dropout = luigi.FloatParameter(default=0.5, description="dropout after each dense layer")
     batch_norm = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
@@ -64,7 +65,8 @@ class TrainTagModel(KrotosTask):
     global_pooling = luigi.Parameter(default="mean,max,l2", description="temporal pooling stats")
     epochs = luigi.IntParameter(default=50, description="maximum epochs")
     batch_size = luigi.IntParameter(default=32, description="windows per step")
-    crops_per_track = luigi.IntParameter(default=1, description="random windows per track per epoch")
+    crops_per_track = luigi.IntParameter(default=1,
+                                         description="random windows per track per epoch")
     optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"], default="adam",
                                       description="optimizer")
     learning_rate = luigi.FloatParameter(default=1e-3, description="(peak) learning rate")
@@ -74,15 +76,17 @@ class TrainTagModel(KrotosTask):
     patience = luigi.IntParameter(default=5, description="epochs without val ROC-AUC gain")
     stats_max_tracks = luigi.IntParameter(default=5000,
                                           description="tracks read for band statistics")
-    eval_max_windows = luigi.IntParameter(default=0, description="validation windows per clip; 0 = all")
+    eval_max_windows = luigi.IntParameter(default=0,
+                                          description="validation windows per clip; 0 = all")
     seed = luigi.IntParameter(default=0, description="random seed")
     cache_mb = luigi.FloatParameter(default=1024, significant=False,
-                                    description="RAM for caching a split's spectrograms if it fits whole")
+                                    description="MB of RAM for caching a split's spectrograms "
+                                                "(used if the split fits whole)")
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
     def requires(self):
-        return {"tagdb": TagDatabase(), "spectrograms": SpectrogramIndex()}
+        return {"tagdb": TagDatabase(), "spectrograms": feature_index_task()}
 
     def run(self):
         from krotos.audio.manifest import read_manifest
@@ -122,7 +126,7 @@ class EvaluateTags(KrotosTask):
 
     def requires(self):
         return {"model": TrainTagModel(), "tagdb": TagDatabase(),
-                "spectrograms": SpectrogramIndex()}
+                "spectrograms": feature_index_task()}
 
     def run(self):
         import json

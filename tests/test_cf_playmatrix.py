@@ -1,7 +1,6 @@
 """Play matrix: streaming build, bad input counts, filters, held-out split, file format."""
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 
 from krotos.cf.playmatrix import (PlayMatrix, build_play_matrix, build_play_split,

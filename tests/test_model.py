@@ -59,7 +59,8 @@ def test_index_locates_tracks_and_records_missing(shards):
 def test_index_rejects_shard_with_other_band_count(shards, tmp_path):
     paths, _, _ = shards
     other, _, _ = write_shards(tmp_path, [40, 40], n_mels=8)
-    with pytest.raises(ValueError, match=r"shard-000\.h5: spectrograms have 8 mel bands, expected 16"):
+    with pytest.raises(ValueError,
+                       match=r"shard-000\.h5: spectrograms have 8 mel bands, expected 16"):
         data.index_tracks(paths + other)
     with pytest.raises(ValueError, match="expected 32"):
         data.index_tracks(paths, n_mels=32)

@@ -124,8 +124,12 @@ def test_killed_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
     assert not (tmp_path / "out").exists()
     assert json.loads((tmp_path / "work" / "state.json").read_text())["epoch"] == 2
 
+    messages = []
     resumed = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
-                              epochs=4, patience=10, **SMALL)
+                              epochs=4, patience=10,
+                              progress=lambda f, m=None: messages.append(m), **SMALL)
+    assert any(m and m.startswith("resuming after epoch 2") for m in messages)
+    assert not any(m and m.startswith(("epoch 1/4", "epoch 2/4")) for m in messages)
     straight = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2",
                                tmp_path / "work2", epochs=4, patience=10, **SMALL)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]

@@ -10,6 +10,7 @@ error pages, empty bodies, 401.
 import collections
 import http.server
 import io
+import os
 import threading
 import time
 import types
@@ -23,8 +24,7 @@ from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 
 from krotos.audio import status as st
 from krotos.sources.fetch import fetch_shard, open_source, read_previews_json
-from krotos.sources.sevendigital import (AuthError, SevenDigitalClient,
-                                         SevenDigitalPreviews, credentials)
+from krotos.sources.sevendigital import AuthError, SevenDigitalClient, credentials
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
 REAL_MP3 = REAL / "audio" / "TRWJAZW128F42760DD_test.mp3"
@@ -283,7 +283,8 @@ def test_rate_limit_spaces_requests(server, tmp_path):
 
 def test_fetch_shard_collects_downloads_and_statuses(server, tmp_path):
     Track = collections.namedtuple("Track", "track_id track_7digitalid")
-    tracks = [Track("TRA", 11), Track("TRB", 404), Track("TRC", None), Track("TRD", 12)]
+    tracks = [Track("TRA", 11), Track("TRB", 404), Track("TRC", None), Track("TRD", 12),
+              Track("TRE", 11)]  # two tracks, one 7digital id
     source = open_source("7digital", download_dir=str(tmp_path / "work"),
                          consumer_key=KEY, consumer_secret=SECRET,
                          base_url=server.base_url, retries=0, rate_limit=0)
@@ -292,12 +293,15 @@ def test_fetch_shard_collects_downloads_and_statuses(server, tmp_path):
     seen = []
     records = fetch_shard(tracks, source, str(out), progress=lambda f, m: seen.append(f))
     assert [r["status"] for r in records] == [st.OK, st.MISSING_PREVIEW,
-                                              st.MISSING_PREVIEW, st.OK]
-    assert seen[-1] == 1.0 and len(seen) == 4
+                                              st.MISSING_PREVIEW, st.OK, st.OK]
+    assert seen[-1] == 1.0 and len(seen) == 5
+    assert server.hits["11"] == 1
     back = read_previews_json(out / "previews.json")
     assert back[0]["path"] == str(out / "previews" / "11.mp3")
     assert (out / "previews" / "11.mp3").read_bytes() == server.mp3
     assert "no track_7digitalid" in back[2]["reason"]
+    assert back[4]["path"] == back[0]["path"]
+    assert sorted(os.listdir(out / "previews")) == ["11.mp3", "12.mp3"]
 
 
 def test_credentials_from_environment(monkeypatch):

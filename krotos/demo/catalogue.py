@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from krotos.demo.styles import NOISE_TAGS, STYLES
+from krotos.demo.styles import JUNK_TAGS, MOOD_TAGS, STYLES
 
 _ALNUM = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
 _HEX = np.array(list("0123456789abcdef"))
@@ -75,9 +75,14 @@ def _tags_for(mix, rng, styles):
             if rng.random() < probability * (0.6 + 0.4 * mix[k] / strongest):
                 raw = spellings[rng.integers(len(spellings))]
                 tags[raw] = max(tags.get(raw, 0.0), 100.0 * mix[k] / strongest * rng.uniform(0.5, 1.0))
-    if rng.random() < 0.3:  # tags that say nothing about the music
-        for raw in rng.choice(NOISE_TAGS, size=rng.integers(1, 3), replace=False):
-            tags[str(raw)] = rng.uniform(1, 40)
+    weight_of = {style.name: mix[k] / strongest for k, style in enumerate(styles)}
+    for mood, leaning in MOOD_TAGS.items():
+        lean = max(weight_of.get(name, 0.0) for name in leaning)
+        if lean >= 0.15 and rng.random() < 0.3 * lean:
+            tags.setdefault(mood, 100.0 * lean * rng.uniform(0.2, 0.6))
+    if rng.random() < 0.3:  # personal bookkeeping: says nothing about the music
+        for raw in rng.choice(JUNK_TAGS, size=rng.integers(1, 3), replace=False):
+            tags.setdefault(str(raw), rng.uniform(1, 4))
     if rng.random() < 0.05:  # a plainly wrong tag, as taggers sometimes add
         wrong = styles[rng.integers(len(styles))].tags[0][0][0]
         tags.setdefault(wrong, rng.uniform(1, 30))

@@ -72,11 +72,11 @@ STYLES = (
           harmonic_decay=1.1, odd_only=True, distortion=0.0, register=(57, 76),
           tempo=(122, 130), pattern="x..x..x...x..x..", note_steps=1.5, attack=0.002,
           kick="x...x...x...x...", hat="..x...x...x...x.", noise=0.0),
-    Style("jazz", ((("jazz", "Jazz"), 0.95), (("smooth jazz",), 0.35), (("saxophone", "sax"), 0.3)),
+    Style("jazz", ((("jazz", "Jazz"), 0.95), (("smooth jazz",), 0.35), (("saxophone", "Saxophone"), 0.3)),
           harmonic_decay=2.2, odd_only=False, distortion=0.0, register=(55, 74),
           tempo=(88, 110), pattern="x..x.x..x..x.x..", note_steps=2.5, attack=0.03,
           hat="x..x..x.x..x..x.", noise=0.01, chord=3),
-    Style("ambient", ((("ambient", "Ambient"), 0.95), (("chillout", "chill out"), 0.6),
+    Style("ambient", ((("ambient", "Ambient"), 0.95), (("chillout", "Chillout"), 0.6),
                       (("atmospheric",), 0.3)),
           harmonic_decay=3.0, odd_only=False, distortion=0.0, register=(48, 67),
           tempo=(60, 76), pattern="x...............", note_steps=16, attack=0.8,
@@ -102,6 +102,19 @@ STYLES = (
           tempo=(96, 112), pattern="x.xx.xx.x.xx.xx.", note_steps=4, attack=0.002, chord=3),
 )
 
-#: Tags Last.fm users add whatever the music: they carry no style signal.
-NOISE_TAGS = ("seen live", "favorites", "Favourites", "awesome", "love", "00s", "90s",
-              "female vocalists", "male vocalists", "beautiful", "cool", "mellow")
+#: Mood and era tags: on Last.fm they describe the music loosely, so here each
+#: leans to a few styles and is given less often and with lower weights.
+MOOD_TAGS = {
+    "mellow": ("jazz", "ambient", "folk"),
+    "beautiful": ("classical", "ambient"),
+    "female vocalists": ("folk", "jazz"),
+    "male vocalists": ("rock", "hip hop"),
+    "90s": ("hip hop", "electronic"),
+    "00s": ("electronic", "rock"),
+    "chill": ("ambient", "electronic"),
+    "party": ("electronic", "hip hop"),
+}
+
+#: Tags users add whatever the music, always with low weights (below the
+#: tag database's default ``min_weight``), as personal bookkeeping does.
+JUNK_TAGS = ("seen live", "favorites", "Favourites", "awesome", "love", "cool")

@@ -160,6 +160,10 @@ def _write_json_atomic(path, payload):
     os.replace(tmp, path)
 
 
+#: Public name for other stages (fine-tuning) that write JSON beside a model.
+write_json_atomic = _write_json_atomic
+
+
 def _fingerprint(model, extra):
     shapes = [(w.path, tuple(w.shape)) for w in model.weights]
     blob = json.dumps([shapes, extra], sort_keys=True, default=str).encode()
@@ -286,13 +290,17 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
         if layer.name in frozen:
             layer.trainable = True
     optimizer.build(model.trainable_variables)
+    optimizer_config = {k: v for k, v in optimizer.get_config().items() if k != "name"}
     fingerprint = _fingerprint(model, dict(loss=str(loss), batch_size=batch_size, seed=seed,
                                            crops=crops_per_track, n_train=len(train_index),
-                                           optimizer={k: v for k, v in optimizer.get_config().items()
-                                                      if k != "name"}))
-    state = _load_checkpoint(work_dir, model, optimizer, fingerprint) or dict(
-        epoch=0, history=[], best_epoch=0, best_metric=None, wait=0, stopped_early=False,
-        fingerprint=fingerprint)
+                                           optimizer=optimizer_config))
+    state = _load_checkpoint(work_dir, model, optimizer, fingerprint)
+    if state:
+        progress(state["epoch"] / epochs, f"resuming after epoch {state['epoch']} "
+                 f"from the checkpoint in {work_dir}")
+    else:
+        state = dict(epoch=0, history=[], best_epoch=0, best_metric=None, wait=0,
+                     stopped_early=False, fingerprint=fingerprint)
     best_path = os.path.join(work_dir, "checkpoints", "best.weights.h5")
     writer = tf.summary.create_file_writer(log_dir or os.path.join(work_dir, "tensorboard"))
     valid_y = valid_index.target_matrix(valid_targets)

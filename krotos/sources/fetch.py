@@ -144,14 +144,16 @@ def fetch_shard(tracks, source, out_dir, progress=None):
         The records, as written.
     """
     records = fetch_previews(tracks, source, progress)
-    download_dir = getattr(source, "folder", None) if hasattr(source, "client") else None
-    if download_dir:
+    if getattr(source, "downloads", False):
         target = os.path.join(out_dir, "previews")
         os.makedirs(target, exist_ok=True)
         for r in records:
-            if r.get("path") and os.path.dirname(os.path.abspath(r["path"])) == download_dir:
-                moved = os.path.join(target, os.path.basename(r["path"]))
+            if not r.get("path"):
+                continue
+            moved = os.path.join(target, os.path.basename(r["path"]))
+            if os.path.exists(r["path"]):
                 os.replace(r["path"], moved)
-                r["path"] = moved
+            # else: two tracks sharing one 7digital id; the file moved already
+            r["path"] = moved
     write_previews_json(os.path.join(out_dir, "previews.json"), records)
     return records

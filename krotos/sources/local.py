@@ -27,6 +27,9 @@ class LocalPreviews:
     thousand previews or of a million.
     """
 
+    #: Files are referenced where they are, never copied.
+    downloads = False
+
     def __init__(self, folder):
         self.folder = os.path.abspath(os.fspath(folder))
         if not os.path.isdir(self.folder):

@@ -155,7 +155,7 @@ class SevenDigitalClient:
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.headers["User-Agent"] = "krotos (+https://github.com/) requests"
+            session.headers["User-Agent"] = "krotos/0.1 python-requests"
         self.session = session
 
     def close(self):
@@ -290,6 +290,9 @@ class SevenDigitalPreviews:
         Where ``<track_7digitalid>.mp3`` files are kept; a valid file there is
         not downloaded again, so an interrupted shard resumes.
     """
+
+    #: Files land in ``folder`` and are moved into the shard's output.
+    downloads = True
 
     def __init__(self, client, folder):
         self.client = client
