@@ -72,7 +72,10 @@ def to_mono(data):
         return data
     if data.shape[1] == 1:
         return data[:, 0]
-    return data.mean(axis=1, dtype=np.float32)
+    # A matrix-vector product: numpy's mean() along a short inner axis takes
+    # ~20 ms on a 30 s stereo clip (longer than decoding it), this ~0.3 ms.
+    weights = np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
+    return data @ weights
 
 
 def load_audio(path):
