@@ -39,6 +39,9 @@ class FetchPreviews(KrotosTask):
     """The previews of one shard of the track list (``previews.json``, plus
     the downloaded mp3 files when the source is 7digital)."""
 
+    # The only network-bound task: a shard may fail twice (network, 7digital
+    # rate limits) before Luigi gives up on it ([scheduler] retry_delay).
+    retry_count = 3
     version = 1
 
     shard = luigi.IntParameter(description="zero-based shard number")
