@@ -9,6 +9,7 @@ dynamically (the shard count comes from the tag database, which exists only
 after the graph is built) and writes the same ``manifest.json``.
 """
 
+import contextlib
 import logging
 
 import luigi
@@ -106,6 +107,26 @@ class EchonestIndex(KrotosTask):
 
 FEATURES = ("mel", "echonest")
 
+# Set only inside features_setting(): the command line's --krotos-features
+# outranks luigi.cfg, so looking up the other setting's outputs cannot go
+# through the configuration.
+_features_override = None
+
+
+@contextlib.contextmanager
+def features_setting(features):
+    """Build tasks as if ``[krotos] features`` were ``features`` (to find their outputs)."""
+    from luigi.task_register import Register
+
+    global _features_override
+    previous, _features_override = _features_override, features
+    Register.clear_instance_cache()
+    try:
+        yield
+    finally:
+        _features_override = previous
+        Register.clear_instance_cache()
+
 
 def feature_index_task(features=None):
     """The task whose ``manifest.json`` feeds the models, by ``[krotos] features``.
@@ -125,7 +146,7 @@ def feature_index_task(features=None):
     from pipeline.audio import SpectrogramIndex
     from pipeline.config import krotos
 
-    features = features or krotos().features
+    features = features or _features_override or krotos().features
     if features == "mel":
         return SpectrogramIndex()
     if features == "echonest":

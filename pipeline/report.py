@@ -11,6 +11,16 @@ from pipeline.tagdb import TagDatabase
 from pipeline.tags_model import EvaluateTags, TrainTagModel
 
 
+def _evaluation_files(features):
+    """Metrics files of the evaluations under another ``[krotos] features`` setting."""
+    from pipeline.echonest import features_setting
+    from pipeline.latents import EvaluateRecommendation
+
+    with features_setting(features):
+        return {"tag_metrics": EvaluateTags().file("metrics.json"),
+                "cold_metrics": EvaluateRecommendation().file("metrics.json")}
+
+
 class Report(KrotosTask):
     """``report/index.html`` with its PNG figures: dataset and bad-input counts,
     spectrogram examples, training curves, per-tag AUC, CF and cold-start metrics
@@ -58,6 +68,15 @@ class Report(KrotosTask):
             examples = spectrogram_examples(
                 [s["path"] for s in manifest["shards"]], db.tag_matrix, db.vocabulary(),
                 n_tags=self.n_example_tags, per_tag=self.examples_per_tag)
+        from pipeline.config import krotos
+
+        current = krotos().features
+        variants = {current: {"tag_metrics": inputs["tag_metrics"].file("metrics.json"),
+                              "cold_metrics": inputs["cold_metrics"].file("metrics.json")}}
+        for other in {"mel", "echonest"} - {current}:
+            files = _evaluation_files(other)
+            if os.path.exists(files["tag_metrics"]) or os.path.exists(files["cold_metrics"]):
+                variants[other] = files
         summaries = {"TagDatabase": inputs["tagdb"].file("summary.json"),
                      "PlayMatrix": inputs["plays"].file("summary.json")}
         with self.staging() as tmp:
@@ -70,4 +89,5 @@ class Report(KrotosTask):
                 tag_metrics=inputs["tag_metrics"].file("metrics.json"),
                 latent_training=FinetuneLatents().file("training.json"),
                 cf_metrics=inputs["cf_metrics"].file("metrics.json"),
-                cold_metrics=inputs["cold_metrics"].file("metrics.json"))
+                cold_metrics=inputs["cold_metrics"].file("metrics.json"),
+                variants=variants if len(variants) > 1 else None)

@@ -80,3 +80,16 @@ def test_feature_index_task_picks_by_setting(data_root, luigi_config):
     assert feature_index_task("echonest").signature() != feature_index_task("mel").signature()
     with pytest.raises(ConfigError, match="features"):
         feature_index_task("mfcc")
+
+
+def test_features_setting_finds_the_other_settings_outputs(data_root, luigi_config):
+    from pipeline.audio import SpectrogramIndex
+    from pipeline.echonest import EchonestIndex, feature_index_task, features_setting
+    from pipeline.tags_model import EvaluateTags
+
+    mel = EvaluateTags().output_dir
+    with features_setting("echonest"):
+        assert isinstance(feature_index_task(), EchonestIndex)
+        echonest = EvaluateTags().output_dir
+    assert isinstance(feature_index_task(), SpectrogramIndex)
+    assert EvaluateTags().output_dir == mel != echonest
