@@ -17,7 +17,10 @@ DATASET_INPUTS = {
 
 
 #: Inputs a real dataset cannot do without.
-REQUIRED_INPUTS = ("track_metadata", "lastfm_tags", "triplets")
+REQUIRED_INPUTS = ("lastfm_tags", "triplets")
+
+#: Any one of these gives the track list.
+TRACK_LISTS = ("track_metadata", "msd_h5", "unique_tracks")
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,10 @@ def check_dataset_inputs(settings, section="krotos"):
                      f"({DATASET_INPUTS[key][1]}); leave every dataset path empty "
                      f"to use the demo dataset"
                      for key in REQUIRED_INPUTS if key not in given]
+        if not any(key in given for key in TRACK_LISTS):
+            problems.append(f"[{section}] track_metadata is empty, but a real dataset needs a "
+                            f"track list: set track_metadata (MSD track_metadata.db), msd_h5 "
+                            f"(MSD HDF5 files) or unique_tracks")
     for key, path in given.items():
         kind, what = DATASET_INPUTS[key]
         if not os.path.exists(path):

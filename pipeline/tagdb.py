@@ -51,7 +51,7 @@ class TagDatabase(KrotosTask):
                 lastfm_json=[p for p in (paths.get("lastfm_json"),) if p],
                 sid_mismatches=paths.get("sid_mismatches"),
                 unique_tracks=paths.get("unique_tracks"),
-                previews=paths.get("previews"),
+                previews=paths.get("previews"), msd_h5=paths.get("msd_h5"),
                 n_tags=self.n_tags, min_weight=self.min_weight,
                 split_method=self.split_method, valid_fraction=self.valid_fraction,
                 test_fraction=self.test_fraction, salt=self.salt,

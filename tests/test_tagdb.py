@@ -319,3 +319,37 @@ def test_paths_with_uri_characters(tmp_path, small):
     assert sorted(p.name for p in folder.iterdir()) == ["tags.sqlite"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "lastfm_tags.db", "odd dir?%23#x", "sid_mismatches.txt", "track_metadata.db"]
+
+
+def test_track_list_from_msd_h5_files_when_no_track_metadata(tmp_path):
+    """The real MSD HDF5 files give the track list when track_metadata.db is absent."""
+    import shutil
+    import sqlite3
+
+    from conftest import real_fixture
+    from krotos.tagdb import TagDB, build_tag_database
+
+    real = real_fixture("msd_h5")
+    tree = tmp_path / "msd"
+    for h5 in sorted(real.glob("TR*.h5")):
+        folder = tree / h5.name[2] / h5.name[3] / h5.name[4]
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(h5, folder / h5.name)
+    ids = [h5.stem for h5 in sorted(real.glob("TR*.h5"))]
+    tags = tmp_path / "lastfm_tags.db"
+    with sqlite3.connect(tags) as db:
+        db.executescript("CREATE TABLE tids (tid TEXT); CREATE TABLE tags (tag TEXT);"
+                         "CREATE TABLE tid_tag (tid INT, tag INT, val FLOAT);"
+                         "INSERT INTO tags VALUES ('rock');")
+        db.executemany("INSERT INTO tids VALUES (?)", [(t,) for t in ids])
+        db.executemany("INSERT INTO tid_tag VALUES (?, 1, 100.0)",
+                       [(i + 1,) for i in range(len(ids))])
+    db.close()
+    out = tmp_path / "tags.sqlite"
+    build_tag_database(out, msd_h5=str(tree), lastfm_tags=str(tags), audio_filter="none")
+    with TagDB(str(out)) as built:
+        tracks = built.tracks()
+    assert [t.track_id for t in tracks] == sorted(ids)
+    kid_cudi = next(t for t in tracks if t.track_id == "TRABFDT12903CADD73")
+    assert kid_cudi.song_id == "SOARUPP12AB01842E0" and kid_cudi.track_7digitalid == 6394026
+    assert kid_cudi.artist == "Kid Cudi"

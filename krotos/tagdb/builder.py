@@ -17,7 +17,8 @@ from sqlalchemy import URL, create_engine, event, insert, text
 from krotos.msd.errors import ensure_log
 from krotos.msd.lastfm import LastfmTagsDB, iter_lastfm_json, resolve_tid_tag
 from krotos.msd.mismatches import read_sid_mismatches
-from krotos.msd.track_metadata import TrackMeta, iter_track_metadata
+from krotos.msd.hdf5 import iter_msd_h5_folder, read_msd_h5
+from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metadata
 from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.schema import (
@@ -61,12 +62,29 @@ def _has_audio(track, stems, audio_filter):
     return local or track.track_7digitalid is not None
 
 
-def _iter_tracks(track_metadata, unique_tracks, errors):
+def _iter_msd_h5_tracks(msd_h5, errors):
+    """Track rows from MSD HDF5 files: a folder tree, or one aggregate file."""
+    if os.path.isdir(msd_h5):
+        songs = iter_msd_h5_folder(msd_h5, errors)
+    else:
+        songs = read_msd_h5(msd_h5)
+    for song in songs:
+        yield TrackMeta(song["track_id"], song["song_id"], song.get("title", ""),
+                        song.get("release", ""), song.get("artist_id", ""),
+                        song.get("artist_name", ""), song.get("duration"),
+                        _positive_int(song.get("year")),
+                        _positive_int(song.get("track_7digitalid")))
+
+
+def _iter_tracks(track_metadata, unique_tracks, errors, msd_h5=None):
     if track_metadata:
         yield from iter_track_metadata(track_metadata, errors)
         return
+    if msd_h5:
+        yield from _iter_msd_h5_tracks(msd_h5, errors)
+        return
     if not unique_tracks:
-        raise ValueError("no track list: give track_metadata (or unique_tracks)")
+        raise ValueError("no track list: give track_metadata (or msd_h5, or unique_tracks)")
     seen = set()
     for row in iter_unique_tracks(unique_tracks, errors):
         if row.track_id in seen:
@@ -85,7 +103,8 @@ def _load_tracks(conn, sources, params, errors):
     previews = sources["previews"]
     stems = scan_previews(previews) if previews and os.path.isdir(previews) else set()
     track_index, batch, kept = {}, [], 0
-    for t in _iter_tracks(sources["track_metadata"], sources["unique_tracks"], errors):
+    for t in _iter_tracks(sources["track_metadata"], sources["unique_tracks"], errors,
+                          sources.get("msd_h5")):
         if not _has_audio(t, stems, params["audio_filter"]):
             # 0: the track exists but was left out, so its tags are not bad input.
             track_index[t.track_id] = 0
@@ -105,7 +124,8 @@ def _load_tracks(conn, sources, params, errors):
         conn.execute(insert(Track), batch)
     if not kept:
         raise ValueError(
-            f"{sources['track_metadata'] or sources['unique_tracks']}: no usable track "
+            f"{sources['track_metadata'] or sources['msd_h5'] or sources['unique_tracks']}: "
+            f"no usable track "
             f"({len(track_index)} read, none with an audio source under "
             f"audio_filter={params['audio_filter']!r})")
     return track_index
@@ -134,7 +154,7 @@ class _TagNames:
 
 
 def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_json=(),
-                       sid_mismatches=None, unique_tracks=None, previews=None,
+                       sid_mismatches=None, unique_tracks=None, previews=None, msd_h5=None,
                        n_tags=50, min_weight=10.0, split_method="hash",
                        valid_fraction=0.1, test_fraction=0.1, salt="krotos",
                        audio_filter="any", errors=None, progress=None):
@@ -154,7 +174,13 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     sid_mismatches : str, optional
         ``sid_mismatches.txt``; its pairs are left out of the song -> track map.
     unique_tracks : str, optional
-        ``unique_tracks.txt``, the track list used when ``track_metadata`` is not given.
+        ``unique_tracks.txt``, the track list used when neither ``track_metadata``
+        nor ``msd_h5`` is given.
+    msd_h5 : str, optional
+        MSD per-track HDF5 files (a folder tree ``A/B/C/TR*.h5``) or one
+        aggregate file (e.g. ``msd_summary_file.h5``): the track list, read
+        from their ``metadata/songs`` and ``analysis/songs`` tables, when
+        ``track_metadata`` is not given.
     previews : str, optional
         Folder of local previews (``<track_7digitalid>.mp3`` or ``<track_id>.<ext>``).
     n_tags : int
@@ -208,7 +234,7 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
                   salt=str(salt), audio_filter=audio_filter)
     sources = dict(track_metadata=track_metadata, lastfm_tags=lastfm_tags,
                    lastfm_json=[os.fspath(p) for p in lastfm_json], sid_mismatches=sid_mismatches,
-                   unique_tracks=unique_tracks, previews=previews)
+                   unique_tracks=unique_tracks, previews=previews, msd_h5=msd_h5)
     sources = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in sources.items()}
 
     path = os.fspath(path)
