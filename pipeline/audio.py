@@ -145,20 +145,31 @@ def _warm_up_before_fork(task, dependency):
     warm_up()
 
 
-class SpectrogramIndex(KrotosTask):
-    """All spectrogram shards of the track list, and ``manifest.json`` over them."""
+class ShardIndex(KrotosTask):
+    """Base of the tasks that run every shard of the track list and index them.
+
+    Subclasses name their per-shard task in ``shard_task``; the index yields
+    all shards as dynamic dependencies (their count comes from the tag
+    database, which exists only once the graph runs) and writes
+    ``manifest.json`` over them (read it with
+    :func:`krotos.audio.manifest.read_manifest`).
+    """
 
     version = 1
+    shard_task = None
 
     shard_size = luigi.IntParameter(default=100, description="tracks per shard")
 
     def requires(self):
         return TagDatabase()
 
+    def shard(self, i):
+        return self.shard_task(shard=i, shard_size=self.shard_size)
+
     def signature_requires(self):
         # The shard tasks are yielded dynamically; shard 0 stands for them all,
-        # so that an extraction parameter or a fetch setting moves the manifest.
-        return [self.requires(), Spectrograms(shard=0, shard_size=self.shard_size)]
+        # so that an extraction parameter or a source setting moves the manifest.
+        return [self.requires(), self.shard(0)]
 
     def run(self):
         from krotos.audio.manifest import index_shards
@@ -167,11 +178,17 @@ class SpectrogramIndex(KrotosTask):
 
         with TagDB(self.requires().file("tags.sqlite")) as db:
             count = n_shards(len(db.tracks()), self.shard_size)
-        shards = [Spectrograms(shard=i, shard_size=self.shard_size) for i in range(count)]
+        shards = [self.shard(i) for i in range(count)]
         yield shards
         with self.staging() as tmp:
             manifest = index_shards([s.output_dir for s in shards], tmp,
                                     progress=self.progress)
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(manifest["summary"].items()))
-        logger.info("SpectrogramIndex: %d shards, tracks by status: %s", count, summary)
+        logger.info("%s: %d shards, tracks by status: %s", self.get_task_family(), count, summary)
         self.set_status_message(f"{count} shards; {summary}")
+
+
+class SpectrogramIndex(ShardIndex):
+    """All spectrogram shards of the track list, and ``manifest.json`` over them."""
+
+    shard_task = Spectrograms

@@ -10,15 +10,13 @@ after the graph is built) and writes the same ``manifest.json``.
 """
 
 import contextlib
-import logging
 
 import luigi
 
+from pipeline.audio import ShardIndex
 from pipeline.base import KrotosTask
 from pipeline.dataset import msd_h5_task
 from pipeline.tagdb import TagDatabase
-
-logger = logging.getLogger("luigi-interface")
 
 
 class EchonestFeatures(KrotosTask):
@@ -71,38 +69,11 @@ class EchonestFeatures(KrotosTask):
                                          progress=self.progress)
 
 
-class EchonestIndex(KrotosTask):
+class EchonestIndex(ShardIndex):
     """All echonest shards of the track list, and ``manifest.json`` over them
-    (the same contract as ``SpectrogramIndex``; read it with
-    ``krotos.audio.manifest.read_manifest``)."""
+    (the same contract as ``SpectrogramIndex``)."""
 
-    version = 1
-
-    shard_size = luigi.IntParameter(default=100, description="tracks per shard")
-
-    def requires(self):
-        return TagDatabase()
-
-    def signature_requires(self):
-        # Shard 0 stands for the dynamically yielded shards: its signature
-        # covers the extraction parameters and the dataset.
-        return [self.requires(), EchonestFeatures(shard=0, shard_size=self.shard_size)]
-
-    def run(self):
-        from krotos.audio.manifest import index_shards
-        from krotos.audio.sharding import n_shards
-        from krotos.tagdb import TagDB
-
-        with TagDB(self.requires().file("tags.sqlite")) as db:
-            count = n_shards(len(db.tracks()), self.shard_size)
-        shards = [EchonestFeatures(shard=i, shard_size=self.shard_size) for i in range(count)]
-        yield shards
-        with self.staging() as tmp:
-            manifest = index_shards([s.output_dir for s in shards], tmp,
-                                    progress=self.progress)
-        summary = ", ".join(f"{k}: {v}" for k, v in sorted(manifest["summary"].items()))
-        logger.info("EchonestIndex: %d shards, tracks by status: %s", count, summary)
-        self.set_status_message(f"{count} shards; {summary}")
+    shard_task = EchonestFeatures
 
 
 FEATURES = ("mel", "echonest")
