@@ -8,6 +8,7 @@ import tempfile
 DATASET_INPUTS = {
     "track_metadata": ("file", "MSD track_metadata.db (SQLite)"),
     "lastfm_tags": ("file", "Last.fm lastfm_tags.db (SQLite)"),
+    "lastfm_json": ("dir", "Last.fm per-track JSON folder (lastfm_train/, lastfm_test/ or their parent)"),
     "triplets": ("file", "Taste Profile train_triplets.txt"),
     "sid_mismatches": ("file", "MSD sid_mismatches.txt"),
     "unique_tracks": ("file", "MSD unique_tracks.txt"),
@@ -17,7 +18,10 @@ DATASET_INPUTS = {
 
 
 #: Inputs a real dataset cannot do without.
-REQUIRED_INPUTS = ("lastfm_tags", "triplets")
+REQUIRED_INPUTS = ("triplets",)
+
+#: Any one of these gives the tags.
+TAG_SOURCES = ("lastfm_tags", "lastfm_json")
 
 #: Any one of these gives the track list.
 TRACK_LISTS = ("track_metadata", "msd_h5", "unique_tracks")
@@ -67,6 +71,9 @@ def check_dataset_inputs(settings, section="krotos"):
                      f"({DATASET_INPUTS[key][1]}); leave every dataset path empty "
                      f"to use the demo dataset"
                      for key in REQUIRED_INPUTS if key not in given]
+        if not any(key in given for key in TAG_SOURCES):
+            problems.append(f"[{section}] lastfm_tags is empty, but a real dataset needs tags: "
+                            f"set lastfm_tags (lastfm_tags.db) or lastfm_json (the JSON folders)")
         if not any(key in given for key in TRACK_LISTS):
             problems.append(f"[{section}] track_metadata is empty, but a real dataset needs a "
                             f"track list: set track_metadata (MSD track_metadata.db), msd_h5 "

@@ -11,6 +11,8 @@ class krotos(luigi.Config):  # noqa: N801 - the class name is the config section
     track_metadata = luigi.Parameter(
         default="", description="MSD track_metadata.db; empty: use the demo dataset")
     lastfm_tags = luigi.Parameter(default="", description="Last.fm lastfm_tags.db")
+    lastfm_json = luigi.Parameter(
+        default="", description="Last.fm per-track JSON folder (instead of or beside lastfm_tags)")
     triplets = luigi.Parameter(default="", description="Taste Profile train_triplets.txt")
     sid_mismatches = luigi.Parameter(default="", description="MSD sid_mismatches.txt")
     unique_tracks = luigi.Parameter(default="", description="MSD unique_tracks.txt")

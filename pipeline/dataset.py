@@ -20,6 +20,7 @@ class RealDataset(KrotosTask):
 
     track_metadata = luigi.Parameter(default="")
     lastfm_tags = luigi.Parameter(default="")
+    lastfm_json = luigi.Parameter(default="")
     triplets = luigi.Parameter(default="")
     sid_mismatches = luigi.Parameter(default="")
     unique_tracks = luigi.Parameter(default="")

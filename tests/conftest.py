@@ -73,8 +73,9 @@ def data_root(tmp_path, luigi_config):
     """A fresh ``[krotos] data_root`` with the demo dataset selected."""
     root = tmp_path / "data"
     luigi_config.set("krotos", "data_root", str(root))
-    for key in ("track_metadata", "lastfm_tags", "triplets", "sid_mismatches",
-                "unique_tracks", "previews"):
+    from krotos.config import DATASET_INPUTS
+
+    for key in DATASET_INPUTS:
         luigi_config.set("krotos", key, "")
     return root
 
