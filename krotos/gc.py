@@ -16,7 +16,7 @@ import shutil
 import uuid
 
 from krotos.signature import SIGNATURE_LENGTH
-from krotos.staging import _alive, _owner_of
+from krotos.staging import in_progress
 
 _ENTRY = re.compile(r"^(?P<signature>[0-9a-f]{%d})(?P<suffix>\.work|\.tmp-.+)?$" % SIGNATURE_LENGTH)
 
@@ -92,8 +92,7 @@ def _in_use(entry):
     # one written from another host cannot be checked and is kept too.
     if entry.kind != "tmp":
         return False
-    owner = _owner_of(entry.path)
-    return owner is not None and _alive(owner)
+    return in_progress(entry.path)
 
 
 def stale_entries(data_root, reachable):

@@ -22,9 +22,19 @@ def remove_stale_temporaries(final_dir):
     parent = os.path.dirname(final_dir)
     base = os.path.basename(final_dir)
     for path in glob.glob(os.path.join(parent, f"{base}.tmp-*")):
-        owner = _owner_of(path)
-        if owner is None or not _alive(owner):
+        if not in_progress(path):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def in_progress(tmp_dir):
+    """Whether a ``.tmp-*`` folder's writer may still be writing it.
+
+    True when its process on this host is alive, or when it was written from
+    another host (which cannot be checked from here); False when the writer
+    is gone or unknown.
+    """
+    owner = _owner_of(tmp_dir)
+    return owner is not None and _alive(owner)
 
 
 def _owner_of(path):
