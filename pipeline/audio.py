@@ -71,6 +71,14 @@ class FetchPreviews(KrotosTask):
     def requires(self):
         return {"tagdb": TagDatabase(), "dataset": dataset_task()}
 
+    def signature_params(self):
+        params = super().signature_params()
+        if self.source != "7digital":
+            # The 7digital endpoint does not change previews read from disk.
+            params.pop("base_url")
+            params.pop("country")
+        return params
+
     def run(self):
         from krotos.sources.fetch import fetch_shard, open_source
 

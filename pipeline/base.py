@@ -38,9 +38,17 @@ class KrotosTask(luigi.Task):
         """
         return self.requires()
 
+    def signature_params(self):
+        """``{name: serialized value}`` of the parameters that enter the signature.
+
+        Default: every significant parameter. A task leaves out here settings
+        that cannot change its output in the current configuration.
+        """
+        return {name: param.serialize(getattr(self, name))
+                for name, param in self.get_params() if param.significant}
+
     def _signature_payload(self):
-        params = {name: param.serialize(getattr(self, name))
-                  for name, param in self.get_params() if param.significant}
+        params = self.signature_params()
         upstream = {task.task_id: task.signature()
                     for task in flatten(self.signature_requires())}
         return signature_payload(self.get_task_family(), params, self.version, upstream)
