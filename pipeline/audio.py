@@ -6,13 +6,18 @@ Luigi builds the graph. ``SpectrogramIndex.run()`` therefore opens the
 database (in the worker, after the fork), computes the shard count and yields
 all ``Spectrograms(shard=i)`` tasks at once as dynamic dependencies; Luigi
 then runs them on every free worker (``--workers 4`` = four shards at a time)
-and resumes ``run()`` when they are all done. Each shard task reads its own
-slice of the track list from the database in its own ``run()``. A rerun with
+and resumes ``run()`` when they are all done. When the database already
+exists as the graph is built (a rerun, or a second machine joining later),
+its ``summary.json`` gives the count and the shards are listed in
+``requires()`` instead, so that every worker on every machine can take them.
+Each shard task reads its own slice of the track list from the database in
+its own ``run()``. A rerun with
 nothing changed finds the manifest and does nothing; after a crash only the
 shards without output are redone. A separate track-list file task was the
 alternative, but it would only copy what the database already holds.
 """
 
+import json
 import logging
 
 import luigi
@@ -156,10 +161,10 @@ def _warm_up_before_fork(task, dependency):
 class ShardIndex(KrotosTask):
     """Base of the tasks that run every shard of the track list and index them.
 
-    Subclasses name their per-shard task in ``shard_task``; the index yields
-    all shards as dynamic dependencies (their count comes from the tag
-    database, which exists only once the graph runs) and writes
-    ``manifest.json`` over them (read it with
+    Subclasses name their per-shard task in ``shard_task``. The shard count
+    comes from the tag database: when it exists at scheduling time the shards
+    are listed in ``requires()``, otherwise ``run()`` yields them as dynamic
+    dependencies. The index then writes ``manifest.json`` over them (read it with
     :func:`krotos.audio.manifest.read_manifest`).
     """
 
@@ -169,25 +174,43 @@ class ShardIndex(KrotosTask):
     shard_size = luigi.IntParameter(default=100, description="tracks per shard")
 
     def requires(self):
-        return TagDatabase()
+        # Once the tag database exists, its summary says how many shards there
+        # are: listing them here lets every worker that schedules this task,
+        # on any machine, take shards (Luigi runs yielded tasks only on the
+        # worker that yielded them). Reading the summary is a plain JSON read,
+        # no SQLite before the workers fork.
+        # Decided once per task object: Luigi asks again just before run(),
+        # and the answer must not change in between.
+        if not hasattr(self, "_listed_shards"):
+            self._listed_shards = self._shard_count_from_summary(TagDatabase()) or 0
+        return [TagDatabase()] + [self.shard(i) for i in range(self._listed_shards)]
+
+    def _shard_count_from_summary(self, tagdb):
+        from krotos.audio.sharding import n_shards
+
+        try:
+            with open(tagdb.file("summary.json"), encoding="utf-8") as f:
+                return n_shards(json.load(f)["tracks"]["kept"], self.shard_size)
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
 
     def shard(self, i):
         return self.shard_task(shard=i, shard_size=self.shard_size)
 
     def signature_requires(self):
-        # The shard tasks are yielded dynamically; shard 0 stands for them all,
-        # so that an extraction parameter or a source setting moves the manifest.
-        return [self.requires(), self.shard(0)]
+        # Shard 0 stands for them all (whether listed or yielded), so that an
+        # extraction parameter or a source setting moves the manifest.
+        return [TagDatabase(), self.shard(0)]
 
     def run(self):
         from krotos.audio.manifest import index_shards
         from krotos.audio.sharding import n_shards
         from krotos.tagdb import TagDB
 
-        with TagDB(self.requires().file("tags.sqlite")) as db:
+        with TagDB(TagDatabase().file("tags.sqlite")) as db:
             count = n_shards(len(db.tracks()), self.shard_size)
         shards = [self.shard(i) for i in range(count)]
-        yield shards
+        yield shards  # done already when requires() could list them
         with self.staging() as tmp:
             manifest = index_shards([s.output_dir for s in shards], tmp,
                                     progress=self.progress)

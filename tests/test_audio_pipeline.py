@@ -173,3 +173,22 @@ def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypa
     assert results[tracks[2].track_id]["status"] == "missing_preview"
     with ShardReader(task.file("shard.h5")) as reader:
         assert len(reader) == 5
+
+
+def test_index_lists_its_shards_once_the_track_count_is_known(tiny_demo, luigi_config):
+    """So that workers on other machines see the shards as work (not only the one that yields)."""
+    from luigi.task_register import Register
+
+    from conftest import run_tasks
+    from pipeline.audio import SpectrogramIndex, Spectrograms
+    from pipeline.tagdb import TagDatabase
+
+    luigi_config.set("SpectrogramIndex", "shard_size", 16)
+    before = SpectrogramIndex().requires()
+    assert [type(t) for t in before] == [TagDatabase]  # count unknown: yielded in run()
+    ok, _ = run_tasks([TagDatabase()])
+    assert ok
+    Register.clear_instance_cache()
+    listed = SpectrogramIndex().requires()
+    shards = [t for t in listed if isinstance(t, Spectrograms)]
+    assert [t.shard for t in shards] == [0, 1, 2]  # 40 demo tracks, 16 per shard
