@@ -52,23 +52,9 @@ import os
 
 import numpy as np
 
-#: Manifest statuses of the echonest extraction, beside the audio ones
-#: (:mod:`krotos.audio.status`): ``ok`` and ``too_short`` mean the same there.
-OK = "ok"
-#: No MSD HDF5 file for this track under ``msd_h5``.
-MISSING_H5 = "missing_h5"
-#: The file is not HDF5 at all (truncated, empty, another format).
-UNREADABLE_H5 = "unreadable_h5"
-#: HDF5, but not an MSD track file (no ``metadata/songs`` / ``analysis/songs``
-#: tables) or the file of another track.
-NOT_MSD_TRACK = "not_msd_track"
-#: The analysis cannot be used: segment arrays missing, zero segments, arrays
-#: of different lengths, NaN/inf values, or too much disorder to repair.
-BAD_ANALYSIS = "bad_analysis"
-#: Shorter than ``min_seconds``.
-TOO_SHORT = "too_short"
-
-STATUSES = (OK, MISSING_H5, UNREADABLE_H5, NOT_MSD_TRACK, BAD_ANALYSIS, TOO_SHORT)
+# The manifest's status vocabulary (shared with the audio extraction).
+from krotos.audio.status import (  # noqa: F401 - re-exported for callers
+    BAD_ANALYSIS, MISSING_H5, NOT_MSD_TRACK, OK, TOO_SHORT, UNREADABLE_H5, entry)
 
 #: Channel names, in matrix column order.
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -88,13 +74,6 @@ NOMINAL_BEATS_PER_SECOND = 2.0
 
 SEGMENT_FIELDS = ("segments_start", "segments_timbre", "segments_pitches")
 LOUDNESS_FIELDS = {"max": "segments_loudness_max", "start": "segments_loudness_start"}
-
-
-def entry(status, reason=""):
-    """A manifest ``{"status", "reason"}`` record."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown echonest track status {status!r}")
-    return {"status": status, "reason": str(reason)}
 
 
 class Rejected(Exception):
