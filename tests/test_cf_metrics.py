@@ -1,11 +1,17 @@
-"""Vectorized ranking metrics against a plain per-user reference."""
+"""Vectorized ranking metrics against a plain per-user reference; EvaluateCF's intervals."""
+
+import dataclasses
+import json
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
 
+from krotos.cf.als import read_factors, write_factors
+from krotos.cf.evaluate import evaluate_cf
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer, random_scorer
+from krotos.cf.playmatrix import PlaySplit, read_play_split, write_play_split
 
 
 def _reference(scores, heldout, exclude, k, map_k):
@@ -115,3 +121,67 @@ def test_bad_scores_rejected():
         evaluate_ranking(scores, heldout)
     with pytest.raises(ValueError, match="shape"):
         evaluate_ranking(scores[:, :5], heldout)
+
+
+def _cf_world(folder, n_users, n_songs=50, f=4, seed=0):
+    """Users play the songs closest to their taste; plays split at random, a few cold songs."""
+    rng = np.random.default_rng(seed)
+    users, songs = rng.normal(size=(n_users, f)), rng.normal(size=(n_songs, f))
+    affinity = users @ songs.T
+    played = affinity > np.quantile(affinity, 0.8, axis=1, keepdims=True)
+    held = played & (rng.random(played.shape) < 0.3)
+    cold = np.arange(0, n_songs, 10)
+    parts = dict(train=sp.csr_matrix((played & ~held).astype(np.int32)),
+                 heldout=sp.csr_matrix(held.astype(np.int32)),
+                 user_ids=np.array([f"u{i}" for i in range(n_users)]),
+                 song_ids=np.array([f"SO{i:016d}" for i in range(n_songs)]),
+                 track_ids=np.array([f"TR{i:016d}" for i in range(n_songs)]),
+                 cold_song_index=cold, attrs={})
+    if "valid" in {field.name for field in dataclasses.fields(PlaySplit)}:
+        parts["valid"] = sp.csr_matrix((n_users, n_songs), dtype=np.int32)
+    split = PlaySplit(**parts)
+    write_play_split(str(folder / "plays.h5"), split)
+    write_factors(str(folder / "factors.h5"), users, songs, split.user_ids, split.song_ids,
+                  split.track_ids, cold, np.ones(n_users, bool), np.ones(n_songs, bool),
+                  {"factors": f})
+    return str(folder / "plays.h5"), str(folder / "factors.h5")
+
+
+def test_evaluate_cf_reports_intervals_and_paired_differences(tmp_path):
+    plays, factors = _cf_world(tmp_path, 300)
+    out = tmp_path / "metrics.json"
+    result = evaluate_cf(plays, factors, str(out), n_resamples=300, seed=1)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    names = ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10")
+    assert set(result["models"]) == {"als", "popularity", "random"}
+    assert set(result["paired"]) == {"als_minus_popularity", "als_minus_random"}
+    assert result["bootstrap"] == {"unit": "user", "n_units": result["n_users"],
+                                   "n_resamples": 300, "confidence": 0.95, "seed": 1,
+                                   "method": "percentile"}
+    for name, metrics in {**result["models"], **result["paired"]}.items():
+        assert set(metrics) == set(names), name
+        for iv in metrics.values():
+            assert iv["ci_low"] <= iv["value"] <= iv["ci_high"]
+    # The means are those of evaluate_ranking, unchanged by the bootstrap.
+    split = read_play_split(plays)
+    warm = split.warm_song_index
+    f = read_factors(factors)
+    plain = evaluate_ranking(factor_scorer(f["user_factors"], f["song_factors"][warm]),
+                             split.heldout[:, warm], exclude=split.train[:, warm])
+    for name in names:
+        assert result["models"]["als"][name]["value"] == pytest.approx(plain[name])
+    als_minus_random = result["paired"]["als_minus_random"]["auc"]
+    assert als_minus_random["value"] == pytest.approx(
+        result["models"]["als"]["auc"]["value"] - result["models"]["random"]["auc"]["value"])
+    assert als_minus_random["ci_low"] > 0.2
+    assert result["n_users"] > 250
+    assert not any(w.startswith("only") for w in result["warnings"])
+
+
+def test_evaluate_cf_warns_on_a_tiny_test_set(tmp_path):
+    plays, factors = _cf_world(tmp_path, 20)
+    result = evaluate_cf(plays, factors, n_resamples=200, max_interval_width=0.05)
+    assert result["n_users"] < 30
+    assert result["warnings"][0].startswith(f"only {result['n_users']} users evaluated")
+    assert any("interval wider than 0.05" in w and f"{result['n_users']} users)" in w
+               for w in result["warnings"])

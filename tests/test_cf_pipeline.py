@@ -41,12 +41,20 @@ def test_cf_tasks_on_demo(tiny_demo, luigi_config):
     assert f["attrs"]["regularization"] == 5.0
 
     with open(task.file("metrics.json")) as fh:
-        metrics = json.load(fh)["models"]
+        result = json.load(fh)
+    metrics = {name: {m: iv["value"] for m, iv in model.items()}
+               for name, model in result["models"].items()}
     als, pop, rnd = metrics["als"], metrics["popularity"], metrics["random"]
     assert als["auc"] > pop["auc"] and als["auc"] > rnd["auc"] + 0.1
     assert als["map_at_500"] > pop["map_at_500"] and als["map_at_500"] > 2 * rnd["map_at_500"]
     for name in ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10"):
         assert all(np.isfinite(m[name]) for m in metrics.values())
+        assert all(iv[name]["ci_low"] <= iv[name]["value"] <= iv[name]["ci_high"]
+                   for iv in result["models"].values())
+    assert set(result["paired"]) == {"als_minus_popularity", "als_minus_random"}
+    assert result["paired"]["als_minus_random"]["auc"]["ci_low"] > 0
+    assert result["bootstrap"]["unit"] == "user"
+    assert isinstance(result["warnings"], list)
 
     # A new evaluation seed reruns only EvaluateCF.
     luigi_config.set("EvaluateCF", "seed", 1)

@@ -65,7 +65,8 @@ def test_als_beats_random_and_popularity_on_real_plays(tmp_path):
         out = tmp_path / f"metrics{seed}.json"
         evaluate_cf(str(plays), str(factors), str(out), seed=seed)
         results.append(json.loads(out.read_text())["models"])
-    mean = {model: {m: np.mean([r[model][m] for r in results]) for m in ("auc", "map_at_500")}
+    mean = {model: {m: np.mean([r[model][m]["value"] for r in results])
+                    for m in ("auc", "map_at_500")}
             for model in ("als", "popularity", "random")}
     assert mean["als"]["map_at_500"] > 1.8 * mean["random"]["map_at_500"]
     assert mean["als"]["auc"] > mean["random"]["auc"] + 0.05

@@ -17,6 +17,7 @@ import numpy as np
 from krotos.cf.als import read_factors
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
+from krotos.stats import interval_warnings, unit_metric_intervals
 
 
 def _no_progress(fraction, message=""):
@@ -37,9 +38,34 @@ def write_json_atomic(path, data):
         raise
 
 
+def ranking_per_user(ranking, k=10, map_k=500):
+    """Per-user arrays of :func:`~krotos.cf.metrics.evaluate_ranking` under the metric names.
+
+    Parameters
+    ----------
+    ranking : dict
+        A result of ``evaluate_ranking(..., per_user=True)``.
+    k, map_k : int
+        The cut-offs it was computed with.
+
+    Returns
+    -------
+    dict
+        ``{"auc", "map_at_<map_k>", "precision_at_<k>", "recall_at_<k>",
+        "ndcg_at_<k>"}`` -> ``(n_users,)`` arrays (NaN where undefined).
+    """
+    per = ranking["per_user"]
+    return {"auc": per["auc"], f"map_at_{map_k}": per["ap"], f"precision_at_{k}": per["precision"],
+            f"recall_at_{k}": per["recall"], f"ndcg_at_{k}": per["ndcg"]}
+
+
 def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0, k=10,
-                map_k=500, progress=None):
+                map_k=500, progress=None, *, n_resamples=1000, max_interval_width=0.1):
     """Ranking metrics of ALS, popularity and random scores on warm held-out plays.
+
+    Every metric comes with a 95% bootstrap interval over the evaluated users,
+    and ALS is compared with each baseline by paired differences on the same
+    resamples (:mod:`krotos.stats.bootstrap`).
 
     Parameters
     ----------
@@ -53,17 +79,25 @@ def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0,
     max_users : int, optional
         Evaluate a seeded random sample of this many users (all when None or 0).
     seed : int
-        Seed of the user sample and of the random baseline.
+        Seed of the user sample, of the random baseline and of the bootstrap.
     k, map_k : int
         Cut-offs, see :func:`krotos.cf.metrics.evaluate_ranking`.
     progress : callable, optional
         ``progress(fraction, message)``.
+    n_resamples : int
+        Bootstrap resamples of the users.
+    max_interval_width : float
+        Intervals wider than this are listed under ``warnings``.
 
     Returns
     -------
     dict
-        ``{"models": {"als": {...}, "popularity": {...}, "random": {...}},
-        "n_users", "n_items", "protocol", "factors": <factor attrs>}``.
+        ``{"models": {"als" | "popularity" | "random": {metric: {"value",
+        "ci_low", "ci_high"}}}, "paired": {"als_minus_popularity" |
+        "als_minus_random": {metric: {...}}}, "bootstrap": {...}, "warnings":
+        [...], "n_users", "n_items", "protocol", "factors": <factor attrs>}``;
+        the metrics are ``auc``, ``map_at_<map_k>``, ``precision_at_<k>``,
+        ``recall_at_<k>`` and ``ndcg_at_<k>``.
     """
     progress = progress or _no_progress
     split = read_play_split(split_path)
@@ -82,15 +116,28 @@ def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0,
         "popularity": popularity_scorer(train),
         "random": random_scorer(len(warm), seed),
     }
-    models = {}
+    per_user, evaluated = {}, None
     for i, (name, scorer) in enumerate(scorers.items()):
         def report(f, m, i=i, name=name):
-            progress((i + f) / len(scorers), f"{name}: {m}")
-        models[name] = evaluate_ranking(scorer, heldout, exclude=train, users=users, k=k,
-                                        map_k=map_k, progress=report)
+            progress(0.95 * (i + f) / len(scorers), f"{name}: {m}")
+        ranking = evaluate_ranking(scorer, heldout, exclude=train, users=users, k=k,
+                                   map_k=map_k, per_user=True, progress=report)
+        # The paired bootstrap needs every model's values on the same users, row for row.
+        if evaluated is None:
+            evaluated = ranking["per_user"]["users"]
+        elif not np.array_equal(evaluated, ranking["per_user"]["users"]):
+            raise RuntimeError(f"{name} was evaluated on other users than {next(iter(scorers))}")
+        per_user[name] = ranking_per_user(ranking, k, map_k)
+    progress(0.95, f"bootstrap: {n_resamples} resamples of the users")
+    intervals = unit_metric_intervals(
+        per_user, [("als", "popularity"), ("als", "random")], unit="user",
+        n_resamples=n_resamples, seed=seed)
     result = {
-        "models": models,
-        "n_users": models["als"]["n_users"],
+        "models": intervals["models"],
+        "paired": intervals["paired"],
+        "bootstrap": intervals["bootstrap"],
+        "warnings": interval_warnings(intervals, max_interval_width),
+        "n_users": intervals["bootstrap"]["n_units"],
         "n_items": int(len(warm)),
         "protocol": ("warm songs only; per user, songs played in training are excluded and "
                      "warm held-out plays are relevant"),
