@@ -1,4 +1,4 @@
-"""The tag database: builder (canonical tags, vocabulary, splits, song map, bad input) and TagDB."""
+"""The tag database: builder (canonical tags, vocabulary, song map, bad input) and TagDB."""
 
 import csv
 import json
@@ -12,7 +12,6 @@ from conftest import real_fixture
 from krotos.msd import BadInputLog, InputFileError, MSDFile
 from krotos.tagdb import TagDB, Track, build_tag_database, canonical_tag
 from krotos.tagdb import reader as tagdb_reader
-from krotos.tagdb.splits import assign_split, check_fractions
 from test_msd_sqlite import (
     song, write_lastfm_db, write_lastfm_json, write_lastfm_tags, write_track_metadata)
 
@@ -97,22 +96,19 @@ def test_build_vocabulary_and_tag_matrix(tmp_path, small):
 
 
 def test_tracks_and_song_map(tmp_path, small):
-    path, _, _ = build(tmp_path, small, min_weight=10, valid_fraction=0.0, test_fraction=0.0)
+    path, _, _ = build(tmp_path, small, min_weight=10)
     with TagDB(path) as db:
         tracks = db.tracks()
         assert [t.track_id for t in tracks] == [tid(n) for n in (1, 2, 3, 4, 5)]
-        assert tracks[0] == Track(tid(1), sid(1), 11, "Kid Cudi", "Up Up & Away", 200.0, "train")
+        assert tracks[0] == Track(tid(1), sid(1), 11, "Kid Cudi", tracks[0].artist_id,
+                                  "Up Up & Away", 200.0)
         assert db.track_ids(tagged=False) == [tid(4)]
-        assert [t.track_id for t in db.tracks(split="train", tagged=True)] == [tid(n) for n in (1, 2, 3, 5)]
-        assert db.tracks(split="test") == []
-        with pytest.raises(ValueError, match="split must be one of"):
-            db.tracks(split="training")
+        assert [t.track_id for t in db.tracks(tagged=True)] == [tid(n) for n in (1, 2, 3, 5)]
         song_map = db.song_to_track()
         # sid(3)/tid(3) is a listed mismatch; sid(4) has two tracks, the tagged one wins;
         # sid(6)'s only track has no audio source.
         assert song_map == {sid(1): tid(1), sid(2): tid(2), sid(4): tid(5)}
         assert db.mismatches() == {(sid(3), tid(3))}
-        assert db.splits()["train"] == dict(fraction=1.0, n_tracks=5, n_tagged=4)
 
 
 def test_audio_filter(tmp_path, small):
@@ -128,53 +124,6 @@ def test_audio_filter(tmp_path, small):
         assert db.track_ids() == [tid(1), tid(6)]
     path, summary, _ = build(tmp_path, small, name="none.sqlite", audio_filter="none")
     assert summary["tracks"]["kept"] == 6
-
-
-def test_splits_are_deterministic_proportional_and_artist_disjoint(tmp_path):
-    n = 3000
-    meta = write_track_metadata(tmp_path / "track_metadata.db", [
-        song(tid(i), sid(i), f"Artist {i % 300}", f"Song {i}", digital=i + 1, artist_id=f"AR{i % 300:05d}")
-        for i in range(n)])
-    tags = write_lastfm_tags(tmp_path / "lastfm_tags.db", [(tid(i), "rock", 100) for i in range(n)])
-    sources = dict(track_metadata=str(meta), lastfm_tags=str(tags))
-    split_of = {}
-    for method in ("hash", "artist"):
-        path, summary, _ = build(tmp_path, sources, name=f"{method}.sqlite", split_method=method,
-                                 valid_fraction=0.2, test_fraction=0.1)
-        with TagDB(path) as db:
-            split_of[method] = {t.track_id: (t.split, t.artist) for t in db.tracks()}
-            sizes = {name: s["n_tracks"] for name, s in db.splits().items()}
-        assert sum(sizes.values()) == n
-        tolerance = 0.03 if method == "hash" else 0.08  # 300 artists: coarser
-        assert abs(sizes["valid"] / n - 0.2) < tolerance and abs(sizes["test"] / n - 0.1) < tolerance
-    artists = {}
-    for split, artist in split_of["artist"].values():
-        artists.setdefault(artist, set()).add(split)
-    assert all(len(s) == 1 for s in artists.values())
-    assert any(len(s) > 1 for s in _group(split_of["hash"]).values())
-    # Same settings, same split; another salt, another split.
-    again, _, _ = build(tmp_path, sources, name="again.sqlite", valid_fraction=0.2, test_fraction=0.1)
-    salted, _, _ = build(tmp_path, sources, name="salted.sqlite", valid_fraction=0.2,
-                         test_fraction=0.1, salt="other")
-    with TagDB(again) as a, TagDB(salted) as b:
-        first = {t: s for t, (s, _) in split_of["hash"].items()}
-        assert {t.track_id: t.split for t in a.tracks()} == first
-        assert {t.track_id: t.split for t in b.tracks()} != first
-
-
-def _group(split_of):
-    groups = {}
-    for split, artist in split_of.values():
-        groups.setdefault(artist, set()).add(split)
-    return groups
-
-
-def test_split_parameters_are_checked():
-    with pytest.raises(ValueError, match="valid_fraction"):
-        check_fractions(-0.1, 0.1)
-    with pytest.raises(ValueError, match="must be < 1"):
-        check_fractions(0.5, 0.5)
-    assert assign_split("x", 0.0, 0.0, "s") == "train"
 
 
 def test_bad_tag_rows_are_counted_and_good_rows_kept(tmp_path, small):
@@ -236,8 +185,6 @@ def test_nothing_to_build_fails_clearly(tmp_path, small):
         build(tmp_path, small, min_weight=100.5)
     with pytest.raises(ValueError, match="no usable track"):
         build(tmp_path, small, audio_filter="local")
-    with pytest.raises(ValueError, match="split_method"):
-        build(tmp_path, small, split_method="year")
     assert not (tmp_path / "tags.sqlite").exists()
 
 
@@ -246,9 +193,10 @@ def test_unique_tracks_as_track_list(tmp_path, small):
     lines.write_text(f"{tid(1)}<SEP>{sid(1)}<SEP>Kid Cudi<SEP>Up Up & Away\n"
                      f"{tid(3)}<SEP>{sid(3)}<SEP>Mae<SEP>Just Let Go\n")
     path, summary, _ = build(tmp_path, dict(small, track_metadata=None, unique_tracks=str(lines)),
-                             audio_filter="none", valid_fraction=0, test_fraction=0)
+                             audio_filter="none")
     with TagDB(path) as db:
-        assert db.tracks()[0] == Track(tid(1), sid(1), None, "Kid Cudi", "Up Up & Away", None, "train")
+        first = db.tracks()[0]
+        assert first == Track(tid(1), sid(1), None, "Kid Cudi", first.artist_id, "Up Up & Away", None)
         assert summary["bad_rows"]["by_reason"] == {"track id not in the track list": 3}
 
 

@@ -22,9 +22,7 @@ from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metad
 from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.schema import (
-    SCHEMA_VERSION, Base, Meta, Mismatch, SongTrack, Split, Tag, TagSpelling, Track, TrackTag,
-    Vocabulary)
-from krotos.tagdb.splits import METHODS, SPLITS, assign_split, check_fractions, split_key
+    SCHEMA_VERSION, Base, Meta, Mismatch, SongTrack, Tag, TagSpelling, Track, TrackTag, Vocabulary)
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +109,10 @@ def _load_tracks(conn, sources, params, errors):
             continue
         kept += 1
         track_index[t.track_id] = kept
-        key = split_key(t.track_id, t.artist_id, t.artist_name, params["split_method"])
         batch.append(dict(
             id=kept, track_id=t.track_id, song_id=t.song_id, artist_id=t.artist_id,
             artist=t.artist_name, title=t.title, release=t.release, duration=t.duration,
-            year=t.year, track_7digitalid=t.track_7digitalid, n_vocab_tags=0,
-            split=assign_split(key, params["valid_fraction"], params["test_fraction"], params["salt"])))
+            year=t.year, track_7digitalid=t.track_7digitalid, n_vocab_tags=0))
         if len(batch) >= _BATCH:
             conn.execute(insert(Track), batch)
             batch.clear()
@@ -155,9 +151,8 @@ class _TagNames:
 
 def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_json=(),
                        sid_mismatches=None, unique_tracks=None, previews=None, msd_h5=None,
-                       n_tags=50, min_weight=10.0, split_method="hash",
-                       valid_fraction=0.1, test_fraction=0.1, salt="krotos",
-                       audio_filter="any", errors=None, progress=None):
+                       n_tags=50, min_weight=10.0, audio_filter="any", errors=None,
+                       progress=None):
     """Build the SQLite tag database at ``path`` (written to a temporary file, then renamed).
 
     Parameters
@@ -188,12 +183,6 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     min_weight : float
         Last.fm weight (0..100, relative to the track's top tag) from which a tag counts as
         present.
-    split_method : {'hash', 'artist'}
-        Split by a hash of the track id, or of the artist (artist-disjoint splits).
-    valid_fraction, test_fraction : float
-        Expected fractions of the valid and test splits.
-    salt : str
-        Mixed into the split hash; change it for a different, equally deterministic split.
     audio_filter : {'any', 'local', 'none'}
         Keep tracks with a 7digital id or local preview / with a local preview / all.
     errors : BadInputLog, optional
@@ -216,9 +205,6 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
         Bad parameters, no usable track, no tag source, or no tag reaching
         ``min_weight``.
     """
-    check_fractions(valid_fraction, test_fraction)
-    if split_method not in METHODS:
-        raise ValueError(f"split_method must be one of {METHODS}, got {split_method!r}")
     if audio_filter not in AUDIO_FILTERS:
         raise ValueError(f"audio_filter must be one of {AUDIO_FILTERS}, got {audio_filter!r}")
     if n_tags < 1:
@@ -229,9 +215,7 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
         lastfm_json = [lastfm_json]
     errors = ensure_log(errors)
     progress = progress or _no_progress
-    params = dict(n_tags=int(n_tags), min_weight=float(min_weight), split_method=split_method,
-                  valid_fraction=float(valid_fraction), test_fraction=float(test_fraction),
-                  salt=str(salt), audio_filter=audio_filter)
+    params = dict(n_tags=int(n_tags), min_weight=float(min_weight), audio_filter=audio_filter)
     sources = dict(track_metadata=track_metadata, lastfm_tags=lastfm_tags,
                    lastfm_json=[os.fspath(p) for p in lastfm_json], sid_mismatches=sid_mismatches,
                    unique_tracks=unique_tracks, previews=previews, msd_h5=msd_h5)
@@ -465,14 +449,8 @@ def _vocabulary_and_songs(conn, sources, params, errors):
         "JOIN vocabulary v ON v.tag_id = tt.tag WHERE tt.track = tracks.id AND tt.weight >= :w)"),
         {"w": min_weight})
 
-    split_rows = conn.exec_driver_sql(
-        "SELECT split, count(*), sum(n_vocab_tags > 0) FROM tracks GROUP BY split").fetchall()
-    by_split = {name: (0, 0) for name in SPLITS}
-    by_split.update({name: (n, tagged) for name, n, tagged in split_rows})
-    fractions = {"train": 1.0 - params["valid_fraction"] - params["test_fraction"],
-                 "valid": params["valid_fraction"], "test": params["test_fraction"]}
-    conn.execute(insert(Split), [dict(name=name, fraction=fractions[name], n_tracks=by_split[name][0],
-                                      n_tagged=by_split[name][1]) for name in SPLITS])
+    n_kept, n_tagged = conn.exec_driver_sql(
+        "SELECT count(*), coalesce(sum(n_vocab_tags > 0), 0) FROM tracks").fetchone()
 
     mismatches = set()
     if sources["sid_mismatches"]:
@@ -493,10 +471,8 @@ def _vocabulary_and_songs(conn, sources, params, errors):
         "SELECT count(*) FROM tracks t JOIN mismatches m "
         "ON m.song_id = t.song_id AND m.track_id = t.track_id").scalar()
 
-    n_kept = sum(n for n, _ in by_split.values())
     return {
-        "tracks": dict(kept=n_kept, with_vocabulary_tags=sum(t for _, t in by_split.values()),
-                       by_split={name: dict(tracks=n, tagged=t) for name, (n, t) in by_split.items()}),
+        "tracks": dict(kept=n_kept, with_vocabulary_tags=n_tagged),
         "vocabulary": [dict(idx=i, name=name, n_tracks=n) for i, (_, name, n) in enumerate(top)],
         "songs": dict(mapped=mapped, mismatch_pairs=len(mismatches),
                       mismatched_tracks_unmapped=removed),

@@ -11,10 +11,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from krotos.msd.errors import InputFileError
-from krotos.tagdb.splits import SPLITS
 
 Track = collections.namedtuple(
-    "Track", "track_id song_id track_7digitalid artist title duration split")
+    "Track", "track_id song_id track_7digitalid artist artist_id title duration")
 Track.__doc__ = """A track of the tag database; ``track_7digitalid`` is None when unknown."""
 
 #: IN (...) lists stay below SQLite's bound-parameter limit.
@@ -40,8 +39,8 @@ class TagDB:
     Examples
     --------
     >>> with TagDB("tags.sqlite") as db:
-    ...     train = db.tracks("train")
-    ...     y = db.tag_matrix([t.track_id for t in train])   # (n, n_tags) float32 0/1
+    ...     tagged = db.tracks(tagged=True)
+    ...     y = db.tag_matrix([t.track_id for t in tagged])   # (n, n_tags) float32 0/1
     ...     names = db.vocabulary()
     """
 
@@ -79,7 +78,7 @@ class TagDB:
 
     @property
     def params(self):
-        """Build parameters: n_tags, min_weight, split_method, fractions, salt, audio_filter."""
+        """Build parameters: n_tags, min_weight, audio_filter."""
         return dict(self._meta["params"])
 
     @property
@@ -91,24 +90,19 @@ class TagDB:
         """The build summary (counts, bad rows by reason), as in ``summary.json``."""
         return self._meta.get("summary", {})
 
-    def _where(self, split, tagged):
-        clauses, params = [], {}
-        if split is not None:
-            if split not in SPLITS:
-                raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
-            clauses.append("split = :split")
-            params["split"] = split
-        if tagged is not None:
-            clauses.append("n_vocab_tags > 0" if tagged else "n_vocab_tags = 0")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    @staticmethod
+    def _where(tagged):
+        if tagged is None:
+            return ""
+        return " WHERE n_vocab_tags > 0" if tagged else " WHERE n_vocab_tags = 0"
 
-    def tracks(self, split=None, tagged=None):
+    def tracks(self, tagged=None):
         """Return the tracks, sorted by track id.
+
+        Splits are not the tag database's business: see :mod:`krotos.splits`.
 
         Parameters
         ----------
-        split : {'train', 'valid', 'test'}, optional
-            Only this split; all tracks when None.
         tagged : bool, optional
             True: only tracks with at least one vocabulary tag (what the tag
             model trains on); False: only those without; None: all.
@@ -117,16 +111,14 @@ class TagDB:
         -------
         list of Track
         """
-        where, params = self._where(split, tagged)
         rows = self._rows(
-            "SELECT track_id, song_id, track_7digitalid, artist, title, duration, split "
-            f"FROM tracks{where} ORDER BY track_id", **params)
+            "SELECT track_id, song_id, track_7digitalid, artist, artist_id, title, duration "
+            f"FROM tracks{self._where(tagged)} ORDER BY track_id")
         return [Track(*row) for row in rows]
 
-    def track_ids(self, split=None, tagged=None):
-        """Return the track ids (sorted) of :meth:`tracks` with the same arguments."""
-        where, params = self._where(split, tagged)
-        rows = self._rows(f"SELECT track_id FROM tracks{where} ORDER BY track_id", **params)
+    def track_ids(self, tagged=None):
+        """Return the track ids (sorted) of :meth:`tracks` with the same argument."""
+        rows = self._rows(f"SELECT track_id FROM tracks{self._where(tagged)} ORDER BY track_id")
         return [row[0] for row in rows]
 
     def vocabulary(self):
@@ -240,8 +232,3 @@ class TagDB:
     def mismatches(self):
         """Return the ``(song_id, track_id)`` pairs of ``sid_mismatches.txt`` used by the build."""
         return {tuple(row) for row in self._rows("SELECT song_id, track_id FROM mismatches")}
-
-    def splits(self):
-        """Return ``{split: {"fraction", "n_tracks", "n_tagged"}}``."""
-        return {name: dict(fraction=f, n_tracks=n, n_tagged=t) for name, f, n, t in
-                self._rows("SELECT name, fraction, n_tracks, n_tagged FROM splits")}

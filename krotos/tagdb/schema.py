@@ -7,7 +7,6 @@
     tag_spellings  raw Last.fm spellings -> canonical tag
     track_tags   (track, tag, weight): max weight over merged spellings
     vocabulary   the top-n tags; ``idx`` is the model's output order
-    splits       train / valid / test with their requested fractions and sizes
     song_tracks  song_id -> track_id, sid_mismatches pairs removed
     mismatches   the (song_id, track_id) pairs read from sid_mismatches.txt
     meta         build parameters and sources, JSON values
@@ -17,7 +16,7 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Bumped whenever the schema changes; stored in ``meta``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -37,7 +36,6 @@ class Track(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     year: Mapped[int | None] = mapped_column(Integer)
     track_7digitalid: Mapped[int | None] = mapped_column(Integer)
-    split: Mapped[str] = mapped_column(String(8), index=True)
     #: Number of vocabulary tags with weight >= min_weight (0: untagged for the model).
     n_vocab_tags: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -85,15 +83,6 @@ class Vocabulary(Base):
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), unique=True)
     name: Mapped[str] = mapped_column(Text)
     n_tracks: Mapped[int] = mapped_column(Integer)
-
-
-class Split(Base):
-    __tablename__ = "splits"
-
-    name: Mapped[str] = mapped_column(String(8), primary_key=True)
-    fraction: Mapped[float] = mapped_column(Float)
-    n_tracks: Mapped[int] = mapped_column(Integer)
-    n_tagged: Mapped[int] = mapped_column(Integer)
 
 
 class SongTrack(Base):

@@ -1,0 +1,202 @@
+"""One split of songs, decided once, upstream of every model.
+
+Every model and every evaluation reads the same three sets of tracks (the
+``SongSplit`` task writes them):
+
+``test``
+    Seen by no model in training, validation or early stopping. Their audio
+    and tags score the tag model; their plays are held out of the
+    factorization, so they are also the cold-start songs that the fine-tuned
+    model has to place from audio alone (a song nobody has heard is also a
+    song nobody has tagged).
+``valid``
+    Early stopping and model selection.
+``train``
+    Everything the content models learn from.
+
+Groups, not tracks, are drawn: with ``method = "artist"`` (the default, as in
+the MSD tagging literature) all songs of an artist land in one split, since
+songs of one artist share a style and a split by track would test on the
+training artists; ``method = "song"`` keeps only the tracks of one song
+together. The draw is seeded: the groups, sorted by key, are shuffled and
+dealt to test, then valid, until each holds its fraction of the tracks.
+"""
+
+import csv
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPLITS = ("train", "valid", "test")
+METHODS = ("artist", "song")
+COLUMNS = ("track_id", "song_id", "group", "split")
+
+
+class LeakError(ValueError):
+    """A test track reached a training or validation set."""
+
+
+def check_fractions(valid_fraction, test_fraction):
+    """Raise ValueError unless both fractions are in [0, 1) and leave a training set."""
+    for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if valid_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"valid_fraction + test_fraction must be < 1 (got {valid_fraction} + {test_fraction})")
+
+
+def group_key(track, method):
+    """The key that keeps a track with its group.
+
+    Parameters
+    ----------
+    track : krotos.tagdb.Track
+    method : {'artist', 'song'}
+
+    Returns
+    -------
+    str
+        ``artist:<id>``, else ``name:<artist name>``, else the song key (for
+        ``artist``); ``song:<song id>``, else ``track:<track id>`` (for ``song``).
+        A track with neither is a group of its own.
+    """
+    if method not in METHODS:
+        raise ValueError(f"split method must be one of {METHODS}, got {method!r}")
+    if method == "artist":
+        if track.artist_id:
+            return "artist:" + track.artist_id
+        if track.artist and track.artist.strip():
+            return "name:" + track.artist.strip().casefold()
+    return ("song:" + track.song_id) if track.song_id else ("track:" + track.track_id)
+
+
+@dataclass
+class SongSplit:
+    """Which split every track is in.
+
+    Attributes
+    ----------
+    track_ids, song_ids, groups, split : numpy.ndarray of str
+        One entry per track, sorted by track id.
+    params : dict
+        ``method``, ``valid_fraction``, ``test_fraction``, ``seed``.
+    """
+
+    track_ids: np.ndarray
+    song_ids: np.ndarray
+    groups: np.ndarray
+    split: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    def split_of(self):
+        """``{track_id: 'train' | 'valid' | 'test'}``."""
+        return dict(zip(self.track_ids.tolist(), self.split.tolist()))
+
+    def tracks(self, name):
+        """Track ids of one split, sorted."""
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        return self.track_ids[self.split == name].tolist()
+
+    def songs(self, name):
+        """Song ids (non-empty) of one split's tracks, as a set."""
+        return {s for s in self.song_ids[self.split == name].tolist() if s}
+
+    def counts(self):
+        """``{split: {"tracks", "groups"}}``."""
+        return {name: dict(tracks=int((self.split == name).sum()),
+                           groups=int(len(set(self.groups[self.split == name].tolist()))))
+                for name in SPLITS}
+
+
+def draw_song_split(tracks, method="artist", valid_fraction=0.1, test_fraction=0.2, seed=0):
+    """Deal groups of tracks to the test, valid and train splits.
+
+    Parameters
+    ----------
+    tracks : sequence of krotos.tagdb.Track
+        The tag database's tracks (``TagDB.tracks()``).
+    method : {'artist', 'song'}
+        What a group is (see :func:`group_key`).
+    valid_fraction, test_fraction : float
+        Fractions of the tracks in the valid and test splits; a split may
+        exceed its share by at most one group.
+    seed : int
+        Seed of the shuffle: another seed draws other test songs.
+
+    Returns
+    -------
+    SongSplit
+    """
+    check_fractions(valid_fraction, test_fraction)
+    tracks = sorted(tracks, key=lambda t: t.track_id)
+    if not tracks:
+        raise ValueError("no track to split")
+    keys = np.array([group_key(t, method) for t in tracks], dtype=str)
+    groups, inverse, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(int(seed)).permutation(len(groups))
+    targets = {"test": round(test_fraction * len(tracks)),
+               "valid": round(valid_fraction * len(tracks))}
+    filled = {"test": 0, "valid": 0}
+    group_split = np.empty(len(groups), dtype=object)
+    for g in order:
+        name = next((s for s in ("test", "valid") if filled[s] < targets[s]), "train")
+        group_split[g] = name
+        if name != "train":
+            filled[name] += int(sizes[g])
+    return SongSplit(
+        track_ids=np.array([t.track_id for t in tracks], dtype=str),
+        song_ids=np.array([t.song_id or "" for t in tracks], dtype=str),
+        groups=keys, split=group_split[inverse].astype(str),
+        params=dict(method=method, valid_fraction=float(valid_fraction),
+                    test_fraction=float(test_fraction), seed=int(seed)))
+
+
+def write_song_split(path, split):
+    """Write ``split.tsv``: a header, then ``track_id, song_id, group, split`` per track."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(zip(split.track_ids.tolist(), split.song_ids.tolist(),
+                             split.groups.tolist(), split.split.tolist()))
+
+
+def read_song_split(path, params=None):
+    """Read a file written by :func:`write_song_split`.
+
+    Raises
+    ------
+    ValueError
+        The file is not a split file (the message names it).
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    if not rows or tuple(rows[0]) != COLUMNS:
+        raise ValueError(f"{os.fspath(path)}: not a krotos split file (header {rows[:1]})")
+    columns = list(zip(*rows[1:])) or [(), (), (), ()]
+    bad = set(columns[3]) - set(SPLITS)
+    if bad:
+        raise ValueError(f"{os.fspath(path)}: unknown split names {sorted(bad)}")
+    return SongSplit(*(np.array(c, dtype=str) for c in columns), params=dict(params or {}))
+
+
+def check_no_test_tracks(split, track_ids, where):
+    """Raise :class:`LeakError` if any of ``track_ids`` is a test track.
+
+    Every model calls this on the tracks it trains and validates on, so that
+    a wiring mistake fails loudly instead of inflating a figure.
+
+    Parameters
+    ----------
+    split : SongSplit
+    track_ids : iterable of str
+    where : str
+        What the tracks are for, for the message (``"tag model training"``).
+    """
+    test = set(split.tracks("test"))
+    leaked = sorted(test.intersection(track_ids))
+    if leaked:
+        raise LeakError(f"{len(leaked)} test track(s) in the {where} set, e.g. {leaked[:3]}: "
+                        f"test songs must be seen by no model")
