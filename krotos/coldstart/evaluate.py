@@ -21,6 +21,12 @@ are compared on the same songs and users:
 
 ``relative_auc`` = (auc - random) / (upper_bound - random): how much of the
 way from chance to the upper bound the CNN gets.
+
+Every metric carries a 95% bootstrap interval over the evaluated users, and
+the CNN is compared with the linear baseline, with random scores and with the
+upper bound by paired differences on the same resamples
+(:mod:`krotos.stats.bootstrap`); intervals too wide to tell the models apart
+are listed under ``warnings``.
 """
 
 import json
@@ -29,12 +35,17 @@ import os
 import numpy as np
 
 from krotos.cf.als import read_factors
+from krotos.cf.evaluate import ranking_per_user
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
 from krotos.coldstart.baseline import clip_statistics, fit_linear_baseline
 from krotos.coldstart.vectors import read_latents, unit_normalize
+from krotos.stats import interval_warnings, unit_metric_intervals
 
 METRICS = ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10")
+
+#: Paired differences reported, ``a - b``.
+PAIRS = (("cnn", "linear"), ("cnn", "random"), ("upper_bound", "cnn"))
 
 
 def _no_progress(fraction, message=None):
@@ -42,13 +53,16 @@ def _no_progress(fraction, message=None):
 
 
 def _relative(value, low, high):
+    if value is None or low is None or high is None:
+        return None
     span = high - low
-    return float((value - low) / span) if span > 0 else float("nan")
+    return float((value - low) / span) if span > 0 else None
 
 
 def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_path,
                         shard_paths, out_path, *, track_tags=None, n_example_users=5,
-                        top_n=10, seed=0, progress=_no_progress):
+                        top_n=10, seed=0, fit_tracks=None, n_resamples=1000,
+                        max_interval_width=0.1, progress=_no_progress):
     """Rank the cold-start songs for every user with each representation; write metrics.
 
     Parameters
@@ -70,12 +84,28 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
     n_example_users, top_n : int
         How many users get a top-``top_n`` list of cold songs in the output.
     seed : int
+        Seed of the random scores and of the bootstrap.
+    fit_tracks : iterable of str, optional
+        Track ids the linear baseline may be fitted on (the CNN's training
+        split, so that both learn from the same songs); default every warm
+        song with a spectrogram.
+    n_resamples : int
+        Bootstrap resamples of the users.
+    max_interval_width : float
+        Intervals wider than this are listed under ``warnings``.
     progress : callable(fraction, message)
 
     Returns
     -------
     dict
-        What ``metrics.json`` holds.
+        What ``metrics.json`` holds: ``models`` (``cnn``, ``linear``,
+        ``random``, ``upper_bound``: ``{metric: {"value", "ci_low",
+        "ci_high"}}``), ``paired`` (``cnn_minus_linear``, ``cnn_minus_random``,
+        ``upper_bound_minus_cnn``), ``bootstrap``, ``warnings``,
+        ``relative_auc``, ``linear_relative_auc``, ``examples``,
+        ``n_cold_songs``, ``n_cold_songs_evaluated``, ``n_cold_songs_skipped``,
+        ``n_users``, ``protocol``, ``linear_baseline_alpha``,
+        ``linear_baseline_fit_songs``.
     """
     split = read_play_split(plays_path)
     warm_fit = read_factors(factors_path)
@@ -88,17 +118,24 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
     cold = split.cold_song_index
     cold_tracks = split.track_ids[cold]
 
-    # Linear baseline: fit on the warm songs the CNN was trained on (all
-    # warm songs with a spectrogram), predict the cold ones.
+    # Linear baseline: fit on the warm songs the CNN was trained on, predict
+    # the cold ones; fitting it on songs the CNN never saw would compare the
+    # two on different training data.
     warm = split.warm_song_index
     warm_tracks = split.track_ids[warm]
+    if fit_tracks is not None:
+        fit_tracks = set(fit_tracks)
+        keep = np.array([t in fit_tracks for t in warm_tracks], dtype=bool)
+        warm, warm_tracks = warm[keep], warm_tracks[keep]
     targets = dict(zip(warm_tracks, unit_normalize(warm_fit["song_factors"][warm])))
     progress(0.05, "clip statistics for the linear baseline")
     stat_ids, stats = clip_statistics(shard_paths, set(warm_tracks) | set(cold_tracks))
     stat_row = {t: i for i, t in enumerate(stat_ids)}
     fit_ids = [t for t in warm_tracks if t in stat_row]
     if len(fit_ids) < 2:
-        raise ValueError("fewer than two warm songs have spectrograms: no linear baseline")
+        raise ValueError("fewer than two warm songs" + (" of fit_tracks" if fit_tracks is not None
+                                                        else "") +
+                         " have spectrograms: no linear baseline")
     baseline = fit_linear_baseline(stats[[stat_row[t] for t in fit_ids]],
                                    np.stack([targets[t] for t in fit_ids]))
 
@@ -116,29 +153,38 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
         "random": random_scorer(len(cols), seed=seed),
         "upper_bound": factor_scorer(full_fit["user_factors"], full_fit["song_factors"][cols]),
     }
-    results = {}
+    per_user, evaluated = {}, None
     for i, (name, scorer) in enumerate(representations.items()):
         progress(0.1 + 0.8 * i / len(representations), f"ranking cold songs: {name}")
-        results[name] = {k: v for k, v in evaluate_ranking(scorer, heldout).items()}
+        ranking = evaluate_ranking(scorer, heldout, per_user=True)
+        # Every representation is ranked for the same users (those with a
+        # held-out cold play): the paired bootstrap relies on it.
+        if evaluated is None:
+            evaluated = ranking["per_user"]["users"]
+        elif not np.array_equal(evaluated, ranking["per_user"]["users"]):
+            raise RuntimeError(f"{name} was evaluated on other users than cnn")
+        per_user[name] = ranking_per_user(ranking)
+    progress(0.9, f"bootstrap: {n_resamples} resamples of the users")
+    intervals = unit_metric_intervals(per_user, PAIRS, unit="user", n_resamples=n_resamples,
+                                      seed=seed)
+    results = intervals["models"]
+    auc = {name: results[name]["auc"]["value"] for name in results}
     summary = {
         "protocol": "van den Oord et al. 2013: per user, rank the cold-start songs "
                     "(all plays held out of the factorization) by predicted preference",
         "n_cold_songs": int(len(cold)),
         "n_cold_songs_evaluated": int(len(cols)),
         "n_cold_songs_skipped": {"no prediction or spectrogram": int((~usable).sum())},
-        "n_users": int(results["cnn"]["n_users"]),
+        "n_users": intervals["bootstrap"]["n_units"],
         "models": results,
-        "relative_auc": _relative(results["cnn"]["auc"], results["random"]["auc"],
-                                  results["upper_bound"]["auc"]),
-        "linear_relative_auc": _relative(results["linear"]["auc"], results["random"]["auc"],
-                                         results["upper_bound"]["auc"]),
+        "paired": intervals["paired"],
+        "bootstrap": intervals["bootstrap"],
+        "warnings": interval_warnings(intervals, max_interval_width),
+        "relative_auc": _relative(auc["cnn"], auc["random"], auc["upper_bound"]),
+        "linear_relative_auc": _relative(auc["linear"], auc["random"], auc["upper_bound"]),
         "linear_baseline_alpha": float(baseline[-1].alpha_),
+        "linear_baseline_fit_songs": len(fit_ids),
     }
-    for metric in ("auc", "map_at_500"):
-        summary[metric] = results["cnn"][metric]
-        summary[f"random_{metric}"] = results["random"][metric]
-        summary[f"upper_bound_{metric}"] = results["upper_bound"][metric]
-        summary[f"linear_{metric}"] = results["linear"][metric]
     summary["examples"] = _examples(split, heldout, representations["cnn"], tracks,
                                     track_tags, n_example_users, top_n)
     tmp = out_path + ".part"
@@ -146,9 +192,17 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, out_path)
-    progress(1.0, f"cold-start AUC {summary['auc']:.3f} (random {summary['random_auc']:.3f}, "
-                  f"upper bound {summary['upper_bound_auc']:.3f})")
+    progress(1.0, "cold-start AUC " + ", ".join(
+        f"{name} {_fmt(results[name]['auc'])}" for name in results))
     return summary
+
+
+def _fmt(interval):
+    """``0.812 [0.790, 0.833]``; ``-`` for what is undefined."""
+    def number(x):
+        return "-" if x is None else f"{x:.3f}"
+    return f"{number(interval['value'])} [{number(interval['ci_low'])}, " \
+           f"{number(interval['ci_high'])}]"
 
 
 def _examples(split, heldout, scorer, tracks, track_tags, n_users, top_n):
