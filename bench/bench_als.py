@@ -70,7 +70,7 @@ def _peak_rss_mib():
 def _stage_playmatrix(triplets, plays):
     from krotos.cf.playmatrix import build_play_split
     start = time.time()
-    summary = build_play_split(triplets, plays, None, holdout_fraction=0.2, cold_song_fraction=0.1)
+    summary = build_play_split(triplets, plays, None, holdout_fraction=0.2, valid_fraction=0.1)
     return dict(seconds=time.time() - start, peak_rss_mib=_peak_rss_mib(),
                 users=summary["users"], songs=summary["songs"], nonzeros=summary["nonzeros"],
                 duplicate_lines=summary["read"]["duplicate_lines"])

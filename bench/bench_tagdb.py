@@ -91,7 +91,7 @@ def main():
           f"{summary['tracks']['kept']} tracks, {summary['tags']['canonical']} canonical tags")
     with TagDB(out) as db:
         started, cpu = time.monotonic(), time.process_time()
-        ids = db.track_ids(split="train", tagged=True)
+        ids = db.track_ids(tagged=True)
         matrix = db.tag_matrix(ids)
         print(f"tag_matrix of {len(ids)} train tracks: {time.monotonic() - started:.1f} s wall, "
               f"{time.process_time() - cpu:.1f} s CPU, "

@@ -9,6 +9,7 @@ which only asks whether an output exists, reruns exactly those tasks.
 """
 
 import contextlib
+import json
 import os
 import shutil
 
@@ -98,6 +99,28 @@ class KrotosTask(luigi.Task):
                         task_id=self.task_id)
         return _staging_then_drop_work_dir(self.output_dir, metadata)
 
+    @property
+    def failure_record(self):
+        """``<output_dir>.failed.json``: why the last attempt failed (gone once it succeeds)."""
+        return self.output_dir + ".failed.json"
+
+    def on_failure(self, exception):
+        # Kept beside the output so that reports made later (``krotos results``,
+        # a replicate table) can say why a figure is missing.
+        try:
+            os.makedirs(os.path.dirname(self.failure_record), exist_ok=True)
+            with open(self.failure_record, "w") as f:
+                json.dump({"task_id": self.task_id, "error": f"{type(exception).__name__}: "
+                                                             f"{exception}"}, f, indent=2)
+        except OSError:
+            pass
+        return super().on_failure(exception)
+
+    def on_success(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.failure_record)
+        return super().on_success()
+
     def progress(self, fraction, message=None):
         """Report progress to the scheduler (a callback for krotos functions)."""
         self.set_progress_percentage(round(100.0 * max(0.0, min(1.0, fraction)), 1))
@@ -122,3 +145,37 @@ def _checked_data_root(path):
     if path not in _CHECKED_ROOTS:
         _CHECKED_ROOTS[path] = check_data_root(path)
     return _CHECKED_ROOTS[path]
+
+
+class Replicated:
+    """Mixin of the tasks downstream of the song split: a ``replicate`` number.
+
+    Replicate ``r`` runs a task with every seed shifted by ``r`` (the song
+    split draws other test songs, the plays are held out anew, the models
+    start from other weights), under its own signature. ``Replicates`` runs
+    ``r = 0 .. seeds-1``; plain runs are replicate 0. Tasks pass their
+    ``replicate`` on to what they require, so one replicate never reads
+    another's outputs.
+    """
+
+    replicate = luigi.IntParameter(
+        default=0, description="replicate number: every seed is shifted by it (see Replicates)")
+
+    def replicate_seed(self, seed):
+        """``seed`` shifted by this task's replicate number."""
+        return int(seed) + int(self.replicate)
+
+
+class GridParameter(luigi.ListParameter):
+    """A list of values to choose from on a validation set, or a single value.
+
+    ``50``, ``[50]`` and ``[32, 50]`` are accepted (in luigi.cfg or on the
+    command line); the value is always a tuple.
+    """
+
+    def parse(self, x):
+        return self.normalize(json.loads(x))
+
+    def normalize(self, x):
+        values = tuple(x) if isinstance(x, (list, tuple)) else (x,)
+        return super().normalize(values)

@@ -1,6 +1,6 @@
 """Collaborative filtering: play matrix, weighted-ALS factors, their evaluation.
 
-PlayMatrix -> Factorize -> EvaluateCF; the cold-start evaluation later reads
+PlayMatrix -> (TuneALS on the validation plays) -> Factorize -> EvaluateCF; the cold-start evaluation later reads
 ``plays.h5`` (held-out plays, ``cold_songs``) and ``factors.h5``.
 """
 
@@ -9,8 +9,9 @@ import os
 
 import luigi
 
-from pipeline.base import KrotosTask
+from pipeline.base import GridParameter, KrotosTask, Replicated
 from pipeline.dataset import dataset_task
+from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 
 
@@ -20,15 +21,18 @@ def _write_summary(folder, summary):
         f.write("\n")
 
 
-class PlayMatrix(KrotosTask):
+class PlayMatrix(Replicated, KrotosTask):
     """Taste Profile triplets -> users x songs play counts, split for evaluation.
 
-    Output ``plays.h5`` (train and held-out CSR matrices, user/song/track ids,
-    ``cold_songs``; see :func:`krotos.cf.playmatrix.write_play_split`) and
-    ``summary.json`` (bad lines, unknown songs, duplicates, filter counts).
+    Every play counts, whether or not its song has a track, audio or tags;
+    the test songs of ``SongSplit`` are the cold songs (all their plays held
+    out). Output ``plays.h5`` (train, valid and held-out CSR matrices,
+    user/song/track ids, ``cold_songs``; see
+    :func:`krotos.cf.playmatrix.write_play_split`) and ``summary.json`` (bad
+    lines, songs without a track, duplicates, filter counts).
     """
 
-    version = 1
+    version = 2
 
     min_user_songs = luigi.IntParameter(
         default=1, description="drop users with fewer distinct songs than this")
@@ -37,15 +41,16 @@ class PlayMatrix(KrotosTask):
     n_songs = luigi.IntParameter(
         default=0, description="keep only the N songs with most listeners; 0: all")
     holdout_fraction = luigi.FloatParameter(
-        default=0.2, description="fraction of each user's warm songs held out for evaluation")
-    cold_song_fraction = luigi.FloatParameter(
-        default=0.1, description="fraction of songs made cold-start: all their plays held out")
-    seed = luigi.IntParameter(default=0, description="seed of the held-out and cold-song choice")
+        default=0.2, description="fraction of each user's warm songs held out for the CF test")
+    valid_fraction = luigi.FloatParameter(
+        default=0.1, description="fraction of each user's warm songs held out for validation")
+    seed = luigi.IntParameter(default=0, description="seed of the held-out plays")
     chunk_lines = luigi.IntParameter(
         default=1_000_000, significant=False, description="triplet lines parsed at a time")
 
     def requires(self):
-        return {"tagdb": TagDatabase(), "dataset": dataset_task()}
+        return {"tagdb": TagDatabase(), "dataset": dataset_task(),
+                "split": SongSplit(replicate=self.replicate)}
 
     def run(self):
         from krotos.cf.playmatrix import build_play_split
@@ -53,38 +58,91 @@ class PlayMatrix(KrotosTask):
 
         with TagDB(self.requires()["tagdb"].file("tags.sqlite")) as db:
             song_to_track = db.song_to_track()
+        test_tracks = set(self.requires()["split"].read().tracks("test"))
+        cold_songs = {s for s, t in song_to_track.items() if t in test_tracks}
         triplets = self.requires()["dataset"].paths()["triplets"]
         if not triplets:
             raise RuntimeError("PlayMatrix needs the Taste Profile triplets: set [krotos] triplets")
         with self.staging() as tmp:
             summary = build_play_split(
-                triplets, os.path.join(tmp, "plays.h5"), song_to_track,
+                triplets, os.path.join(tmp, "plays.h5"), song_to_track, cold_songs=cold_songs,
                 min_user_songs=self.min_user_songs, min_song_users=self.min_song_users,
                 n_songs=self.n_songs or None, holdout_fraction=self.holdout_fraction,
-                cold_song_fraction=self.cold_song_fraction, seed=self.seed,
+                valid_fraction=self.valid_fraction, seed=self.replicate_seed(self.seed),
                 chunk_lines=self.chunk_lines, progress=self.progress)
             _write_summary(tmp, summary)
         self.set_status_message(
-            f"{summary['users']:,} users x {summary['songs']:,} songs; "
+            f"{summary['users']:,} users x {summary['songs']:,} songs "
+            f"({summary['read']['songs_without_track']:,} without a track, kept), "
+            f"{summary['split']['cold_songs']:,} cold; "
             f"{summary['bad_lines']['total']:,} bad lines, "
-            f"{summary['read']['unknown_song_lines']:,} plays of unknown songs, "
             f"{summary['read']['duplicate_lines']:,} duplicates summed")
 
 
-class Factorize(KrotosTask):
-    """Weighted ALS (Hu, Koren & Volinsky 2008) of the training plays -> ``factors.h5``.
+class TuneALS(Replicated, KrotosTask):
+    """The ALS grid scored on the validation plays, and the chosen point (``tuning.json``).
 
+    ``Factorize`` passes its grid (lists in ``[Factorize]``) and runs this
+    task only when there is something to choose.
+    """
+
+    version = 1
+
+    factors = GridParameter(description="latent dimensions to try")
+    regularization = GridParameter(description="L2 weights to try")
+    alpha = GridParameter(description="confidence weights to try")
+    iterations = luigi.IntParameter(description="ALS sweeps")
+    epsilon = luigi.FloatParameter(description="count scale of the log confidence")
+    confidence = luigi.Parameter(description="log or linear")
+    seed = luigi.IntParameter(description="seed of the initial factors and the user sample")
+    metric = luigi.ChoiceParameter(default="map_at_500", choices=["map_at_500", "auc", "ndcg_at_10"],
+                                   description="validation metric that is maximized")
+    max_users = luigi.IntParameter(
+        default=10_000, description="score a seeded sample of this many users; 0: all")
+    num_threads = luigi.IntParameter(
+        default=0, significant=False, description="CPU threads of implicit; 0: all cores")
+
+    def requires(self):
+        return PlayMatrix(replicate=self.replicate)
+
+    def run(self):
+        from krotos.cf.tune import tune_als
+
+        result = tune_als(
+            self.requires().file("plays.h5"), factors=self.factors,
+            regularization=self.regularization, alpha=self.alpha, iterations=self.iterations,
+            epsilon=self.epsilon, confidence=self.confidence, seed=self.replicate_seed(self.seed),
+            metric=self.metric, max_users=self.max_users, num_threads=self.num_threads,
+            progress=self.progress)
+        with self.staging() as tmp:
+            with open(os.path.join(tmp, "tuning.json"), "w") as f:
+                json.dump(result, f, indent=2, sort_keys=True)
+                f.write("\n")
+
+    def chosen(self):
+        """``{"factors", "regularization", "alpha"}`` chosen on the validation plays."""
+        with open(self.file("tuning.json")) as f:
+            return json.load(f)["chosen"]
+
+
+class Factorize(Replicated, KrotosTask):
+    """Weighted ALS (Hu, Koren & Volinsky 2008) of the training and validation plays
+    -> ``factors.h5``.
+
+    ``factors``, ``regularization`` and ``alpha`` may be lists: ``TuneALS``
+    then picks one point on the validation plays (fitting the training plays
+    only), and this task fits training and validation plays with it.
     With ``include_cold`` the factorization also sees the cold songs' plays
     (an upper-bound model for the cold-start evaluation); otherwise the cold
     songs get fold-in factors in ``cold_song_factors_foldin``.
     """
 
-    version = 1
+    version = 2
 
-    factors = luigi.IntParameter(default=50, description="latent dimensions")
-    regularization = luigi.FloatParameter(default=1.0, description="L2 weight lambda")
+    factors = GridParameter(default=(50,), description="latent dimensions (a list: tuned)")
+    regularization = GridParameter(default=(10.0,), description="L2 weight lambda (a list: tuned)")
     iterations = luigi.IntParameter(default=15, description="ALS sweeps")
-    alpha = luigi.FloatParameter(default=2.0, description="confidence weight of plays")
+    alpha = GridParameter(default=(2.0,), description="confidence weight of plays (a list: tuned)")
     epsilon = luigi.FloatParameter(default=1.0, description="count scale of the log confidence")
     confidence = luigi.ChoiceParameter(
         default="log", choices=["log", "linear"],
@@ -95,33 +153,55 @@ class Factorize(KrotosTask):
     num_threads = luigi.IntParameter(
         default=0, significant=False, description="CPU threads of implicit; 0: all cores")
 
+    def _grid_size(self):
+        return len(self.factors) * len(self.regularization) * len(self.alpha)
+
     def requires(self):
-        return PlayMatrix()
+        inputs = {"plays": PlayMatrix(replicate=self.replicate)}
+        if self._grid_size() > 1:
+            inputs["tuning"] = TuneALS(
+                replicate=self.replicate, factors=self.factors,
+                regularization=self.regularization, alpha=self.alpha, iterations=self.iterations,
+                epsilon=self.epsilon, confidence=self.confidence, seed=self.seed,
+                num_threads=self.num_threads)
+        return inputs
+
+    def hyperparameters(self):
+        """``{"factors", "regularization", "alpha"}`` this factorization uses."""
+        if "tuning" in self.requires():
+            return self.requires()["tuning"].chosen()
+        return dict(factors=int(self.factors[0]), regularization=float(self.regularization[0]),
+                    alpha=float(self.alpha[0]))
 
     def run(self):
         from krotos.cf.als import factorize_play_split
 
+        chosen = self.hyperparameters()
         with self.staging() as tmp:
             summary = factorize_play_split(
-                self.requires().file("plays.h5"), os.path.join(tmp, "factors.h5"),
-                factors=self.factors, regularization=self.regularization,
-                iterations=self.iterations, alpha=self.alpha, epsilon=self.epsilon,
-                confidence=self.confidence, seed=self.seed, include_cold=self.include_cold,
-                num_threads=self.num_threads, progress=self.progress)
+                self.requires()["plays"].file("plays.h5"), os.path.join(tmp, "factors.h5"),
+                iterations=self.iterations, epsilon=self.epsilon, confidence=self.confidence,
+                seed=self.replicate_seed(self.seed), include_cold=self.include_cold,
+                num_threads=self.num_threads, progress=self.progress, **chosen)
+            summary["hyperparameters_chosen_on"] = (
+                "validation plays (TuneALS)" if "tuning" in self.requires() else "given")
             _write_summary(tmp, summary)
 
 
-class EvaluateCF(KrotosTask):
-    """Ranking metrics of ALS, popularity and random on warm held-out plays -> ``metrics.json``."""
+class EvaluateCF(Replicated, KrotosTask):
+    """Ranking metrics of ALS, popularity and random on warm held-out test plays
+    -> ``metrics.json``, each with a 95% bootstrap interval over users."""
 
-    version = 1
+    version = 2
 
     max_users = luigi.IntParameter(
         default=10_000, description="evaluate a seeded sample of this many users; 0: all")
     seed = luigi.IntParameter(default=0, description="seed of the user sample and random scores")
+    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
 
     def requires(self):
-        return {"plays": PlayMatrix(), "factors": Factorize(include_cold=False)}
+        return {"plays": PlayMatrix(replicate=self.replicate),
+                "factors": Factorize(include_cold=False, replicate=self.replicate)}
 
     def run(self):
         from krotos.cf.evaluate import evaluate_cf
@@ -131,7 +211,9 @@ class EvaluateCF(KrotosTask):
                 self.requires()["plays"].file("plays.h5"),
                 self.requires()["factors"].file("factors.h5"),
                 os.path.join(tmp, "metrics.json"), max_users=self.max_users or None,
-                seed=self.seed, progress=self.progress)
+                seed=self.replicate_seed(self.seed), n_resamples=self.n_resamples,
+                progress=self.progress)
         m = result["models"]
         self.set_status_message(" | ".join(
-            f"{name}: MAP@500 {m[name]['map_at_500']:.4f} AUC {m[name]['auc']:.3f}" for name in m))
+            f"{name}: MAP@500 {m[name]['map_at_500']['value']:.4f} "
+            f"AUC {m[name]['auc']['value']:.3f}" for name in m))

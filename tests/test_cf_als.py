@@ -67,7 +67,7 @@ def _planted(seed=0, n_groups=5, users_per_group=40, songs_per_group=30, p_in=0.
 
 
 def test_planted_structure_beats_baselines():
-    split = split_plays(_planted(), holdout_fraction=0.3, cold_song_fraction=0.0, seed=0)
+    split = split_plays(_planted(), holdout_fraction=0.3, valid_fraction=0.0, seed=0)
     users, songs, info = fit_als(split.train, factors=8, regularization=0.1, iterations=10, seed=0)
     assert len(info["seconds_per_iteration"]) == 10
     res = {name: evaluate_ranking(scorer, split.heldout, exclude=split.train)
@@ -89,7 +89,10 @@ def test_empty_rows_and_columns_get_zero_factors():
 
 
 def test_factorize_file_and_cold_protocol(tmp_path):
-    split = split_plays(_planted(1), holdout_fraction=0.2, cold_song_fraction=0.1, seed=0)
+    matrix = _planted(1)
+    cold_songs = np.random.default_rng(0).choice(matrix.song_ids, size=len(matrix.song_ids) // 10,
+                                                 replace=False)
+    split = split_plays(matrix, cold_songs, holdout_fraction=0.2, valid_fraction=0.1, seed=0)
     write_play_split(str(tmp_path / "plays.h5"), split)
     progress = []
     summary = factorize_play_split(str(tmp_path / "plays.h5"), str(tmp_path / "f.h5"), factors=6,

@@ -15,26 +15,27 @@ def _chunks(triplets, size):
                np.array([t[2] for t in part], dtype=np.int64))
 
 
-def test_build_sums_duplicates_across_chunks_and_counts_drops():
+def test_build_sums_duplicates_across_chunks_and_keeps_songs_without_a_track():
     triplets = [("u1", "S1", 2), ("u1", "S2", 1), ("u2", "S1", 5), ("u1", "S1", 3),  # dup
                 ("u2", "SX", 4), ("u3", "S2", 0), ("u3", "S2", -2), ("u3", "S3", 1),
-                ("u2", "S1", 1), ("u4", "SX", 1), ("u4", "S2", -1)]                   # dup; u4: none left
+                ("u2", "S1", 1), ("u4", "SX", 1), ("u4", "S2", -1), ("u5", "S1", 0)]  # u5: none left
     s2t = {"S1": "T1", "S2": "T2", "S3": "T3"}
     matrix, summary = build_play_matrix(_chunks(triplets, 2), s2t)
-    assert summary["lines"] == 11
-    assert summary["nonpositive_counts"] == 3
-    assert summary["unknown_song_lines"] == 2 and summary["unknown_songs"] == 1
-    assert summary["users_without_plays"] == 1 and "u4" not in matrix.user_ids
+    assert summary["lines"] == 12
+    assert summary["nonpositive_counts"] == 4
+    # SX has no track: its plays still count (the factorization needs every play).
+    assert summary["songs_without_track"] == 1 and summary["plays_of_songs_without_track"] == 2
+    assert summary["users_without_plays"] == 1 and "u5" not in matrix.user_ids
     assert summary["duplicate_lines"] == 2
-    assert summary["nonzeros"] == matrix.plays.nnz == 4
+    assert summary["nonzeros"] == matrix.plays.nnz == 6
     users = {u: i for i, u in enumerate(matrix.user_ids)}
     songs = {s: j for j, s in enumerate(matrix.song_ids)}
     dense = matrix.plays.toarray()
     assert dense[users["u1"], songs["S1"]] == 5
     assert dense[users["u2"], songs["S1"]] == 6
     assert dense[users["u3"], songs["S3"]] == 1
-    assert "SX" not in songs
-    assert [s2t[s] for s in matrix.song_ids] == list(matrix.track_ids)
+    assert dense[users["u2"], songs["SX"]] == 4 and dense[users["u4"], songs["SX"]] == 1
+    assert [s2t.get(s, "") for s in matrix.song_ids] == list(matrix.track_ids)
 
 
 def _random_matrix(seed=0, n_users=200, n_songs=120, density=0.08):
@@ -67,11 +68,14 @@ def test_filter_thresholds_hold_and_top_songs():
 
 def test_split_is_a_partition_with_cold_songs():
     matrix = _random_matrix(1)
-    split = split_plays(matrix, holdout_fraction=0.25, cold_song_fraction=0.2, seed=3)
-    train, held = split.train, split.heldout
-    assert (train + held - matrix.plays).nnz == 0
-    assert train.multiply(held).nnz == 0
-    assert len(split.cold_song_index) == round(0.2 * matrix.plays.shape[1])
+    cold_songs = set(matrix.song_ids[::5].tolist()) | {"not-in-the-matrix"}
+    split = split_plays(matrix, cold_songs, holdout_fraction=0.25, valid_fraction=0.1, seed=3)
+    train, valid, held = split.train, split.valid, split.heldout
+    assert (train + valid + held - matrix.plays).nnz == 0
+    assert train.multiply(held).nnz == 0 and train.multiply(valid).nnz == 0
+    assert valid.multiply(held).nnz == 0
+    assert set(split.cold_songs) == cold_songs - {"not-in-the-matrix"}
+    assert valid[:, split.cold_song_index].nnz == 0
     # No training play of a cold song, and every play of a cold song is held out.
     assert train[:, split.cold_song_index].nnz == 0
     assert held[:, split.cold_song_index].nnz == matrix.plays[:, split.cold_song_index].nnz
@@ -81,18 +85,22 @@ def test_split_is_a_partition_with_cold_songs():
     assert (n_train[n_warm > 0] >= 1).all()
     frac = held[:, warm].nnz / matrix.plays[:, warm].nnz
     assert 0.18 < frac < 0.3
-    again = split_plays(matrix, holdout_fraction=0.25, cold_song_fraction=0.2, seed=3)
-    assert (again.heldout != held).nnz == 0
-    other = split_plays(matrix, holdout_fraction=0.25, cold_song_fraction=0.2, seed=4)
+    assert 0.05 < valid.nnz / matrix.plays[:, warm].nnz < 0.15
+    assert (split.fit_plays != train + valid).nnz == 0
+    again = split_plays(matrix, cold_songs, holdout_fraction=0.25, valid_fraction=0.1, seed=3)
+    assert (again.heldout != held).nnz == 0 and (again.valid != valid).nnz == 0
+    other = split_plays(matrix, cold_songs, holdout_fraction=0.25, valid_fraction=0.1, seed=4)
     assert (other.heldout != held).nnz > 0
 
 
 def test_split_file_round_trip(tmp_path):
-    split = split_plays(_random_matrix(2), 0.2, 0.1, seed=0)
+    matrix = _random_matrix(2)
+    split = split_plays(matrix, matrix.song_ids[:10], 0.2, 0.1, seed=0)
     path = tmp_path / "plays.h5"
     write_play_split(str(path), split)
     back = read_play_split(str(path))
     assert (back.train != split.train).nnz == 0 and (back.heldout != split.heldout).nnz == 0
+    assert (back.valid != split.valid).nnz == 0
     np.testing.assert_array_equal(back.user_ids, split.user_ids)
     np.testing.assert_array_equal(back.track_ids, split.track_ids)
     np.testing.assert_array_equal(back.cold_songs, split.song_ids[split.cold_song_index])
@@ -107,14 +115,14 @@ def test_build_play_split_counts_bad_lines(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     s2t = {"S1": "T1", "S2": "T2", "S3": "T3"}
     summary = build_play_split(str(path), str(tmp_path / "plays.h5"), s2t, holdout_fraction=0.0,
-                               cold_song_fraction=0.0, chunk_lines=3)
+                               valid_fraction=0.0, chunk_lines=3)
     bad = summary["bad_lines"]
     assert bad["total"] == 4
     assert sum(bad["by_reason"].values()) == 4
     assert any("triplets.txt:3" in e for e in bad["examples"])
-    assert summary["read"]["unknown_song_lines"] == 1
+    assert summary["read"]["songs_without_track"] == 1
     assert summary["read"]["duplicate_lines"] == 1
-    assert summary["nonzeros"] == 5
+    assert summary["nonzeros"] == 6
     split = read_play_split(str(tmp_path / "plays.h5"))
-    assert split.train.sum() == 3 + 1 + 1 + 2 + 1 + 4
+    assert split.train.sum() == 3 + 1 + 1 + 2 + 5 + 1 + 4
     assert split.attrs["summary"]["read"]["lines"] == 7

@@ -28,7 +28,7 @@ def _song_to_track(drop=()):
     return {s: "TR" + s[2:] for s in songs if s not in bad and s not in drop}
 
 
-def test_real_triplets_build_and_counts(tmp_path):
+def test_real_triplets_keep_the_plays_of_songs_missing_from_the_track_list(tmp_path):
     lines = [line.split("\t") for line in TRIPLETS.read_text().splitlines()]
     s2t = _song_to_track()
     dropped = sorted(s2t)[:10]
@@ -38,17 +38,21 @@ def test_real_triplets_build_and_counts(tmp_path):
                                chunk_lines=300)
     assert summary["read"]["lines"] == len(lines) == 2000
     assert summary["bad_lines"]["total"] == 0
-    assert summary["read"]["unknown_songs"] == 10
-    assert summary["read"]["unknown_song_lines"] == sum(1 for u, s, c in lines if s in dropped)
+    # Songs without a track (10 dropped here, and the mismatched ones) stay items.
+    no_track = {s for _, s, _ in lines} - set(s2t)
+    assert len(no_track) >= 10 and set(dropped) <= no_track
+    assert summary["read"]["songs_without_track"] == len(no_track)
+    assert summary["read"]["plays_of_songs_without_track"] == sum(
+        1 for u, s, c in lines if s in no_track)
     split = read_play_split(str(tmp_path / "plays.h5"))
-    total = split.train + split.heldout
-    assert total.sum() == sum(int(c) for u, s, c in lines if s not in dropped)
+    total = split.train + split.valid + split.heldout
+    assert total.sum() == sum(int(c) for u, s, c in lines)
     # Spot-check that ids and counts line up with the text file.
-    u, s, c = lines[123]
-    if s not in dropped:
+    for u, s, c in (lines[123], next(x for x in lines if x[1] in dropped)):
         i, j = list(split.user_ids).index(u), list(split.song_ids).index(s)
         assert total[i, j] == int(c)
-    assert set(split.track_ids) <= set(s2t.values())
+    assert set(split.track_ids) - {""} <= set(s2t.values())
+    assert {s for s, t in zip(split.song_ids, split.track_ids) if t == ""} == no_track
 
 
 def test_als_beats_random_and_popularity_on_real_plays(tmp_path):
@@ -59,8 +63,10 @@ def test_als_beats_random_and_popularity_on_real_plays(tmp_path):
     results = []
     for seed in range(4):
         plays, factors = tmp_path / f"plays{seed}.h5", tmp_path / f"factors{seed}.h5"
-        build_play_split(str(TRIPLETS), str(plays), s2t, min_song_users=2, holdout_fraction=0.2,
-                         cold_song_fraction=0.1, seed=seed)
+        songs = sorted(s2t)
+        cold = np.random.default_rng(seed).choice(songs, size=len(songs) // 10, replace=False)
+        build_play_split(str(TRIPLETS), str(plays), s2t, cold_songs=cold, min_song_users=2,
+                         holdout_fraction=0.2, seed=seed)
         factorize_play_split(str(plays), str(factors), factors=20, iterations=15, seed=seed)
         out = tmp_path / f"metrics{seed}.json"
         evaluate_cf(str(plays), str(factors), str(out), seed=seed)

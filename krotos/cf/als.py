@@ -12,8 +12,9 @@ songs, so rows and columns pass through unchanged (tested).
 
 Factor files and the cold-start protocol
 ----------------------------------------
-``Factorize`` fits on the training plays of a :class:`~krotos.cf.playmatrix.PlaySplit`.
-Cold songs have no training plays, so their rows of ``song_factors`` are zero
+``Factorize`` fits on the training and validation plays of a
+:class:`~krotos.cf.playmatrix.PlaySplit` (``fit_plays``).
+Cold songs have no such plays, so their rows of ``song_factors`` are zero
 and ``song_trained`` is False for them. Two ways to get "true" factors of the
 cold songs for the upper bound of the cold-start evaluation:
 
@@ -186,7 +187,10 @@ def fold_in_songs(user_factors, song_plays, regularization=1.0, alpha=2.0, epsil
 def factorize_play_split(split_path, out_path, factors=50, regularization=1.0, iterations=15,
                          alpha=2.0, epsilon=1.0, confidence="log", seed=0, include_cold=False,
                          num_threads=0, use_gpu=None, progress=None):
-    """Factorize the training plays of a play-split file into ``factors.h5``.
+    """Factorize the training and validation plays of a play-split file into ``factors.h5``.
+
+    The validation plays chose the hyperparameters (:func:`krotos.cf.tune.tune_als`);
+    the final factors then fit them too. The test plays stay out.
 
     Parameters
     ----------
@@ -209,7 +213,7 @@ def factorize_play_split(split_path, out_path, factors=50, regularization=1.0, i
     """
     progress = progress or _no_progress
     split = read_play_split(split_path)
-    plays = split.train
+    plays = split.fit_plays
     if include_cold:
         cold_mask = np.zeros(plays.shape[1], dtype=bool)
         cold_mask[split.cold_song_index] = True

@@ -9,14 +9,21 @@ matrix, summing duplicate ``(user, song)`` lines on the way.
 
 Evaluation protocol (what :func:`split_plays` produces)
 -------------------------------------------------------
-* **cold songs**: a seeded random fraction of the songs; *all* of their plays
-  go to the held-out matrix. No factorization of the training matrix sees
-  them; the audio model later has to place them from audio alone.
+* **every play counts**: a song is an item of the factorization whether or
+  not a track, audio or tags exist for it (only the content models need
+  audio); songs without a track get an empty track id.
+* **cold songs**: the songs of the test tracks of the one song split
+  (:mod:`krotos.splits`); *all* of their plays go to the held-out matrix. No
+  factorization sees them; the audio model later has to place them from
+  audio alone.
 * **warm held-out plays**: of every user's remaining (warm) songs, a fraction
-  ``holdout_fraction`` is held out, but each user keeps at least one training
-  song. These measure the collaborative filtering itself (``EvaluateCF``).
-* ``train`` and ``heldout`` share the same rows (users) and columns (songs),
-  and never share a non-zero.
+  ``holdout_fraction`` is held out for the test of the collaborative
+  filtering (``EvaluateCF``) and a fraction ``valid_fraction`` for its
+  validation (``TuneALS`` picks the ALS hyperparameters on them); each user
+  keeps at least one training song.
+* ``train``, ``valid`` and ``heldout`` share the same rows (users) and
+  columns (songs), and never share a non-zero. The final factorization fits
+  ``train + valid`` (:attr:`PlaySplit.fit_plays`).
 """
 
 import json
@@ -28,7 +35,7 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def _no_progress(fraction, message=""):
@@ -59,10 +66,13 @@ class PlaySplit:
 
     Attributes
     ----------
-    train, heldout : scipy.sparse.csr_matrix
-        ``(n_users, n_songs)`` int32 play counts; disjoint non-zeros.
+    train, valid, heldout : scipy.sparse.csr_matrix
+        ``(n_users, n_songs)`` int32 play counts with disjoint non-zeros:
+        training plays, the validation holdout (hyperparameter choice), and
+        the test holdout (warm held-out plays and every cold-song play).
     user_ids, song_ids, track_ids : numpy.ndarray of str
-        Row and column labels.
+        Row and column labels; ``track_ids[j]`` is ``""`` for a song without
+        a track.
     cold_song_index : numpy.ndarray of int64
         Columns of the cold-start songs (sorted); all their plays are held out.
     attrs : dict
@@ -70,6 +80,7 @@ class PlaySplit:
     """
 
     train: sp.csr_matrix
+    valid: sp.csr_matrix
     heldout: sp.csr_matrix
     user_ids: np.ndarray
     song_ids: np.ndarray
@@ -81,6 +92,13 @@ class PlaySplit:
     def cold_songs(self):
         """Song ids of the cold-start songs."""
         return self.song_ids[self.cold_song_index]
+
+    @property
+    def fit_plays(self):
+        """Training and validation plays: what the final factorization fits."""
+        plays = (self.train + self.valid).tocsr()
+        plays.sort_indices()
+        return plays
 
     @property
     def warm_song_index(self):
@@ -125,8 +143,8 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
         are its to count; this function counts what it drops.
     song_to_track : dict of str to str, optional
         Song id -> track id (with the ``sid_mismatches`` pairs already
-        removed). Songs missing from it are dropped and counted. ``None``
-        keeps every song and labels it with itself as track id.
+        removed). Songs missing from it are kept, with an empty track id, and
+        counted. ``None`` labels every song with itself as track id.
     progress : callable, optional
         ``progress(fraction, message)``; the fraction stays at 0 because the
         total length of the stream is unknown, the message counts lines.
@@ -136,18 +154,17 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
     matrix : PlayMatrix
     summary : dict
         ``lines`` (triplets seen), ``nonpositive_counts`` (lines with a count
-        <= 0, dropped), ``unknown_song_lines`` and ``unknown_songs`` (lines and
-        distinct songs missing from ``song_to_track``, dropped),
+        <= 0, dropped), ``songs_without_track`` and ``plays_of_songs_without_track``
+        (songs missing from ``song_to_track``, kept),
         ``users_without_plays`` (users all of whose lines were dropped),
         ``duplicate_lines`` (repeated ``(user, song)`` lines, summed),
         ``users``, ``songs``, ``nonzeros``.
     """
     progress = progress or _no_progress
     users_coder, songs_coder = _Coder(), _Coder()
-    unknown = set()
     lost_users = set()  # users with a dropped line: some may have nothing left
     rows, cols, vals = [], [], []
-    summary = dict(lines=0, nonpositive_counts=0, unknown_song_lines=0)
+    summary = dict(lines=0, nonpositive_counts=0)
     for users, songs, counts in chunks:
         users, songs = np.asarray(users), np.asarray(songs)
         counts = np.asarray(counts, dtype=np.int64)
@@ -156,14 +173,6 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
         summary["lines"] += len(counts)
         keep = counts > 0
         summary["nonpositive_counts"] += int((~keep).sum())
-        if song_to_track is not None:
-            unique_songs, inverse = np.unique(songs, return_inverse=True)
-            known = np.fromiter((s in song_to_track for s in unique_songs.tolist()),
-                                dtype=bool, count=len(unique_songs))
-            unknown.update(unique_songs[~known].tolist())
-            line_known = known[inverse]
-            summary["unknown_song_lines"] += int((keep & ~line_known).sum())
-            keep &= line_known
         if not keep.all():
             lost_users.update(np.unique(users[~keep]).tolist())
         users, songs, counts = users[keep], songs[keep], counts[keep]
@@ -193,9 +202,13 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
     plays.sort_indices()
     if song_to_track is None:
         track_ids = song_ids.copy()
+        trackless = np.zeros(len(song_ids), dtype=bool)
     else:
-        track_ids = np.array([song_to_track[s] for s in song_ids.tolist()], dtype=str)
-    summary.update(unknown_songs=len(unknown), users_without_plays=users_without_plays,
+        track_ids = np.array([song_to_track.get(s, "") for s in song_ids.tolist()], dtype=str)
+        trackless = track_ids == ""
+    summary.update(songs_without_track=int(trackless.sum()),
+                   plays_of_songs_without_track=int(np.diff(plays.tocsc().indptr)[trackless].sum()),
+                   users_without_plays=users_without_plays,
                    duplicate_lines=int(n_lines - plays.nnz),
                    users=int(plays.shape[0]), songs=int(plays.shape[1]), nonzeros=int(plays.nnz))
     return PlayMatrix(plays, user_ids, song_ids, track_ids), summary
@@ -261,67 +274,81 @@ def filter_play_matrix(matrix, min_user_songs=1, min_song_users=1, n_songs=None)
     return out, summary
 
 
-def split_plays(matrix, holdout_fraction=0.2, cold_song_fraction=0.1, seed=0):
-    """Split plays into training and held-out matrices, with cold-start songs.
+def split_plays(matrix, cold_songs=(), holdout_fraction=0.2, valid_fraction=0.1, seed=0):
+    """Split plays into training, validation and held-out matrices.
 
     Parameters
     ----------
     matrix : PlayMatrix
+    cold_songs : iterable of str
+        Song ids made cold-start (the test songs of the song split); all their
+        plays are held out. Songs not in the matrix are ignored.
     holdout_fraction : float
-        Fraction of each user's warm songs that is held out (rounded to the
-        nearest integer, at most all but one of them).
-    cold_song_fraction : float
-        Fraction of songs chosen (seeded) as cold-start songs; all their plays
-        are held out.
+        Fraction of each user's warm songs held out for the test (rounded to
+        the nearest integer).
+    valid_fraction : float
+        Fraction of each user's warm songs held out for validation.
     seed : int
-        Seed of both random choices.
+        Seed of the per-user draws.
 
     Returns
     -------
     PlaySplit
         With ``attrs`` holding the parameters and the counts
-        ``train_nonzeros``, ``heldout_nonzeros``, ``cold_songs``,
-        ``cold_nonzeros``, ``warm_songs_without_training_plays``.
+        ``train_nonzeros``, ``valid_nonzeros``, ``heldout_nonzeros``,
+        ``cold_songs``, ``cold_nonzeros``, ``warm_songs_without_training_plays``.
+
+    Notes
+    -----
+    Every user keeps at least one training song: the test holdout is taken
+    first, then the validation holdout from what is left.
     """
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
-    if not 0.0 <= cold_song_fraction < 1.0:
-        raise ValueError(f"cold_song_fraction must be in [0, 1), got {cold_song_fraction}")
+    for name, value in (("holdout_fraction", holdout_fraction), ("valid_fraction", valid_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
     rng = np.random.default_rng(seed)
     plays = matrix.plays.tocsr()
     plays.sort_indices()
     n_users, n_songs = plays.shape
-    n_cold = int(round(cold_song_fraction * n_songs))
-    cold = np.sort(rng.choice(n_songs, size=n_cold, replace=False)).astype(np.int64)
-    is_cold_song = np.zeros(n_songs, dtype=bool)
-    is_cold_song[cold] = True
+    wanted = set(cold_songs)
+    is_cold_song = np.fromiter((s in wanted for s in matrix.song_ids.tolist()), dtype=bool,
+                               count=n_songs)
+    cold = np.flatnonzero(is_cold_song).astype(np.int64)
 
     row = np.repeat(np.arange(n_users), np.diff(plays.indptr))
     is_cold = is_cold_song[plays.indices]
-    # Rank each user's warm plays in a random order; the first ranks are held out.
+    # Rank each user's warm plays in a random order: the first ranks are
+    # held out for the test, the next ones for validation.
     warm_row = row[~is_cold]
     n_warm = np.bincount(warm_row, minlength=n_users)
-    n_hold = np.minimum(np.floor(holdout_fraction * n_warm + 0.5), np.maximum(n_warm - 1, 0))
+    spare = np.maximum(n_warm - 1, 0)
+    n_test = np.minimum(np.floor(holdout_fraction * n_warm + 0.5), spare)
+    n_valid = np.minimum(np.floor(valid_fraction * n_warm + 0.5), spare - n_test)
     order = np.lexsort((rng.random(len(warm_row)), warm_row))
     starts = np.concatenate([[0], np.cumsum(n_warm)[:-1]])
     rank = np.empty(len(warm_row), dtype=np.int64)
     rank[order] = np.arange(len(warm_row)) - starts[warm_row[order]]
     held = is_cold.copy()
-    held[np.flatnonzero(~is_cold)] = rank < n_hold[warm_row]
+    valid = np.zeros(len(row), dtype=bool)
+    warm = np.flatnonzero(~is_cold)
+    held[warm] = rank < n_test[warm_row]
+    valid[warm] = (rank >= n_test[warm_row]) & (rank < (n_test + n_valid)[warm_row])
 
     def part(mask):
-        m = sp.csr_matrix((plays.data[mask], plays.indices[mask],
-                           np.concatenate([[0], np.cumsum(np.bincount(row[mask], minlength=n_users))])),
-                          shape=plays.shape)
-        return m
+        return sp.csr_matrix((plays.data[mask], plays.indices[mask],
+                              np.concatenate([[0], np.cumsum(np.bincount(row[mask],
+                                                                         minlength=n_users))])),
+                             shape=plays.shape)
 
-    train, heldout = part(~held), part(held)
+    train = part(~held & ~valid)
     trained_songs = np.bincount(train.indices, minlength=n_songs) > 0
-    attrs = dict(holdout_fraction=holdout_fraction, cold_song_fraction=cold_song_fraction,
-                 seed=seed, train_nonzeros=int(train.nnz), heldout_nonzeros=int(heldout.nnz),
-                 cold_songs=int(n_cold), cold_nonzeros=int(is_cold.sum()),
+    attrs = dict(holdout_fraction=holdout_fraction, valid_fraction=valid_fraction, seed=seed,
+                 train_nonzeros=int(train.nnz), valid_nonzeros=int(valid.sum()),
+                 heldout_nonzeros=int(held.sum()), cold_songs=int(len(cold)),
+                 cold_nonzeros=int(is_cold.sum()),
                  warm_songs_without_training_plays=int((~trained_songs & ~is_cold_song).sum()))
-    return PlaySplit(train, heldout, matrix.user_ids, matrix.song_ids, matrix.track_ids, cold, attrs)
+    return PlaySplit(train, part(valid), part(held), matrix.user_ids, matrix.song_ids,
+                     matrix.track_ids, cold, attrs)
 
 
 def _write_csr(group, m):
@@ -381,8 +408,8 @@ def write_play_split(path, split):
 
     Layout::
 
-        /train, /heldout   groups data, indices, indptr (CSR, users x songs,
-                           int32 play counts), attrs shape
+        /train, /valid, /heldout   groups data, indices, indptr (CSR, users x
+                           songs, int32 play counts), attrs shape
         /user_ids          (n_users,) str
         /song_ids          (n_songs,) str
         /track_ids         (n_songs,) str, the MSD track of each song
@@ -392,6 +419,7 @@ def write_play_split(path, split):
     """
     with atomic_h5(path) as h5:
         _write_csr(h5.create_group("train"), split.train)
+        _write_csr(h5.create_group("valid"), split.valid)
         _write_csr(h5.create_group("heldout"), split.heldout)
         write_strings(h5, "user_ids", split.user_ids)
         write_strings(h5, "song_ids", split.song_ids)
@@ -410,8 +438,13 @@ def read_play_split(path):
     PlaySplit
     """
     with h5py.File(path, "r") as h5:
+        version = int(h5.attrs.get("format_version", 0))
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{path}: play matrix format {version}, this krotos reads "
+                             f"{FORMAT_VERSION}: rerun PlayMatrix")
         return PlaySplit(
-            train=_read_csr(h5["train"]), heldout=_read_csr(h5["heldout"]),
+            train=_read_csr(h5["train"]), valid=_read_csr(h5["valid"]),
+            heldout=_read_csr(h5["heldout"]),
             user_ids=read_strings(h5, "user_ids"), song_ids=read_strings(h5, "song_ids"),
             track_ids=read_strings(h5, "track_ids"),
             cold_song_index=h5["cold_song_index"][()].astype(np.int64),
@@ -429,9 +462,9 @@ def _with_byte_progress(chunks, total_bytes, progress):
         yield users, songs, counts
 
 
-def build_play_split(triplets_path, out_path, song_to_track=None, min_user_songs=1,
-                     min_song_users=1, n_songs=None, holdout_fraction=0.2,
-                     cold_song_fraction=0.1, seed=0, chunk_lines=1_000_000, progress=None):
+def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
+                     min_user_songs=1, min_song_users=1, n_songs=None, holdout_fraction=0.2,
+                     valid_fraction=0.1, seed=0, chunk_lines=1_000_000, progress=None):
     """Stream a triplets file into a filtered, split play matrix file.
 
     Parameters
@@ -442,10 +475,13 @@ def build_play_split(triplets_path, out_path, song_to_track=None, min_user_songs
         The HDF5 file to write (see :func:`write_play_split`).
     song_to_track : dict of str to str, optional
         Song -> track map with the ``sid_mismatches`` pairs removed (from
-        ``TagDB.song_to_track()``); songs missing from it are dropped.
+        ``TagDB.song_to_track()``); songs missing from it are kept without a
+        track (see :func:`build_play_matrix`).
+    cold_songs : iterable of str
+        Song ids whose plays are all held out (the test songs).
     min_user_songs, min_song_users, n_songs
         Filters, see :func:`filter_play_matrix`.
-    holdout_fraction, cold_song_fraction, seed
+    holdout_fraction, valid_fraction, seed
         Split, see :func:`split_plays`.
     chunk_lines : int
         Lines parsed at a time (bounds the memory of the parsing).
@@ -472,14 +508,14 @@ def build_play_split(triplets_path, out_path, song_to_track=None, min_user_songs
     progress(0.8, "filtering users and songs")
     matrix, filtered = filter_play_matrix(matrix, min_user_songs, min_song_users, n_songs)
     progress(0.85, "splitting held-out plays and cold songs")
-    split = split_plays(matrix, holdout_fraction, cold_song_fraction, seed)
+    split = split_plays(matrix, cold_songs, holdout_fraction, valid_fraction, seed)
     summary = dict(
         bad_lines=errors.summary(), read=built, filtered=filtered, split=split.attrs,
         params=dict(min_user_songs=min_user_songs, min_song_users=min_song_users, n_songs=n_songs,
-                    holdout_fraction=holdout_fraction, cold_song_fraction=cold_song_fraction,
+                    holdout_fraction=holdout_fraction, valid_fraction=valid_fraction,
                     seed=seed),
         users=int(split.train.shape[0]), songs=int(split.train.shape[1]),
-        nonzeros=int(split.train.nnz + split.heldout.nnz))
+        nonzeros=int(split.train.nnz + split.valid.nnz + split.heldout.nnz))
     split.attrs = dict(split.attrs, summary=summary)
     progress(0.9, "writing the play matrix")
     write_play_split(out_path, split)
