@@ -10,24 +10,21 @@ from pipeline.dataset import dataset_task
 
 
 class TagDatabase(KrotosTask):
-    """Track list, canonical Last.fm tags, top-``n_tags`` vocabulary and splits, in SQLite.
+    """Track list, canonical Last.fm tags, top-``n_tags`` vocabulary and the song map, in SQLite.
+
+    Splits are drawn downstream, by ``SongSplit``, so that another draw of
+    test songs never rebuilds the database or the spectrograms.
 
     Output folder: ``tags.sqlite`` (read it with :class:`krotos.tagdb.TagDB`)
     and ``summary.json`` (counts of tracks, tags and bad input rows by reason).
     """
 
-    version = 1
+    version = 2
 
     n_tags = luigi.IntParameter(
         default=50, description="vocabulary size: the most frequent tags (50 as in the MSD literature)")
     min_weight = luigi.FloatParameter(
         default=10.0, description="Last.fm weight (0-100) from which a tag counts as present")
-    split_method = luigi.ChoiceParameter(
-        default="hash", choices=["hash", "artist"],
-        description="split by hash of the track id, or artist-disjoint")
-    valid_fraction = luigi.FloatParameter(default=0.1, description="fraction of tracks in valid")
-    test_fraction = luigi.FloatParameter(default=0.1, description="fraction of tracks in test")
-    salt = luigi.Parameter(default="krotos", description="mixed into the split hash")
     audio_filter = luigi.ChoiceParameter(
         default="any", choices=["any", "local", "none"],
         description="keep tracks with a 7digital id or local preview (any), a local preview "
@@ -53,8 +50,6 @@ class TagDatabase(KrotosTask):
                 unique_tracks=paths.get("unique_tracks"),
                 previews=paths.get("previews"), msd_h5=paths.get("msd_h5"),
                 n_tags=self.n_tags, min_weight=self.min_weight,
-                split_method=self.split_method, valid_fraction=self.valid_fraction,
-                test_fraction=self.test_fraction, salt=self.salt,
                 audio_filter=self.audio_filter, progress=self.progress)
             with open(os.path.join(tmp, "summary.json"), "w", encoding="utf-8") as f:
                 json.dump(summary, f, indent=2, sort_keys=True)
