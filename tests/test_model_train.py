@@ -17,6 +17,7 @@ keras = pytest.importorskip("keras")
 from krotos.audio.shards import ShardWriter  # noqa: E402
 from krotos.model import data, network  # noqa: E402
 from krotos.model.evaluate import evaluate_tags  # noqa: E402
+from krotos.model.tag_baseline import tag_baseline_scores  # noqa: E402
 from krotos.model.train import train, train_tag_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,10 +81,40 @@ def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
     assert os.listdir(tmp_path / "work" / "tensorboard")
     assert messages[-1][0] == 1.0 and any("epoch 3/25" in (m or "") for _, m in messages)
 
-    metrics = evaluate_tags(str(out / "model.keras"), paths, splits["test"], targets, VOCAB)
-    assert metrics["roc_auc_macro"] >= 0.9
+    info = {}
+
+    def bag_of_frames(test_ids):
+        ids, scores, fitted = tag_baseline_scores(paths, dict(splits, test=list(test_ids)),
+                                                  targets)
+        info.update(fitted)
+        return scores[[ids.index(t) for t in test_ids]]
+
+    metrics = evaluate_tags(str(out / "model.keras"), paths, splits, targets, VOCAB,
+                            baseline_scores=bag_of_frames, n_resamples=300)
+    cnn = metrics["models"]["cnn"]
+    assert cnn["roc_auc_macro"]["value"] >= 0.9
+    scored = [v["roc_auc"] for v in metrics["per_tag"].values() if v["status"] == "ok"]
+    assert cnn["roc_auc_macro"]["value"] == pytest.approx(np.mean(scored))
+    for name, entry in {**metrics["models"], **metrics["paired"]}.items():
+        assert set(entry) == {"roc_auc_macro", "pr_auc_macro"}, name
+        for iv in entry.values():
+            assert iv["ci_low"] <= iv["value"] <= iv["ci_high"]
+    assert set(metrics["models"]) == {"cnn", "bag_of_frames"}
+    assert set(metrics["paired"]) == {"cnn_minus_bag_of_frames"}
+    diff = metrics["paired"]["cnn_minus_bag_of_frames"]["roc_auc_macro"]
+    base = metrics["models"]["bag_of_frames"]["roc_auc_macro"]
+    assert diff["value"] == pytest.approx(cnn["roc_auc_macro"]["value"] - base["value"])
+    assert metrics["bootstrap"]["unit"] == "clip" and metrics["bootstrap"]["n_resamples"] == 300
+    assert "roc_auc_macro" not in metrics and info["n_train"] == len(splits["train"])
+    # 14 test clips: far too few for a useful interval, and the report says so.
+    assert metrics["warnings"][0].startswith("only 14 clips evaluated")
     assert metrics["per_tag"]["never"]["status"] == "no_positive"
     assert metrics["n_tags_scored"] == 3 and metrics["n_test_clips_scored"] == len(splits["test"])
+
+    alone = evaluate_tags(str(out / "model.keras"), paths, splits, targets, VOCAB,
+                          n_resamples=100)
+    assert set(alone["models"]) == {"cnn"} and alone["paired"] == {}
+    assert alone["models"]["cnn"]["roc_auc_macro"]["value"] == cnn["roc_auc_macro"]["value"]
 
 
 KILLED_RUN = """
@@ -194,4 +225,4 @@ def test_bad_splits_are_refused(corpus, tmp_path):
         train_tag_model(paths, splits, targets, VOCAB, tmp_path / "o", tmp_path / "w",
                         epochs=1, n_mels=40, **SMALL)
     with pytest.raises(ValueError, match="test split is empty"):
-        evaluate_tags("unused.keras", paths, [], targets, VOCAB)
+        evaluate_tags("unused.keras", paths, dict(splits, test=[]), targets, VOCAB)

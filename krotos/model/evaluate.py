@@ -6,6 +6,10 @@ A clip's prediction is the mean of the model's outputs over its windows
 positive (or no negative) clip in the split has no defined score, so it is
 reported with its status and left out of the macro averages rather than
 turning them into NaN.
+
+:func:`evaluate_tags` adds 95% bootstrap intervals over the test clips
+(:func:`krotos.stats.tag_metric_intervals`) and, given a baseline, the paired
+difference between the CNN and it on the same resamples.
 """
 
 import logging
@@ -17,6 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from krotos.model.data import ShardReaderPool, evaluation_dataset, index_tracks, summarize_skips
 from krotos.model.network import model_input_shape
+from krotos.stats import interval_warnings, tag_metric_intervals
 
 log = logging.getLogger(__name__)
 
@@ -164,19 +169,34 @@ def roc_auc_macro(y_true, y_score):
     return float(np.mean([roc_auc_score(y_true[:, j], y_score[:, j]) for j in cols]))
 
 
-def evaluate_tags(model_path, shard_paths, test_track_ids, targets, vocabulary, *,
-                  batch_size=64, hop_frames=None, max_windows=None, progress=_no_progress):
-    """Score a saved tag model on a test split.
+def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, baseline_scores=None,
+                  n_resamples=1000, seed=0, max_interval_width=0.1, batch_size=64,
+                  hop_frames=None, max_windows=None, progress=_no_progress):
+    """Score a saved tag model on the test split, with bootstrap intervals over clips.
 
     Parameters
     ----------
     model_path : str
         A ``.keras`` file written by :func:`krotos.model.train.train_tag_model`.
     shard_paths : sequence of str
-    test_track_ids : sequence of str
+    splits : dict
+        ``{"train": [...], "valid": [...], "test": [...]}`` track ids; only
+        ``splits["test"]`` is scored (the others are there for a baseline
+        that needs them).
     targets : dict
         ``track_id -> 0/1 tag vector`` in ``vocabulary`` order.
     vocabulary : sequence of str
+    baseline_scores : callable, optional
+        ``(test_track_ids) -> (n, n_tags)`` scores of a baseline on the test
+        clips the CNN scored (e.g. the bag-of-frames logistic regression of
+        :func:`krotos.model.tag_baseline.tag_baseline_scores`, fitted on
+        ``splits["train"]`` and ``splits["valid"]``). A clip it leaves
+        without a finite score is dropped for both models, so that they are
+        compared on the same clips.
+    n_resamples, seed : int
+        Bootstrap resamples of the test clips and their seed.
+    max_interval_width : float
+        Intervals wider than this are listed under ``warnings``.
     batch_size, hop_frames, max_windows : int
         See :func:`predict_clips`.
     progress : callable(fraction, message)
@@ -184,27 +204,58 @@ def evaluate_tags(model_path, shard_paths, test_track_ids, targets, vocabulary, 
     Returns
     -------
     dict
-        :func:`tag_metrics` plus ``n_test_tracks`` (asked for), ``n_test_clips_scored``
-        and ``skipped`` (:func:`krotos.model.data.summarize_skips`).
+        ``models``: ``{"cnn" [, "bag_of_frames"]: {"roc_auc_macro" |
+        "pr_auc_macro": {"value", "ci_low", "ci_high"}}}``; ``paired``:
+        ``{"cnn_minus_bag_of_frames": {...}}`` (empty without a baseline);
+        ``bootstrap`` (unit ``"clip"``); ``warnings``; and from
+        :func:`tag_metrics` of the CNN ``per_tag``, ``n_clips``, ``n_tags``,
+        ``n_tags_scored`` and ``tags_not_scored``; plus ``n_test_tracks``
+        (asked for), ``n_test_clips_scored`` and ``skipped``
+        (:func:`krotos.model.data.summarize_skips`).
     """
     from krotos.model.network import load_model
 
-    if not list(test_track_ids):
+    test_track_ids = list((splits or {}).get("test") or [])
+    if not test_track_ids:
         raise ValueError("the test split is empty: nothing to evaluate")
     model = load_model(model_path)
     _, n_mels = model_input_shape(model)
     index = index_tracks(shard_paths, test_track_ids, n_mels=n_mels)
     index = index.subset([t for t in index.track_ids if t in targets], "no tag vector")
     if len(index) == 0:
-        raise ValueError(f"none of the {len(list(test_track_ids))} test tracks has a spectrogram")
+        raise ValueError(f"none of the {len(test_track_ids)} test tracks has a spectrogram")
     scores, ok = predict_clips(model, index, batch_size=batch_size, hop_frames=hop_frames,
-                               max_windows=max_windows, progress=progress)
+                               max_windows=max_windows,
+                               progress=lambda f, m=None: progress(0.8 * f, m))
     skipped = dict(index.skipped)
     skipped.update({t: "NaN or inf in every window" for t, g in zip(index.track_ids, ok) if not g})
+    scored_ids = [t for t, g in zip(index.track_ids, ok) if g]
     y_true = index.target_matrix(targets)[ok]
-    metrics = tag_metrics(y_true, scores[ok], vocabulary)
-    metrics["n_test_tracks"] = len(list(test_track_ids))
-    metrics["n_test_clips_scored"] = int(ok.sum())
+    scores = scores[ok]
+    scores_by_model = {"cnn": scores}
+    if baseline_scores is not None:
+        progress(0.8, "bag-of-frames baseline")
+        base = np.asarray(baseline_scores(scored_ids), dtype=np.float64)
+        if base.shape != scores.shape:
+            raise ValueError(f"the baseline returned scores of shape {base.shape}, "
+                             f"expected {scores.shape}")
+        has_base = np.all(np.isfinite(base), axis=1)
+        skipped.update({t: "no bag-of-frames baseline score"
+                        for t, g in zip(scored_ids, has_base) if not g})
+        y_true, scores, base = y_true[has_base], scores[has_base], base[has_base]
+        if len(y_true) == 0:
+            raise ValueError("the baseline scored none of the test clips")
+        scores_by_model = {"cnn": scores, "bag_of_frames": base}
+    metrics = tag_metrics(y_true, scores, vocabulary)
+    progress(0.9, f"bootstrap: {n_resamples} resamples of the test clips")
+    intervals = tag_metric_intervals(y_true, scores_by_model, n_resamples=n_resamples, seed=seed)
+    del metrics["roc_auc_macro"], metrics["pr_auc_macro"]  # under models.cnn, with intervals
+    metrics.update(models=intervals["models"], paired=intervals["paired"],
+                   bootstrap=intervals["bootstrap"],
+                   warnings=interval_warnings(intervals, max_interval_width))
+    metrics["n_test_tracks"] = len(test_track_ids)
+    metrics["n_test_clips_scored"] = int(len(y_true))
     metrics["skipped"] = summarize_skips(skipped)
-    progress(1.0, f"ROC-AUC {metrics['roc_auc_macro']}")
+    cnn = intervals["models"]["cnn"]["roc_auc_macro"]
+    progress(1.0, f"ROC-AUC {cnn['value']} [{cnn['ci_low']}, {cnn['ci_high']}]")
     return metrics
