@@ -1,6 +1,10 @@
 """Assemble the run report: ``index.html`` and its PNG figures in one folder.
 
 Every section is optional: a report of a partial run shows what exists.
+Metrics are shown as ``value [ci_low, ci_high]`` (95% bootstrap intervals of
+``metrics.json``), each evaluation has a table of paired differences between
+its models, and the warnings of the evaluations (too few users or clips,
+intervals too wide to tell models apart) are repeated at the top of the page.
 """
 
 import html
@@ -17,9 +21,12 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; } .note { color: #666; font-size: 0.9em; } .hit { background: #e6f4e6; }
+.warnings { background: #fff4d6; border-left: 5px solid #e0a000; padding: 0.5em 1em; }
+.warnings h3 { margin: 0.2em 0; } .warnings li { margin: 0.2em 0; }
 """
 
 CF_METRICS = ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10")
+TAG_METRICS = ("roc_auc_macro", "pr_auc_macro")
 
 
 def _load(path):
@@ -37,15 +44,103 @@ def _fmt(value):
     return html.escape(str(value))
 
 
+def _is_interval(value):
+    return isinstance(value, dict) and "value" in value
+
+
+def _fmt_interval(entry):
+    """``0.8123 [0.7901, 0.8330]``; ``-`` for a missing value."""
+    value, low, high = plots.interval(entry)
+    if value is None:
+        return "-"
+    if low is None or high is None:
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _cell(value):
+    if _is_interval(value):
+        return f'<td class="num">{html.escape(_fmt_interval(value))}</td>'
+    if value is None:
+        return "<td>-</td>"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<td class="num">{_fmt(value)}</td>'
+    return f"<td>{_fmt(value)}</td>"
+
+
 def _table(header, rows, row_class=None):
     out = ["<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{row_class[i]}"' if row_class and row_class[i] else ""
-        cells = "".join(
-            f'<td class="num">{_fmt(v)}</td>' if isinstance(v, (int, float)) and not isinstance(v, bool)
-            else f"<td>{_fmt(v)}</td>" for v in row)
-        out.append(f"<tr{cls}>{cells}</tr>")
+        out.append(f"<tr{cls}>{''.join(_cell(v) for v in row)}</tr>")
     return "\n".join(out + ["</table>"])
+
+
+def _metric_names(models):
+    """Metric names of a ``models`` (or ``paired``) entry, in first-seen order."""
+    names = []
+    for metrics in models.values():
+        names += [m for m in metrics if m not in names]
+    return names
+
+
+def _models_table(first_header, models, metrics=None):
+    metrics = list(metrics or _metric_names(models))
+    return _table([first_header] + metrics,
+                  [[name] + [m.get(k) for k in metrics] for name, m in models.items()])
+
+
+def _excludes_zero(entry):
+    _, low, high = plots.interval(entry)
+    return low is not None and high is not None and (low > 0 or high < 0)
+
+
+def _paired_table(paired, metrics=None):
+    """Differences ``a - b`` with their intervals; rows whose intervals all exclude 0 marked."""
+    if not paired:
+        return ""
+    metrics = list(metrics or _metric_names(paired))
+    rows = [[name.replace("_minus_", " − ")] + [d.get(k) for k in metrics]
+            for name, d in paired.items()]
+    marks = ["hit" if all(_excludes_zero(d.get(k)) for k in metrics if d.get(k) is not None)
+             else "" for d in paired.values()]
+    return ("<h3>Paired differences</h3>"
+            '<p class="note">Each model minus another on the same bootstrap resamples; an '
+            "interval that excludes 0 (highlighted rows: every metric) is a difference the test "
+            "set resolves.</p>" + _table(["difference"] + metrics, rows, row_class=marks))
+
+
+def _bootstrap_note(result):
+    boot = (result or {}).get("bootstrap")
+    if not boot:
+        return ""
+    unit = boot.get("unit", "unit")
+    return (f'<p class="note">Intervals: {100 * boot.get("confidence", 0.95):g}% '
+            f'{html.escape(str(boot.get("method", "percentile")))} bootstrap over '
+            f'{_fmt(boot.get("n_units"))} {html.escape(unit)}s, '
+            f'{_fmt(boot.get("n_resamples"))} resamples (seed {_fmt(boot.get("seed"))}).</p>')
+
+
+def _warnings_box(warnings, heading="Warnings"):
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings)
+    return f'<div class="warnings"><h3>⚠ {html.escape(heading)}</h3><ul>{items}</ul></div>'
+
+
+def _tag_models(metrics):
+    """``models`` of a tag ``metrics.json``; older files had the CNN's figures at the top."""
+    if isinstance(metrics.get("models"), dict):
+        return metrics["models"]
+    return {"cnn": {k: metrics.get(k) for k in ("roc_auc_macro", "pr_auc_macro")}}
+
+
+def _model_metric(result, model, metric):
+    """One model's metric entry of a ``metrics.json`` (``-`` when absent)."""
+    entry = ((result or {}).get("models") or {}).get(model, {}).get(metric)
+    if entry is None and result and model == "cnn":
+        entry = result.get(metric)  # older files: the CNN's figures at the top level
+    return entry if entry is not None else "-"
 
 
 def _img(name, alt):
@@ -139,10 +234,20 @@ def build_report(out_dir, *, title="krotos run report", summaries=None, manifest
         body.append(f'<p class="note">best epoch {training.get("best_epoch")}, validation '
                     f'ROC-AUC {_fmt(training.get("best_metric"))}</p>')
     if metrics:
-        body.append(f"<p>Test split: macro ROC-AUC <b>{_fmt(metrics.get('roc_auc_macro'))}</b>, "
-                    f"macro PR-AUC <b>{_fmt(metrics.get('pr_auc_macro'))}</b> over "
+        models = _tag_models(metrics)
+        cnn = models.get("cnn", {})
+        body.append(_warnings_box(metrics.get("warnings"), "Tag evaluation"))
+        body.append(f"<p>Test split: macro ROC-AUC <b>{_fmt_interval(cnn.get('roc_auc_macro'))}"
+                    f"</b>, macro PR-AUC <b>{_fmt_interval(cnn.get('pr_auc_macro'))}</b> over "
                     f"{_fmt(metrics.get('n_tags_scored'))} tags and "
                     f"{_fmt(metrics.get('n_clips'))} clips.</p>")
+        body.append(_bootstrap_note(metrics))
+        body.append(_models_table("model", models, TAG_METRICS))
+        if any(_is_interval(v) for m in models.values() for v in m.values()):
+            body.append(_img(os.path.basename(plots.grouped_metrics(
+                models, list(TAG_METRICS), "tag models (error bars: 95% interval)",
+                os.path.join(out_dir, "tag_metrics.png"), ylim=(0, 1))), "tag model metrics"))
+        body.append(_paired_table(metrics.get("paired"), TAG_METRICS))
         per_tag = metrics.get("per_tag", {})
         if per_tag:
             body.append(_img(os.path.basename(plots.per_tag_bars(
@@ -157,13 +262,15 @@ def build_report(out_dir, *, title="krotos run report", summaries=None, manifest
     cf = _load(cf_metrics)
     if cf:
         body.append("<h2>Collaborative filtering (held-out plays of warm songs)</h2>")
+        body.append(_warnings_box(cf.get("warnings"), "Collaborative-filtering evaluation"))
         body.append(f'<p class="note">{html.escape(cf.get("protocol", ""))}</p>')
-        body.append(_table(["model"] + list(CF_METRICS),
-                           [[name] + [m.get(k) for k in CF_METRICS]
-                            for name, m in cf["models"].items()]))
+        body.append(_bootstrap_note(cf))
+        body.append(_models_table("model", cf["models"], CF_METRICS))
         body.append(_img(os.path.basename(plots.grouped_metrics(
-            cf["models"], ["auc", "map_at_500", "ndcg_at_10"], "ALS vs baselines",
+            cf["models"], ["auc", "map_at_500", "ndcg_at_10"],
+            "ALS vs baselines (error bars: 95% interval)",
             os.path.join(out_dir, "cf_metrics.png"))), "CF metrics"))
+        body.append(_paired_table(cf.get("paired"), CF_METRICS))
     latent = _load(latent_training)
     cold = _load(cold_metrics)
     if latent or cold:
@@ -173,16 +280,18 @@ def build_report(out_dir, *, title="krotos run report", summaries=None, manifest
             latent["history"], "val_cosine", "latent-factor CNN",
             os.path.join(out_dir, "latent_training.png"))), "latent model training curves"))
     if cold:
+        body.append(_warnings_box(cold.get("warnings"), "Cold-start evaluation"))
         body.append(f'<p class="note">{html.escape(cold.get("protocol", ""))}. '
                     f'{_fmt(cold.get("n_cold_songs_evaluated"))} cold songs, '
                     f'{_fmt(cold.get("n_users"))} users. Relative AUC (CNN between random=0 '
                     f'and upper bound=1): <b>{_fmt(cold.get("relative_auc"))}</b>.</p>')
-        body.append(_table(["songs represented by"] + list(CF_METRICS),
-                           [[name] + [m.get(k) for k in CF_METRICS]
-                            for name, m in cold["models"].items()]))
+        body.append(_bootstrap_note(cold))
+        body.append(_models_table("songs represented by", cold["models"], CF_METRICS))
         body.append(_img(os.path.basename(plots.grouped_metrics(
-            cold["models"], ["auc", "map_at_500", "ndcg_at_10"], "cold-start songs",
+            cold["models"], ["auc", "map_at_500", "ndcg_at_10"],
+            "cold-start songs (error bars: 95% interval)",
             os.path.join(out_dir, "cold_metrics.png"))), "cold-start metrics"))
+        body.append(_paired_table(cold.get("paired"), CF_METRICS))
         for example in cold.get("examples", []):
             body.append(f"<h3>Top cold-start songs for user {html.escape(example['user'])} "
                         f"({example['n_heldout_cold_plays']} held-out plays)</h3>")
@@ -197,11 +306,20 @@ def build_report(out_dir, *, title="krotos run report", summaries=None, manifest
         rows = []
         for label, paths in variants.items():
             tm, cm = _load(paths.get("tag_metrics")), _load(paths.get("cold_metrics"))
-            rows.append((label, (tm or {}).get("roc_auc_macro", "-"),
-                         (tm or {}).get("pr_auc_macro", "-"), (cm or {}).get("auc", "-"),
-                         (cm or {}).get("map_at_500", "-"), (cm or {}).get("relative_auc", "-")))
+            rows.append((label, _model_metric(tm, "cnn", "roc_auc_macro"),
+                         _model_metric(tm, "cnn", "pr_auc_macro"), _model_metric(cm, "cnn", "auc"),
+                         _model_metric(cm, "cnn", "map_at_500"),
+                         (cm or {}).get("relative_auc", "-")))
         body.append(_table(["features", "tag ROC-AUC", "tag PR-AUC", "cold AUC",
                             "cold MAP@500", "relative AUC"], rows))
+
+    # Every evaluation's warnings once more, first thing on the page: a figure
+    # without a usable interval must not pass for a result.
+    gathered = [f"{label}: {w}" for label, result in
+                (("tags", metrics), ("collaborative filtering", cf), ("cold start", cold))
+                for w in (result or {}).get("warnings") or []]
+    if gathered:
+        body.insert(2, _warnings_box(gathered, "Evaluation warnings"))
 
     page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
             f"</title><style>{_STYLE}</style></head><body>\n" + "\n".join(body) +

@@ -41,16 +41,56 @@ def per_tag_bars(per_tag, path):
     return _save(fig, path)
 
 
-def grouped_metrics(models, metrics, title, path):
-    """Bars of each metric for each model (e.g. ALS vs popularity vs random)."""
+def interval(entry):
+    """``(value, ci_low, ci_high)`` of a metric entry; None for what is missing.
+
+    An entry is ``{"value", "ci_low", "ci_high"}`` (``metrics.json`` with
+    bootstrap intervals) or a bare number (older files, no interval).
+    """
+    if isinstance(entry, dict):
+        return entry.get("value"), entry.get("ci_low"), entry.get("ci_high")
+    if isinstance(entry, (int, float)) and not isinstance(entry, bool):
+        return float(entry), None, None
+    return None, None, None
+
+
+def grouped_metrics(models, metrics, title, path, ylim=None):
+    """Bars of each metric for each model, with their 95% intervals as error bars.
+
+    Parameters
+    ----------
+    models : dict
+        ``{model: {metric: {"value", "ci_low", "ci_high"} or number}}``.
+    metrics : sequence of str
+    title, path : str
+    ylim : (float, float), optional
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
     names = list(models)
     x = np.arange(len(metrics))
     width = 0.8 / max(1, len(names))
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for i, name in enumerate(names):
-        ax.bar(x + i * width, [models[name].get(m) or 0 for m in metrics], width, label=name)
+        values, below, above = [], [], []
+        for m in metrics:
+            value, low, high = interval(models[name].get(m))
+            value = value if value is not None else 0.0
+            values.append(value)
+            # A missing interval draws no bar end rather than a false one of width 0.
+            below.append(max(value - low, 0.0) if low is not None else np.nan)
+            above.append(max(high - value, 0.0) if high is not None else np.nan)
+        has_ci = not np.all(np.isnan(below))
+        ax.bar(x + i * width, values, width, label=name,
+               yerr=np.array([below, above]) if has_ci else None,
+               capsize=3 if has_ci else 0, error_kw={"elinewidth": 1})
     ax.set_xticks(x + width * (len(names) - 1) / 2, metrics)
     ax.set(title=title)
+    if ylim:
+        ax.set_ylim(*ylim)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
