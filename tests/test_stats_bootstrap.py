@@ -203,3 +203,17 @@ def test_warnings_for_wide_intervals_and_tiny_test_sets():
     assert interval_warnings(wide, 0.1, n_units=59, unit="user") == [
         "cnn auc: 95% interval wider than 0.10 (0.71 to 0.84, 59 users)"]
     assert interval_warnings(wide, 0.2) == []
+
+
+def test_blocks_of_replicates_give_the_same_curves(monkeypatch):
+    from krotos.stats import bootstrap
+
+    y, good, _ = _tag_data(3)
+    counts = resample_counts(len(y), 97, seed=5)
+    whole = [f(y[:, 0], good[:, 0], counts) for f in (weighted_roc_auc,
+                                                       weighted_average_precision)]
+    monkeypatch.setattr(bootstrap, "_BLOCK_CELLS", 7 * len(y))  # blocks of 7 replicates
+    blocks = [f(y[:, 0], good[:, 0], counts) for f in (weighted_roc_auc,
+                                                        weighted_average_precision)]
+    np.testing.assert_array_equal(whole[0], blocks[0])
+    np.testing.assert_array_equal(whole[1], blocks[1])

@@ -237,43 +237,6 @@ def _curve_metrics(y_true, y_score, weights_t):
         p[n_pos <= 0] = np.nan
         auc[lo:lo + step], ap[lo:lo + step] = a, p
     return auc, ap
-    # Sorted once, best score first; all replicates share the order.
-    order = np.argsort(-s, kind="stable")
-    s, pos = s[order], y[order]
-    # Tied scores are one threshold, as in scikit-learn's curves: every unit
-    # is credited with the cumulative weights at the end of its tie group
-    # (and, for the AUC, half of the negatives tied with it).
-    is_start = np.concatenate([[True], s[1:] != s[:-1]])
-    starts = np.flatnonzero(is_start)
-    group = np.cumsum(is_start) - 1
-    ends = np.concatenate([starts[1:], [n]]) - 1
-    positives = np.flatnonzero(pos)
-    end_of = ends[group[positives]]
-    before = starts[group[positives]]  # row of the padded cumulative sums before the group
-    step = max(1, _BLOCK_CELLS // n)
-    for lo in range(0, n_rep, step):
-        w = weights_t[order, lo:lo + step]
-        w_pos = w[positives]
-        neg = np.where(pos[:, None], 0.0, w)
-        # Padded with a zero row so that "before the first group" is row 0.
-        cneg = np.zeros((n + 1, w.shape[1]))
-        np.cumsum(neg, axis=0, out=cneg[1:])
-        call = np.cumsum(w, axis=0)
-        n_neg = cneg[-1]
-        n_pos = w_pos.sum(axis=0)
-        neg_end = cneg[end_of + 1]
-        beaten = n_neg - 0.5 * (neg_end + cneg[before])
-        seen = call[end_of]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a = (w_pos * beaten).sum(axis=0) / (n_pos * n_neg)
-            # A positive drawn 0 times adds nothing, even where nothing above
-            # it was drawn either (0/0 precision).
-            precision = np.where(seen > 0, (seen - neg_end) / np.where(seen > 0, seen, 1.0), 0.0)
-            p = (w_pos * precision).sum(axis=0) / n_pos
-        a[(n_pos <= 0) | (n_neg <= 0)] = np.nan
-        p[n_pos <= 0] = np.nan
-        auc[lo:lo + step], ap[lo:lo + step] = a, p
-    return auc, ap
 
 
 def weighted_roc_auc(y_true, y_score, counts):
