@@ -10,11 +10,13 @@ from pipeline.base import KrotosTask  # noqa: F401
 from pipeline.demo import DemoDataset  # noqa: F401
 from pipeline.dataset import RealDataset, dataset_task  # noqa: F401
 from pipeline.tagdb import TagDatabase  # noqa: F401
+from pipeline.split import SongSplit  # noqa: F401
 from pipeline.audio import FetchPreviews, Spectrograms, SpectrogramIndex  # noqa: F401
-from pipeline.cf import PlayMatrix, Factorize, EvaluateCF  # noqa: F401
+from pipeline.cf import PlayMatrix, TuneALS, Factorize, EvaluateCF  # noqa: F401
 from pipeline.tags_model import TrainTagModel, EvaluateTags  # noqa: F401
 from pipeline.latents import FinetuneLatents, EvaluateRecommendation  # noqa: F401
 from pipeline.report import Report  # noqa: F401
+from pipeline.replicates import Replicates  # noqa: F401
 from pipeline.demo import DemoMSDFiles  # noqa: F401
 from pipeline.echonest import EchonestFeatures, EchonestIndex  # noqa: F401
 import pipeline.scheduler_check  # noqa: F401,E402 - a clear message when luigid is not running

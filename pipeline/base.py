@@ -101,15 +101,18 @@ class KrotosTask(luigi.Task):
 
     @property
     def failure_record(self):
-        """``<output_dir>.failed.json``: why the last attempt failed (gone once it succeeds)."""
-        return self.output_dir + ".failed.json"
+        """``<data_root>/.failures/<TaskFamily>/<signature>.json``: why the last
+        attempt failed (removed once the task succeeds). Outside the task's own
+        folder, which must hold nothing that could look like a result."""
+        return os.path.join(self.data_root, ".failures", self.get_task_family(),
+                            self.signature() + ".json")
 
     def on_failure(self, exception):
         # Kept beside the output so that reports made later (``krotos results``,
         # a replicate table) can say why a figure is missing.
         try:
             os.makedirs(os.path.dirname(self.failure_record), exist_ok=True)
-            with open(self.failure_record, "w") as f:
+            with open(self.failure_record, "w", encoding="utf-8") as f:
                 json.dump({"task_id": self.task_id, "error": f"{type(exception).__name__}: "
                                                              f"{exception}"}, f, indent=2)
         except OSError:

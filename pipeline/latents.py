@@ -17,27 +17,29 @@ import os
 import luigi
 
 from pipeline.echonest import feature_index_task
-from pipeline.base import KrotosTask
+from pipeline.base import KrotosTask, Replicated
 from pipeline.cf import EvaluateCF, Factorize, PlayMatrix
+from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 from pipeline.tags_model import EvaluateTags, TrainTagModel
 
 logger = logging.getLogger("luigi-interface")
 
 
-def _track_splits(tagdb_path):
-    from krotos.tagdb import TagDB
-
-    with TagDB(tagdb_path) as db:
-        return {t.track_id: t.split for t in db.tracks()}
+def _interval(entry):
+    return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
-class FinetuneLatents(KrotosTask):
+class FinetuneLatents(Replicated, KrotosTask):
     """The latent-factor CNN (``model.keras``, ``training.json``) and the factors it
     predicts for every song with a spectrogram, cold-start ones included
-    (``predicted_factors.h5``)."""
+    (``predicted_factors.h5``).
 
-    version = 1
+    Trains on the ``train`` songs of ``SongSplit`` that have factors and stops
+    early on the ``valid`` ones; the test songs, which are the cold-start
+    songs, are refused (:func:`krotos.splits.check_no_test_tracks`)."""
+
+    version = 2
     resources = {"training": 1}
 
     objective = luigi.ChoiceParameter(choices=["mse", "wpe"], default="mse",
@@ -58,12 +60,16 @@ class FinetuneLatents(KrotosTask):
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
     def requires(self):
-        return dict(self._inputs(), tag_metrics=EvaluateTags(), cf_metrics=EvaluateCF())
+        r = self.replicate
+        return dict(self._inputs(), tag_metrics=EvaluateTags(replicate=r),
+                    cf_metrics=EvaluateCF(replicate=r))
 
     def _inputs(self):
-        return {"tag_model": TrainTagModel(), "factors": Factorize(include_cold=False),
-                "plays": PlayMatrix(), "spectrograms": feature_index_task(),
-                "tagdb": TagDatabase()}
+        r = self.replicate
+        return {"tag_model": TrainTagModel(replicate=r),
+                "factors": Factorize(include_cold=False, replicate=r),
+                "plays": PlayMatrix(replicate=r), "spectrograms": feature_index_task(),
+                "split": SongSplit(replicate=r)}
 
     def signature_requires(self):
         # The evaluations are pulled in for the user, not used: their
@@ -73,7 +79,7 @@ class FinetuneLatents(KrotosTask):
     def evaluations(self):
         from pipeline.report import Report
 
-        return [EvaluateRecommendation(), Report()]
+        return [EvaluateRecommendation(replicate=self.replicate), Report(replicate=self.replicate)]
 
     def complete(self):
         return super().complete() and all(t.complete() for t in self.evaluations())
@@ -88,18 +94,19 @@ class FinetuneLatents(KrotosTask):
         from krotos.audio.manifest import read_manifest
         from krotos.model.finetune import finetune_latents, latent_training_set, predict_latents
         from krotos.model.train import configure_threads
+        from krotos.splits import check_no_test_tracks
 
         configure_threads(self.threads, 2 if self.threads else 0)
         inputs = self._inputs()
         manifest = read_manifest(inputs["spectrograms"].file("manifest.json"))
         shard_paths = [s["path"] for s in manifest["shards"]]
-        factorize = inputs["factors"]
+        song_split = inputs["split"].read()
         splits, targets, n_factors = latent_training_set(
-            inputs["plays"].file("plays.h5"), factorize.file("factors.h5"),
-            _track_splits(inputs["tagdb"].file("tags.sqlite")),
-            {t for shard in manifest["shards"] for t in shard["track_ids"]},
-            objective=self.objective, confidence=factorize.confidence, alpha=factorize.alpha,
-            epsilon=factorize.epsilon, regularization=factorize.regularization)
+            inputs["plays"].file("plays.h5"), inputs["factors"].file("factors.h5"),
+            song_split.split_of(), {t for shard in manifest["shards"] for t in shard["track_ids"]},
+            objective=self.objective)
+        check_no_test_tracks(song_split, splits["train"] + splits["valid"],
+                             "latent-factor fine-tuning")
         with self.staging() as tmp:
             finetune_latents(
                 inputs["tag_model"].file("model.keras"), shard_paths, splits, targets,
@@ -107,7 +114,8 @@ class FinetuneLatents(KrotosTask):
                 freeze_epochs=self.freeze_epochs, epochs=self.epochs,
                 batch_size=self.batch_size, optimizer=self.optimizer,
                 learning_rate=self.learning_rate, schedule=self.schedule,
-                patience=self.patience, crops_per_track=self.crops_per_track, seed=self.seed,
+                patience=self.patience, crops_per_track=self.crops_per_track,
+                seed=self.replicate_seed(self.seed),
                 eval_max_windows=self.eval_max_windows or None,
                 progress=lambda f, m=None: self.progress(0.95 * f, m))
             self.progress(0.96, "predicting factors for every song")
@@ -117,49 +125,69 @@ class FinetuneLatents(KrotosTask):
     def _announce(self):
         from pipeline.report import Report
 
+        r = self.replicate
         outputs = {
-            "tag model metrics": EvaluateTags().file("metrics.json"),
-            "collaborative filtering metrics": EvaluateCF().file("metrics.json"),
-            "cold-start recommendation metrics": EvaluateRecommendation().file("metrics.json"),
-            "report": Report().file(os.path.join("report", "index.html")),
+            "tag model metrics": EvaluateTags(replicate=r).file("metrics.json"),
+            "collaborative filtering metrics": EvaluateCF(replicate=r).file("metrics.json"),
+            "cold-start recommendation metrics":
+                EvaluateRecommendation(replicate=r).file("metrics.json"),
+            "report": Report(replicate=r).file(os.path.join("report", "index.html")),
         }
-        with open(outputs["cold-start recommendation metrics"]) as f:
-            rec = json.load(f)
-        with open(outputs["tag model metrics"]) as f:
-            tags = json.load(f)
+        metrics = {}
+        for key, name in (("tags", "tag model metrics"), ("cf", "collaborative filtering metrics"),
+                          ("cold", "cold-start recommendation metrics")):
+            with open(outputs[name]) as f:
+                metrics[key] = json.load(f)
+        tags, cf, cold = (metrics[k]["models"] for k in ("tags", "cf", "cold"))
+        paired = metrics["cold"]["paired"]
         lines = [
-            f"tags: test ROC-AUC {tags['roc_auc_macro']:.3f}, PR-AUC {tags['pr_auc_macro']:.3f}",
-            f"cold start: AUC {rec['auc']:.3f} (random {rec['random_auc']:.3f}, linear "
-            f"{rec['linear_auc']:.3f}, upper bound {rec['upper_bound_auc']:.3f}); "
-            f"MAP@500 {rec['map_at_500']:.4f} (linear {rec['linear_map_at_500']:.4f})",
-        ] + [f"{name}: {path}" for name, path in outputs.items()]
-        self.set_status_message(lines[1])
+            "95% bootstrap intervals in brackets",
+            f"tags (test songs): ROC-AUC CNN {_interval(tags['cnn']['roc_auc_macro'])}, "
+            f"bag of frames {_interval(tags['bag_of_frames']['roc_auc_macro'])}",
+            f"collaborative filtering (test plays): MAP@500 ALS {_interval(cf['als']['map_at_500'])}, "
+            f"popularity {_interval(cf['popularity']['map_at_500'])}",
+            f"cold start ({metrics['cold']['n_cold_songs_evaluated']} test songs): AUC CNN "
+            f"{_interval(cold['cnn']['auc'])}, linear {_interval(cold['linear']['auc'])}, "
+            f"random {_interval(cold['random']['auc'])}, "
+            f"upper bound {_interval(cold['upper_bound']['auc'])}",
+            f"cold start MAP@500: CNN {_interval(cold['cnn']['map_at_500'])}, linear "
+            f"{_interval(cold['linear']['map_at_500'])}; CNN - linear "
+            f"{_interval(paired['cnn_minus_linear']['map_at_500'])}",
+        ] + [f"warning: {w}" for k in ("tags", "cf", "cold") for w in metrics[k].get("warnings", [])]
+        lines += [f"{name}: {path}" for name, path in outputs.items()]
+        self.set_status_message(lines[3])
         print("\n".join(["", "krotos results:"] + ["  " + line for line in lines]), flush=True)
 
 
-class EvaluateRecommendation(KrotosTask):
+class EvaluateRecommendation(Replicated, KrotosTask):
     """Cold-start ranking metrics of the CNN's factors beside random, linear and
-    upper-bound factors, and example top-10 lists (``metrics.json``)."""
+    upper-bound factors, with 95% bootstrap intervals over users and paired
+    differences, and example top-10 lists (``metrics.json``). The cold-start
+    songs are the test songs of ``SongSplit``; the linear baseline fits the
+    same training songs as the CNN."""
 
-    version = 1
+    version = 2
 
     n_example_users = luigi.IntParameter(default=5, description="users shown with a top-10 list")
-    seed = luigi.IntParameter(default=0, description="seed of the random scores")
+    seed = luigi.IntParameter(default=0, description="seed of the random scores and the bootstrap")
+    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
 
     def requires(self):
-        return {"plays": PlayMatrix(), "factors": Factorize(include_cold=False),
-                "upper": Factorize(include_cold=True), "spectrograms": feature_index_task(),
-                "tagdb": TagDatabase()}
+        r = self.replicate
+        return {"plays": PlayMatrix(replicate=r), "factors": Factorize(include_cold=False, replicate=r),
+                "upper": Factorize(include_cold=True, replicate=r),
+                "spectrograms": feature_index_task(), "tagdb": TagDatabase(),
+                "split": SongSplit(replicate=r)}
 
     def signature_requires(self):
-        return dict(self.requires(), model=FinetuneLatents())
+        return dict(self.requires(), model=FinetuneLatents(replicate=self.replicate))
 
     def run(self):
         from krotos.audio.manifest import read_manifest
         from krotos.coldstart.evaluate import evaluate_cold_start
         from krotos.tagdb import TagDB
 
-        model = FinetuneLatents()
+        model = FinetuneLatents(replicate=self.replicate)
         if not os.path.isdir(model.output_dir):
             raise RuntimeError("the fine-tuned model does not exist yet: run FinetuneLatents, "
                                "which runs this evaluation once its model is trained")
@@ -178,7 +206,11 @@ class EvaluateRecommendation(KrotosTask):
                     inputs["upper"].file("factors.h5"), model.file("predicted_factors.h5"),
                     [s["path"] for s in manifest["shards"]], os.path.join(tmp, "metrics.json"),
                     track_tags=track_tags, n_example_users=self.n_example_users,
-                    seed=self.seed, progress=self.progress)
+                    fit_tracks=set(inputs["split"].read().tracks("train")),
+                    seed=self.replicate_seed(self.seed), n_resamples=self.n_resamples,
+                    progress=self.progress)
+        models = summary["models"]
         self.set_status_message(
-            f"cold-start AUC {summary['auc']:.3f} (random {summary['random_auc']:.3f}, "
-            f"upper bound {summary['upper_bound_auc']:.3f}); relative {summary['relative_auc']:.2f}")
+            f"cold-start AUC {_interval(models['cnn']['auc'])} (linear "
+            f"{_interval(models['linear']['auc'])}, upper bound "
+            f"{_interval(models['upper_bound']['auc'])})")

@@ -5,23 +5,23 @@ import os
 import luigi
 
 from pipeline.echonest import feature_index_task
-from pipeline.base import KrotosTask
+from pipeline.base import KrotosTask, Replicated
 from pipeline.cf import EvaluateCF, PlayMatrix
 from pipeline.tagdb import TagDatabase
 from pipeline.tags_model import EvaluateTags, TrainTagModel
 
 
-def _evaluation_files(features):
+def _evaluation_files(features, replicate):
     """Metrics files of the evaluations under another ``[krotos] features`` setting."""
     from pipeline.echonest import features_setting
     from pipeline.latents import EvaluateRecommendation
 
     with features_setting(features):
-        return {"tag_metrics": EvaluateTags().file("metrics.json"),
-                "cold_metrics": EvaluateRecommendation().file("metrics.json")}
+        return {"tag_metrics": EvaluateTags(replicate=replicate).file("metrics.json"),
+                "cold_metrics": EvaluateRecommendation(replicate=replicate).file("metrics.json")}
 
 
-class Report(KrotosTask):
+class Report(Replicated, KrotosTask):
     """``report/index.html`` with its PNG figures: dataset and bad-input counts,
     spectrogram examples, training curves, per-tag AUC, CF and cold-start metrics
     beside their baselines, example recommendations.
@@ -30,7 +30,7 @@ class Report(KrotosTask):
     without requiring ``FinetuneLatents`` (which runs it once its model exists).
     """
 
-    version = 1
+    version = 2
 
     n_example_tags = luigi.IntParameter(default=4, description="tags with spectrogram examples")
     examples_per_tag = luigi.IntParameter(default=2, description="spectrogram examples per tag")
@@ -38,15 +38,16 @@ class Report(KrotosTask):
     def requires(self):
         from pipeline.latents import EvaluateRecommendation
 
+        r = self.replicate
         return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
-                "tag_model": TrainTagModel(), "tag_metrics": EvaluateTags(),
-                "plays": PlayMatrix(), "cf_metrics": EvaluateCF(),
-                "cold_metrics": EvaluateRecommendation()}
+                "tag_model": TrainTagModel(replicate=r), "tag_metrics": EvaluateTags(replicate=r),
+                "plays": PlayMatrix(replicate=r), "cf_metrics": EvaluateCF(replicate=r),
+                "cold_metrics": EvaluateRecommendation(replicate=r)}
 
     def signature_requires(self):
         from pipeline.latents import FinetuneLatents
 
-        return dict(self.requires(), model=FinetuneLatents())
+        return dict(self.requires(), model=FinetuneLatents(replicate=self.replicate))
 
     def run(self):
         from krotos.audio.manifest import read_manifest
@@ -74,7 +75,7 @@ class Report(KrotosTask):
         variants = {current: {"tag_metrics": inputs["tag_metrics"].file("metrics.json"),
                               "cold_metrics": inputs["cold_metrics"].file("metrics.json")}}
         for other in {"mel", "echonest"} - {current}:
-            files = _evaluation_files(other)
+            files = _evaluation_files(other, self.replicate)
             if os.path.exists(files["tag_metrics"]) or os.path.exists(files["cold_metrics"]):
                 variants[other] = files
         summaries = {"TagDatabase": inputs["tagdb"].file("summary.json"),
@@ -87,7 +88,7 @@ class Report(KrotosTask):
                 spectrogram_examples=examples, frame_rate=frame_rate,
                 tag_training=inputs["tag_model"].file("training.json"),
                 tag_metrics=inputs["tag_metrics"].file("metrics.json"),
-                latent_training=FinetuneLatents().file("training.json"),
+                latent_training=FinetuneLatents(replicate=self.replicate).file("training.json"),
                 cf_metrics=inputs["cf_metrics"].file("metrics.json"),
                 cold_metrics=inputs["cold_metrics"].file("metrics.json"),
                 variants=variants if len(variants) > 1 else None)

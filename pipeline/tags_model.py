@@ -9,7 +9,8 @@ again, resumes after the last finished epoch.
 import luigi
 
 from pipeline.echonest import feature_index_task
-from pipeline.base import KrotosTask
+from pipeline.base import KrotosTask, Replicated
+from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 
 
@@ -31,26 +32,28 @@ def _frames(seconds, params):
     return max(1, int(round(float(seconds) * rate)))
 
 
-def _split_targets(tagdb_path, manifest):
+def _split_targets(tagdb_path, manifest, song_split):
     """Splits (every track), vocabulary, and tag vectors of the tracks with spectrograms."""
     from krotos.tagdb import TagDB
 
     have = {tid for shard in manifest["shards"] for tid in shard["track_ids"]}
+    splits = {name: song_split.tracks(name) for name in ("train", "valid", "test")}
     with TagDB(tagdb_path) as db:
         vocabulary = db.vocabulary()
-        splits = {name: [t.track_id for t in db.tracks(split=name)]
-                  for name in ("train", "valid", "test")}
         ids = [t for name in ("train", "valid", "test") for t in splits[name] if t in have]
         matrix = db.tag_matrix(ids) if ids else None
     targets = {t: matrix[i] for i, t in enumerate(ids)}
     return splits, targets, vocabulary
 
 
-class TrainTagModel(KrotosTask):
+class TrainTagModel(Replicated, KrotosTask):
     """The tag CNN (``model.keras`` + ``normalization.json``, ``vocabulary.json``,
-    ``training.json``); TensorBoard logs in the ``.work`` folder while training."""
+    ``training.json``); TensorBoard logs in the ``.work`` folder while training.
 
-    version = 1
+    Trains on the ``train`` tracks of ``SongSplit`` and stops early on the
+    ``valid`` ones; the test tracks are refused (:func:`krotos.splits.check_no_test_tracks`)."""
+
+    version = 2
     resources = {"training": 1}
 
     window_seconds = luigi.FloatParameter(default=3.0, description="training window, seconds")
@@ -86,19 +89,24 @@ class TrainTagModel(KrotosTask):
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
     def requires(self):
-        return {"tagdb": TagDatabase(), "spectrograms": feature_index_task()}
+        return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
+                "split": SongSplit(replicate=self.replicate)}
 
     def run(self):
         from krotos.audio.manifest import read_manifest
         from krotos.model.train import configure_threads, train_tag_model
+        from krotos.splits import check_no_test_tracks
 
         configure_threads(self.threads, 2 if self.threads else 0)
         manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        song_split = self.requires()["split"].read()
         splits, targets, vocabulary = _split_targets(
-            self.requires()["tagdb"].file("tags.sqlite"), manifest)
+            self.requires()["tagdb"].file("tags.sqlite"), manifest, song_split)
+        check_no_test_tracks(song_split, splits["train"] + splits["valid"], "tag model training")
         with self.staging() as tmp:
             train_tag_model(
-                [s["path"] for s in manifest["shards"]], splits, targets, vocabulary,
+                [s["path"] for s in manifest["shards"]],
+                {"train": splits["train"], "valid": splits["valid"]}, targets, vocabulary,
                 out_dir=tmp, work_dir=self.work_dir,
                 window_frames=_frames(self.window_seconds, manifest["params"]),
                 filters=_int_tuple(self.filters), kernel_size=self.kernel_size,
@@ -109,24 +117,29 @@ class TrainTagModel(KrotosTask):
                 learning_rate=self.learning_rate, schedule=self.schedule,
                 weight_decay=self.weight_decay or None, patience=self.patience,
                 crops_per_track=self.crops_per_track, stats_max_tracks=self.stats_max_tracks,
-                eval_max_windows=self.eval_max_windows or None, seed=self.seed,
+                eval_max_windows=self.eval_max_windows or None,
+                seed=self.replicate_seed(self.seed),
                 cache_mb=self.cache_mb,
                 n_mels=manifest["params"].get("n_mels"), progress=self.progress)
 
 
-class EvaluateTags(KrotosTask):
-    """Per-tag ROC-AUC / PR-AUC of the tag model on the test split (``metrics.json``)."""
+class EvaluateTags(Replicated, KrotosTask):
+    """Per-tag ROC-AUC / PR-AUC of the tag model on the test tracks, beside a
+    bag-of-frames logistic baseline, with 95% bootstrap intervals over clips
+    (``metrics.json``)."""
 
-    version = 1
+    version = 2
 
+    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
+    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
     batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
     max_windows = luigi.IntParameter(default=0, description="windows per clip; 0 = all")
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
     def requires(self):
-        return {"model": TrainTagModel(), "tagdb": TagDatabase(),
-                "spectrograms": feature_index_task()}
+        return {"model": TrainTagModel(replicate=self.replicate), "tagdb": TagDatabase(),
+                "spectrograms": feature_index_task(), "split": SongSplit(replicate=self.replicate)}
 
     def run(self):
         import json
@@ -134,18 +147,41 @@ class EvaluateTags(KrotosTask):
 
         from krotos.audio.manifest import read_manifest
         from krotos.model.evaluate import evaluate_tags
+        from krotos.model.tag_baseline import tag_baseline_scores
         from krotos.model.train import configure_threads
 
         configure_threads(self.threads, 2 if self.threads else 0)
         manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        shard_paths = [s["path"] for s in manifest["shards"]]
         splits, targets, vocabulary = _split_targets(
-            self.requires()["tagdb"].file("tags.sqlite"), manifest)
+            self.requires()["tagdb"].file("tags.sqlite"), manifest,
+            self.requires()["split"].read())
+        baseline = {}
+
+        def baseline_scores(test_ids):
+            import numpy as np
+
+            ids, scores, info = tag_baseline_scores(
+                shard_paths, dict(splits, test=list(test_ids)), targets)
+            baseline.update(info)
+            # A clip without clip statistics (non-finite frames) gets a NaN
+            # row; evaluate_tags then drops it for both models and says so.
+            out = np.full((len(test_ids), scores.shape[1]), np.nan, dtype=np.float64)
+            row = {t: i for i, t in enumerate(ids)}
+            for i, t in enumerate(test_ids):
+                if t in row:
+                    out[i] = scores[row[t]]
+            return out
+
         metrics = evaluate_tags(
-            self.requires()["model"].file("model.keras"), [s["path"] for s in manifest["shards"]],
-            splits["test"], targets, vocabulary, batch_size=self.batch_size,
+            self.requires()["model"].file("model.keras"), shard_paths, splits, targets,
+            vocabulary, baseline_scores=baseline_scores, n_resamples=self.n_resamples,
+            seed=self.replicate_seed(self.seed), batch_size=self.batch_size,
             max_windows=self.max_windows or None, progress=self.progress)
+        metrics["bag_of_frames_baseline"] = baseline
         with self.staging() as tmp:
             with open(os.path.join(tmp, "metrics.json"), "w") as f:
                 json.dump(metrics, f, indent=1, sort_keys=True)
-        self.set_status_message(f"test ROC-AUC {metrics['roc_auc_macro']}, "
-                                f"PR-AUC {metrics['pr_auc_macro']}")
+        cnn = metrics["models"]["cnn"]["roc_auc_macro"]
+        self.set_status_message(f"test ROC-AUC {cnn['value']:.3f} "
+                                f"[{cnn['ci_low']:.3f}, {cnn['ci_high']:.3f}]")

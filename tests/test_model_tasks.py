@@ -17,7 +17,7 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
                        "dense_units": "16", "epochs": 2, "batch_size": 8,
                        "threads": 2}.items():
         luigi_config.set("TrainTagModel", key, value)
-    luigi_config.set("TagDatabase", "valid_fraction", 0.25)   # 40 songs: a usable valid split
+    luigi_config.set("SongSplit", "valid_fraction", 0.25)     # 40 songs: a usable valid split
     luigi_config.set("Spectrograms", "min_seconds", 2.0)      # the tiny demo's clips are 4 s
     ok, ran = run_tasks([EvaluateTags()])
     assert ok
@@ -38,7 +38,11 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     assert set(metrics["per_tag"]) == set(vocabulary)
     assert metrics["n_test_clips_scored"] > 0
     scored = [e["roc_auc"] for e in metrics["per_tag"].values() if e["status"] == "ok"]
-    assert metrics["roc_auc_macro"] == pytest.approx(sum(scored) / len(scored))
+    cnn = metrics["models"]["cnn"]["roc_auc_macro"]
+    assert cnn["value"] == pytest.approx(sum(scored) / len(scored))
+    assert cnn["ci_low"] <= cnn["value"] <= cnn["ci_high"]
+    assert "cnn_minus_bag_of_frames" in metrics["paired"]
+    assert metrics["bootstrap"]["unit"] == "clip"
 
     ok, ran = run_tasks([EvaluateTags()])                           # nothing left to do
     assert ok and ran == []

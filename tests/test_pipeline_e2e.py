@@ -11,10 +11,10 @@ pytest.importorskip("tensorflow")
 
 TINY = {
     "DemoDataset": {"n_songs": 60, "n_users": 80, "clip_seconds": 4.0, "seed": 5, "processes": 1},
-    "TagDatabase": {"valid_fraction": 0.2, "test_fraction": 0.2},
+    "SongSplit": {"valid_fraction": 0.2, "test_fraction": 0.2},
     "SpectrogramIndex": {"shard_size": 30},
     "Spectrograms": {"min_seconds": 2.0, "n_mels": 16},
-    "Factorize": {"factors": 8, "iterations": 3},
+    "Factorize": {"factors": 8, "iterations": 3, "regularization": "[1, 10]", "alpha": 2},
     "EvaluateCF": {"max_users": 0},
     "TrainTagModel": {"filters": "8,8", "pool_sizes": "2", "dense_units": "16",
                       "window_seconds": 1.0, "epochs": 2, "crops_per_track": 1},
@@ -41,8 +41,9 @@ def test_dag_runs_and_reruns_only_what_is_stale(tiny_dag, luigi_config, capsys):
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok
     assert set(families(ran)) == {
-        "DemoDataset", "TagDatabase", "FetchPreviews", "Spectrograms", "SpectrogramIndex",
-        "PlayMatrix", "Factorize", "EvaluateCF", "TrainTagModel", "EvaluateTags",
+        "DemoDataset", "TagDatabase", "SongSplit", "FetchPreviews", "Spectrograms",
+        "SpectrogramIndex", "PlayMatrix", "TuneALS", "Factorize", "EvaluateCF", "TrainTagModel",
+        "EvaluateTags",
         "FinetuneLatents", "EvaluateRecommendation", "Report"}
     assert families(ran).count("Spectrograms") == 2
     assert families(ran).count("Factorize") == 2  # without and with the cold songs' plays

@@ -100,7 +100,8 @@ def build():
                 (heldout if j >= n_songs - N_COLD else train)[u, j] = 1 + (u * j) % 4
     cold = np.arange(n_songs - N_COLD, n_songs)
     song_ids = np.array([f"SOTINY{i:012d}" for i in range(n_songs)])
-    split = PlaySplit(train=sp.csr_matrix(train), heldout=sp.csr_matrix(heldout),
+    split = PlaySplit(train=sp.csr_matrix(train), valid=sp.csr_matrix(train.shape, dtype=np.int32),
+                      heldout=sp.csr_matrix(heldout),
                       user_ids=np.array(USERS), song_ids=song_ids,
                       track_ids=np.array(track_ids), cold_song_index=cold, attrs={})
     write_play_split(os.path.join(folders["PlayMatrix"], "plays.h5"), split)

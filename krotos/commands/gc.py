@@ -3,8 +3,8 @@
 from krotos.commands import CommandError
 
 # The ends of the DAG; a default gc keeps everything any of them needs.
-DEFAULT_TARGETS = ("Report", "EvaluateRecommendation", "EvaluateTags", "EvaluateCF",
-                   "FinetuneLatents")
+DEFAULT_TARGETS = ("Replicates", "Report", "EvaluateRecommendation", "EvaluateTags",
+                   "EvaluateCF", "FinetuneLatents")
 
 
 def add_parser(subparsers):

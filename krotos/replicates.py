@@ -1,0 +1,186 @@
+"""Replicates: the headline figures as means over several seeds.
+
+One replicate is the whole model side of the DAG (song split, held-out
+plays, factorization, tag model, fine-tuning, evaluations) under seeds
+shifted by its number. A replicate's metrics carry their own bootstrap
+intervals (the sampling noise of its test songs and users); the spread over
+replicates adds the noise of the split and of training, which no single run
+shows and which is the honest figure across machines.
+
+A replicate whose run failed stays in the table, marked failed with the
+reason, and is counted: means say over how many replicates they are.
+"""
+
+import json
+import os
+import platform
+
+import numpy as np
+
+#: (label, evaluation, path in its metrics.json) of every figure in the table.
+FIGURES = (
+    ("tags: CNN ROC-AUC", "tags", ("models", "cnn", "roc_auc_macro")),
+    ("tags: bag-of-frames ROC-AUC", "tags", ("models", "bag_of_frames", "roc_auc_macro")),
+    ("tags: CNN - bag of frames, ROC-AUC", "tags",
+     ("paired", "cnn_minus_bag_of_frames", "roc_auc_macro")),
+    ("CF: ALS MAP@500", "cf", ("models", "als", "map_at_500")),
+    ("CF: popularity MAP@500", "cf", ("models", "popularity", "map_at_500")),
+    ("CF: ALS - popularity, MAP@500", "cf", ("paired", "als_minus_popularity", "map_at_500")),
+    ("cold start: CNN AUC", "cold", ("models", "cnn", "auc")),
+    ("cold start: linear AUC", "cold", ("models", "linear", "auc")),
+    ("cold start: random AUC", "cold", ("models", "random", "auc")),
+    ("cold start: upper bound AUC", "cold", ("models", "upper_bound", "auc")),
+    ("cold start: CNN - linear, AUC", "cold", ("paired", "cnn_minus_linear", "auc")),
+    ("cold start: CNN MAP@500", "cold", ("models", "cnn", "map_at_500")),
+    ("cold start: linear MAP@500", "cold", ("models", "linear", "map_at_500")),
+    ("cold start: upper bound MAP@500", "cold", ("models", "upper_bound", "map_at_500")),
+    ("cold start: CNN - linear, MAP@500", "cold", ("paired", "cnn_minus_linear", "map_at_500")),
+)
+
+EVALUATIONS = ("tags", "cf", "cold")
+
+
+def machine_description():
+    """One line naming the machine: OS, architecture, CPUs, memory, accelerators."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+        memory = f", {memory:.0f} GiB RAM"
+    except (ValueError, OSError, AttributeError):
+        memory = ""
+    gpus = "no GPU"
+    try:
+        import tensorflow as tf
+
+        found = tf.config.list_physical_devices("GPU")
+        if found:
+            gpus = f"{len(found)} GPU(s)"
+    except ImportError:
+        pass
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores{memory}, "
+            f"{gpus}, Python {platform.python_version()}")
+
+
+def _dig(data, path):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def collect_replicates(runs):
+    """The table of every replicate's figures, with mean and standard deviation.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        One per replicate, in order: ``{"replicate": r, "files": {"tags":
+        path, "cf": path, "cold": path}}`` and, for a run that failed,
+        ``"failure"`` (a message). A missing metrics file makes the
+        replicate failed too ("not run or failed").
+
+    Returns
+    -------
+    dict
+        ``replicates``: per replicate ``status`` (``ok`` or ``failed``),
+        ``reason``, and ``figures`` (``{label: {value, ci_low, ci_high}}``);
+        ``summary``: per label ``mean``, ``sd`` (ddof 1), ``n`` (replicates
+        with the figure), ``n_failed``; ``figures``: the labels in order.
+    """
+    replicates = []
+    for run in runs:
+        metrics, missing = {}, []
+        for name in EVALUATIONS:
+            path = run["files"].get(name)
+            if path and os.path.isfile(path):
+                with open(path) as f:
+                    metrics[name] = json.load(f)
+            else:
+                missing.append(name)
+        entry = dict(replicate=int(run["replicate"]), status="ok", reason=None, figures={},
+                     warnings=[w for m in metrics.values() for w in m.get("warnings", [])])
+        if missing or run.get("failure"):
+            entry["status"] = "failed"
+            entry["reason"] = run.get("failure") or (
+                f"no {', '.join(missing)} metrics: the run failed or has not finished")
+        for label, evaluation, path in FIGURES:
+            value = _dig(metrics.get(evaluation, {}), path)
+            if isinstance(value, dict) and "value" in value:
+                entry["figures"][label] = {k: value.get(k) for k in ("value", "ci_low", "ci_high")}
+        if entry["status"] == "ok":
+            entry["n_cold_songs"] = metrics["cold"].get("n_cold_songs_evaluated")
+            entry["n_users"] = metrics["cold"].get("n_users")
+        replicates.append(entry)
+    summary = {}
+    ok = [r for r in replicates if r["status"] == "ok"]
+    for label, _, _ in FIGURES:
+        values = np.array([r["figures"][label]["value"] for r in ok if label in r["figures"]],
+                          dtype=float)
+        summary[label] = dict(
+            mean=float(values.mean()) if len(values) else None,
+            sd=float(values.std(ddof=1)) if len(values) > 1 else None,
+            n=int(len(values)), n_failed=int(len(replicates) - len(ok)))
+    return dict(replicates=replicates, summary=summary, figures=[f[0] for f in FIGURES])
+
+
+def _fmt(x, digits=3):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def markdown_table(result):
+    """The replicate table as Markdown: one row per figure, one column per seed, mean ± sd."""
+    reps = result["replicates"]
+    header = ["figure"] + [f"seed {r['replicate']}" for r in reps] + ["mean ± sd"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for label in result["figures"]:
+        cells = [label]
+        for r in reps:
+            fig = r["figures"].get(label)
+            if r["status"] != "ok":
+                cells.append("failed")
+            elif fig is None:
+                cells.append("–")
+            else:
+                cells.append(f"{_fmt(fig['value'])} [{_fmt(fig['ci_low'])}, {_fmt(fig['ci_high'])}]")
+        s = result["summary"][label]
+        sd = "" if s["sd"] is None else f" ± {_fmt(s['sd'])}"
+        cells.append(f"**{_fmt(s['mean'])}**{sd} (n={s['n']})")
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- seed {r['replicate']} failed: {r['reason']}" for r in reps if r["status"] != "ok"]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def plot_replicates(result, path):
+    """One panel per figure: each seed's value with its 95% interval, and the mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = result["figures"]
+    cols = 3
+    rows = -(-len(labels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, label in zip(axes.ravel(), labels):
+        xs, ys, lo, hi = [], [], [], []
+        for r in result["replicates"]:
+            f = r["figures"].get(label)
+            if r["status"] == "ok" and f and f["value"] is not None:
+                xs.append(r["replicate"])
+                ys.append(f["value"])
+                lo.append(f["value"] - (f["ci_low"] if f["ci_low"] is not None else f["value"]))
+                hi.append((f["ci_high"] if f["ci_high"] is not None else f["value"]) - f["value"])
+        if xs:
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3)
+            mean = result["summary"][label]["mean"]
+            ax.axhline(mean, color="grey", linestyle="--", linewidth=1)
+        for r in result["replicates"]:
+            if r["status"] != "ok":
+                ax.axvline(r["replicate"], color="red", alpha=0.3)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("seed")
+    for ax in axes.ravel()[len(labels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,79 @@
+"""Replicates: the model stages under several seeds, and the table of their figures."""
+
+import json
+import os
+
+import luigi
+from luigi.task import flatten
+
+from pipeline.base import KrotosTask
+from pipeline.cf import EvaluateCF
+from pipeline.latents import EvaluateRecommendation, FinetuneLatents
+from pipeline.tags_model import EvaluateTags
+
+
+def replicate_run(replicate):
+    """What :func:`krotos.replicates.collect_replicates` needs of one replicate.
+
+    The metrics files of its three evaluations and, when one is missing, the
+    first failure recorded by a task of the replicate (see
+    ``KrotosTask.on_failure``).
+    """
+    files = {"tags": EvaluateTags(replicate=replicate).file("metrics.json"),
+             "cf": EvaluateCF(replicate=replicate).file("metrics.json"),
+             "cold": EvaluateRecommendation(replicate=replicate).file("metrics.json")}
+    run = {"replicate": replicate, "files": files}
+    if not all(os.path.isfile(p) for p in files.values()):
+        run["failure"] = _recorded_failure(FinetuneLatents(replicate=replicate))
+    return run
+
+
+def _recorded_failure(root):
+    seen, todo = set(), [root] + FinetuneLatents(replicate=root.replicate).evaluations()
+    while todo:
+        task = todo.pop()
+        if task.task_id in seen:
+            continue
+        seen.add(task.task_id)
+        record = getattr(task, "failure_record", None)
+        if record and os.path.isfile(record):
+            with open(record) as f:
+                failure = json.load(f)
+            return f"{failure['task_id']}: {failure['error']}"
+        todo.extend(flatten(task.requires()))
+    return None
+
+
+class Replicates(KrotosTask):
+    """Every model stage under ``seeds`` seeds, each its own signature
+    (``--workers N`` runs them in parallel; a rerun reuses them), and the table
+    of their figures: ``replicates.json`` (each replicate's metrics with their
+    intervals, mean ± sd over seeds, the machine), ``replicates.md`` and
+    ``replicates.png``. ``krotos results --markdown`` prints the table.
+
+    Replicate 0 is the plain run; replicate ``r`` shifts every seed by ``r``,
+    including the song split's, so each draws its own test songs.
+    """
+
+    version = 1
+
+    seeds = luigi.IntParameter(default=5, description="number of replicates (seeds 0..seeds-1)")
+
+    def requires(self):
+        return [FinetuneLatents(replicate=r) for r in range(self.seeds)]
+
+    def run(self):
+        from krotos.replicates import (collect_replicates, machine_description, markdown_table,
+                                       plot_replicates)
+
+        result = collect_replicates([replicate_run(r) for r in range(self.seeds)])
+        result["machine"] = machine_description()
+        with self.staging() as tmp:
+            with open(os.path.join(tmp, "replicates.json"), "w") as f:
+                json.dump(result, f, indent=2, sort_keys=True)
+                f.write("\n")
+            with open(os.path.join(tmp, "replicates.md"), "w") as f:
+                f.write(markdown_table(result) + "\n")
+            plot_replicates(result, os.path.join(tmp, "replicates.png"))
+        cold = result["summary"]["cold start: CNN AUC"]
+        self.set_status_message(f"cold-start CNN AUC {cold['mean']:.3f} over {cold['n']} seeds")
