@@ -34,7 +34,7 @@ from krotos.coldstart.vectors import unit_normalize, write_latents
 from krotos.model.data import index_tracks, summarize_skips
 from krotos.model.evaluate import predict_clips
 from krotos.model.network import conv_layer_names, load_model, replace_output
-from krotos.model.train import _write_json_atomic, make_optimizer, train
+from krotos.model.train import _write_json_atomic, make_deterministic, make_optimizer, train
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,9 @@ def predict_latents(model_path, shard_paths, out_path, *, batch_size=64, eval_ma
     dict
         ``n_tracks``, ``n_failed``.
     """
+    # The factors the cold-start evaluation scores: the same on every run (GPU
+    # convolutions otherwise pick their algorithm, and so their rounding, per run).
+    make_deterministic()
     model = load_model(model_path)
     index = index_tracks(shard_paths, n_mels=int(model.inputs[0].shape[2]))
     scores, ok = predict_clips(model, index, batch_size=batch_size,

@@ -10,6 +10,11 @@ state and ``state.json`` (written last, atomically, so it always names a
 complete checkpoint). A new call with the same ``work_dir`` continues after
 the last finished epoch. Each epoch's crops come from ``(seed, epoch)``, so a
 resumed run reads the data an uninterrupted one would have.
+
+Determinism: training runs with TensorFlow's op determinism on
+(:func:`make_deterministic`) and every random draw seeded from ``seed``, so
+the same seed and settings give the same history and weights on the same
+machine with the same thread count (:func:`configure_threads`).
 """
 
 import hashlib
@@ -37,17 +42,61 @@ def _no_progress(fraction, message=None):
     pass
 
 
-def configure_threads(intra_op=0, inter_op=0):
-    """Set TensorFlow's thread pools (0 = TensorFlow's choice: all cores).
+def configure_threads(intra_op=0, inter_op=0, deterministic=True):
+    """Set TensorFlow's thread pools (0 = TensorFlow's choice: all cores); ops deterministic.
 
-    Must run before TensorFlow executes anything; later calls are ignored with
-    a warning (TensorFlow cannot resize its pools).
+    Must run before TensorFlow executes anything; later calls keep the pools
+    with a warning (TensorFlow cannot resize them), but still apply
+    ``deterministic``.
+
+    Parameters
+    ----------
+    intra_op : int
+        Threads of one op (a convolution, a matrix product).
+    inter_op : int
+        Ops run concurrently.
+    deterministic : bool
+        Call :func:`make_deterministic`.
+
+    Notes
+    -----
+    Determinism holds for a fixed ``intra_op``: the CPU kernels partition
+    their work, sums included, by the number of threads, so another thread
+    count rounds differently (the loss differs in its last bits after a few
+    epochs of a tiny model, and the difference grows with training). ``0``
+    means every core of the machine: fixed on a given machine, not across
+    machines or containers given other CPU quotas. ``inter_op`` does not
+    change results.
     """
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
         tf.config.threading.set_inter_op_parallelism_threads(int(inter_op))
     except RuntimeError as exc:
         log.warning("thread pools already initialized, keeping them (%s)", exc)
+    if deterministic:
+        make_deterministic()
+
+
+def make_deterministic():
+    """Make TensorFlow's ops give the same results on the same inputs, run after run.
+
+    Enables ``tf.config.experimental.enable_op_determinism`` (idempotent, for
+    the whole process): ops with a nondeterministic kernel (GPU atomics,
+    cuDNN's nondeterministic convolution algorithms, XLA's GPU reductions)
+    switch to a deterministic one, or raise ``UnimplementedError`` where
+    TensorFlow has none, and tf.data keeps its elements in order. The input pipeline
+    (:mod:`krotos.model.data`) stays parallel: its reading function is
+    declared stateless, so tf.data does not serialize it.
+
+    Seeds are the caller's business (:func:`train` seeds Python, NumPy, Keras
+    and TensorFlow from its ``seed``); once this is on, a TensorFlow random op
+    without any seed raises ``RuntimeError`` instead of drawing at random.
+
+    Limits: the same results need the same machine, thread count (see
+    :func:`configure_threads`), TensorFlow, CUDA/cuDNN and oneDNN versions;
+    nothing is promised across them.
+    """
+    tf.config.experimental.enable_op_determinism()
 
 
 def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_steps=None,
@@ -281,6 +330,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
             raise ValueError(f"{name} spectrograms have {index.n_mels} mel bands, the model "
                              f"expects {n_mels} ({index.shard_paths[0]})")
     os.makedirs(work_dir, exist_ok=True)
+    make_deterministic()  # before the datasets are built: tf.data reads the setting then
     keras.utils.set_random_seed(int(seed))
     optimizer = optimizer or keras.optimizers.Adam(1e-3)
     # Built on every variable while all are trainable, so that freezing and
@@ -448,6 +498,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     for split in ("train", "valid"):
         if not splits.get(split):
             raise ValueError(f"the {split!r} split is empty")
+    make_deterministic()
     train_index = index_tracks(shard_paths, splits["train"], n_mels=n_mels)
     n_mels = train_index.n_mels
     valid_index = index_tracks(shard_paths, splits["valid"], n_mels=n_mels)
