@@ -200,3 +200,24 @@ def check_no_test_tracks(split, track_ids, where):
     if leaked:
         raise LeakError(f"{len(leaked)} test track(s) in the {where} set, e.g. {leaked[:3]}: "
                         f"test songs must be seen by no model")
+
+
+def write_track_sets(path, **sets):
+    """Record the tracks a model learned from (``tracks.json``: ``{name: [track_id, ...]}``).
+
+    Written beside every model, so that anyone (and the tests) can check
+    after the fact that no test track was used.
+    """
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({name: sorted(ids) for name, ids in sets.items()}, f, indent=0)
+        f.write("\n")
+
+
+def read_track_sets(path):
+    """``{name: set of track ids}`` of a file written by :func:`write_track_sets`."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return {name: set(ids) for name, ids in json.load(f).items()}

@@ -71,7 +71,7 @@ def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
                               epochs=25, patience=25,
                               progress=lambda f, m=None: messages.append((f, m)), **SMALL)
     out = tmp_path / "out"
-    assert sorted(os.listdir(out)) == ["model.keras", "normalization.json", "training.json",
+    assert sorted(os.listdir(out)) == ["model.keras", "normalization.json", "tracks.json", "training.json",
                                        "vocabulary.json"]
     assert json.loads((out / "vocabulary.json").read_text()) == VOCAB
     norm = json.loads((out / "normalization.json").read_text())

@@ -40,6 +40,7 @@ from krotos.cf.metrics import evaluate_ranking, factor_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
 from krotos.coldstart.baseline import clip_statistics, fit_linear_baseline
 from krotos.coldstart.vectors import read_latents, unit_normalize
+from krotos.splits import write_track_sets
 from krotos.stats import interval_warnings, unit_metric_intervals
 
 METRICS = ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10")
@@ -78,7 +79,8 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
     shard_paths : sequence of str
         Feature shards, for the linear baseline's clip statistics.
     out_path : str
-        ``metrics.json`` to write.
+        ``metrics.json`` to write; ``linear_baseline_tracks.json`` (the songs
+        the linear baseline was fitted on) goes beside it.
     track_tags : callable, optional
         ``track_ids -> list of tag lists``, to show tags in the examples.
     n_example_users, top_n : int
@@ -192,6 +194,9 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, out_path)
+    # Beside the metrics: the songs the linear baseline learned from, to be checked.
+    write_track_sets(os.path.join(os.path.dirname(os.path.abspath(out_path)),
+                                  "linear_baseline_tracks.json"), train=fit_ids)
     progress(1.0, "cold-start AUC " + ", ".join(
         f"{name} {_fmt(results[name]['auc'])}" for name in results))
     return summary

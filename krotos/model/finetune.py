@@ -35,6 +35,7 @@ from krotos.model.data import index_tracks, summarize_skips
 from krotos.model.evaluate import predict_clips
 from krotos.model.network import conv_layer_names, load_model, replace_output
 from krotos.model.train import _write_json_atomic, make_deterministic, make_optimizer, train
+from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
 
@@ -110,23 +111,22 @@ def mean_cosine(n_factors):
     return score
 
 
-def latent_training_set(plays_path, factors_path, split_of, available, *, objective="mse",
-                        confidence="log", alpha=2.0, epsilon=1.0, regularization=1.0):
-    """Training and validation songs with their targets; cold-start songs never included.
+def latent_training_set(plays_path, factors_path, split_of, available, *, objective="mse"):
+    """Training and validation songs with their targets; test (cold-start) songs never included.
 
     Parameters
     ----------
     plays_path, factors_path : str
         ``plays.h5`` and the ``factors.h5`` fitted without the cold songs.
+        The WPE weights use the factorization's own settings (its attributes).
     split_of : dict
-        ``track_id -> 'train' | 'valid' | 'test'`` (the tag database's splits).
-        The tag validation split validates here too; the tag test split is
-        free to train on, since the cold-start songs are this stage's test set.
+        ``track_id -> 'train' | 'valid' | 'test'`` (the song split,
+        :meth:`krotos.splits.SongSplit.split_of`). Only ``train`` songs are
+        trained on and only ``valid`` songs validate; tracks in no split are
+        left out.
     available : set of str
         Tracks that have a spectrogram.
     objective : {'mse', 'wpe'}
-    confidence, alpha, epsilon, regularization
-        The factorization's settings (for the WPE weights).
 
     Returns
     -------
@@ -142,17 +142,20 @@ def latent_training_set(plays_path, factors_path, split_of, available, *, object
 
     split = read_play_split(plays_path)
     fit = read_factors(factors_path)
+    attrs = fit["attrs"]
     warm = split.warm_song_index
     warm = warm[fit["song_trained"][warm]]
     if objective == "wpe":
         vectors = wpe_targets(
-            fit["song_factors"][warm], fit["user_factors"], split.train[:, warm],
-            lambda counts: confidence_values(counts, confidence, alpha, epsilon), regularization)
+            fit["song_factors"][warm], fit["user_factors"], split.fit_plays[:, warm],
+            lambda counts: confidence_values(counts, attrs["confidence"], attrs["alpha"],
+                                             attrs["epsilon"]),
+            attrs["regularization"])
     else:
         vectors = unit_normalize(fit["song_factors"][warm])
-    targets = {t: v for t, v in zip(split.track_ids[warm], vectors) if t in available}
-    splits = {"train": sorted(t for t in targets if split_of.get(t) != "valid"),
-              "valid": sorted(t for t in targets if split_of.get(t) == "valid")}
+    targets = {t: v for t, v in zip(split.track_ids[warm], vectors)
+               if t in available and split_of.get(t) in ("train", "valid")}
+    splits = {name: sorted(t for t in targets if split_of[t] == name) for name in ("train", "valid")}
     return splits, targets, int(fit["song_factors"].shape[1])
 
 
@@ -176,7 +179,8 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
         rows of :func:`wpe_targets` for ``wpe``.
     n_factors : int
     out_dir : str
-        Receives ``model.keras`` and ``training.json``.
+        Receives ``model.keras``, ``training.json`` and ``tracks.json`` (the
+        training and validation songs used).
     work_dir : str
         Checkpoints and TensorBoard logs; reusing it resumes.
     objective : {'mse', 'wpe'}
@@ -232,6 +236,8 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
         skipped=dict(train=summarize_skips(train_index.skipped),
                      valid=summarize_skips(valid_index.skipped)))
     _write_json_atomic(os.path.join(out_dir, "training.json"), summary)
+    write_track_sets(os.path.join(out_dir, "tracks.json"), train=train_index.track_ids,
+                     valid=valid_index.track_ids)
     return summary
 
 

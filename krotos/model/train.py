@@ -32,6 +32,7 @@ from krotos.model.data import (ShardReaderPool, band_statistics, index_tracks, s
 from krotos.model.evaluate import predict_clips, roc_auc_macro
 from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
                                   build_tag_model, model_input_shape)
+from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
 
@@ -472,7 +473,8 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     out_dir : str
         Receives ``model.keras`` (takes raw log-mel windows of
         ``(window_frames, n_mels)``; standardization inside), ``normalization.json``,
-        ``vocabulary.json`` and ``training.json`` (configuration, history, skips).
+        ``vocabulary.json``, ``training.json`` (configuration, history, skips)
+        and ``tracks.json`` (the training and validation tracks used).
     work_dir : str
         Checkpoints and TensorBoard logs (``work_dir/tensorboard``); reuse resumes.
     window_frames : int
@@ -551,6 +553,8 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
                        dict(mean=mean.tolist(), std=std.tolist(), n_mels=n_mels,
                             window_frames=int(window_frames), applied_in_model=True))
     _write_json_atomic(os.path.join(out_dir, "vocabulary.json"), vocabulary)
+    write_track_sets(os.path.join(out_dir, "tracks.json"), train=train_index.track_ids,
+                     valid=valid_index.track_ids)
     summary = dict(
         result,
         config=dict(window_frames=window_frames, n_mels=n_mels, filters=list(filters),
