@@ -58,6 +58,7 @@ class PlayMatrix(Replicated, KrotosTask):
 
         with TagDB(self.requires()["tagdb"].file("tags.sqlite")) as db:
             song_to_track = db.song_to_track()
+            mismatched = {song for song, _ in db.mismatches()}
         test_tracks = set(self.requires()["split"].read().tracks("test"))
         cold_songs = {s for s, t in song_to_track.items() if t in test_tracks}
         triplets = self.requires()["dataset"].paths()["triplets"]
@@ -69,7 +70,7 @@ class PlayMatrix(Replicated, KrotosTask):
                 min_user_songs=self.min_user_songs, min_song_users=self.min_song_users,
                 n_songs=self.n_songs or None, holdout_fraction=self.holdout_fraction,
                 valid_fraction=self.valid_fraction, seed=self.replicate_seed(self.seed),
-                chunk_lines=self.chunk_lines, progress=self.progress)
+                chunk_lines=self.chunk_lines, mismatched_songs=mismatched, progress=self.progress)
             _write_summary(tmp, summary)
         self.set_status_message(
             f"{summary['users']:,} users x {summary['songs']:,} songs "

@@ -108,3 +108,26 @@ def luigi_cli(tmp_path):
             [sys.executable, "-m", "luigi", *args], cwd=REPO, env=env,
             capture_output=True, text=True, timeout=timeout)
     return run
+
+
+#: A whole-DAG configuration small enough for a test (about 10 s per run).
+TINY = {
+    "DemoDataset": {"n_songs": 60, "n_users": 80, "clip_seconds": 4.0, "seed": 5, "processes": 1},
+    "SongSplit": {"valid_fraction": 0.2, "test_fraction": 0.2},
+    "SpectrogramIndex": {"shard_size": 30},
+    "Spectrograms": {"min_seconds": 2.0, "n_mels": 16},
+    "Factorize": {"factors": 8, "iterations": 3, "regularization": "[1, 10]", "alpha": 2},
+    "EvaluateCF": {"max_users": 0},
+    "TrainTagModel": {"filters": "8,8", "pool_sizes": "2", "dense_units": "16",
+                      "window_seconds": 1.0, "epochs": 2, "crops_per_track": 1},
+    "FinetuneLatents": {"epochs": 2, "freeze_epochs": 1, "crops_per_track": 1},
+    "Report": {"n_example_tags": 2, "examples_per_tag": 1},
+}
+
+
+@pytest.fixture
+def tiny_dag(luigi_config, data_root):
+    for section, values in TINY.items():
+        for key, value in values.items():
+            luigi_config.set(section, key, value)
+    return data_root

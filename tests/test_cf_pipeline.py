@@ -35,6 +35,9 @@ def test_cf_tasks_on_demo(tiny_demo, luigi_config):
     # The demo's sid_mismatches songs have no track in the tag database: counted, kept.
     assert summary["read"]["songs_without_track"] > 0
     assert summary["read"]["plays_of_songs_without_track"] > 0
+    reasons = summary["songs_without_track_by_reason"]
+    assert reasons["its track pair is in sid_mismatches"] > 0
+    assert sum(reasons.values()) == summary["read"]["songs_without_track"]
     assert all(song_to_track.get(s, "") == t for s, t in zip(split.song_ids, split.track_ids))
     assert summary["bad_lines"]["total"] == 0
     # The cold songs are exactly the song split's test songs that have plays.

@@ -464,7 +464,8 @@ def _with_byte_progress(chunks, total_bytes, progress):
 
 def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
                      min_user_songs=1, min_song_users=1, n_songs=None, holdout_fraction=0.2,
-                     valid_fraction=0.1, seed=0, chunk_lines=1_000_000, progress=None):
+                     valid_fraction=0.1, seed=0, chunk_lines=1_000_000, mismatched_songs=(),
+                     progress=None):
     """Stream a triplets file into a filtered, split play matrix file.
 
     Parameters
@@ -485,6 +486,9 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
         Split, see :func:`split_plays`.
     chunk_lines : int
         Lines parsed at a time (bounds the memory of the parsing).
+    mismatched_songs : iterable of str
+        Songs of the ``sid_mismatches`` pairs: their songs without a track are
+        counted apart from those missing from the track list.
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -516,6 +520,12 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
                     seed=seed),
         users=int(split.train.shape[0]), songs=int(split.train.shape[1]),
         nonzeros=int(split.train.nnz + split.valid.nnz + split.heldout.nnz))
+    mismatched = set(mismatched_songs)
+    trackless = split.song_ids[split.track_ids == ""].tolist()
+    n_mismatched = sum(1 for song in trackless if song in mismatched)
+    summary["songs_without_track_by_reason"] = {
+        "its track pair is in sid_mismatches": n_mismatched,
+        "not in the track list": len(trackless) - n_mismatched}
     split.attrs = dict(split.attrs, summary=summary)
     progress(0.9, "writing the play matrix")
     write_play_split(out_path, split)

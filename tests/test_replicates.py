@@ -1,0 +1,100 @@
+"""Replicates: the table of every seed's figures, failed seeds included, and the Luigi task."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_tasks
+from krotos.replicates import collect_replicates, markdown_table, plot_replicates
+
+
+def _interval(value, width=0.02):
+    return {"value": value, "ci_low": value - width, "ci_high": value + width}
+
+
+def _write_run(folder, auc):
+    folder.mkdir(parents=True)
+    files = {"tags": folder / "tags.json", "cf": folder / "cf.json", "cold": folder / "cold.json"}
+    files["tags"].write_text(json.dumps({"models": {"cnn": {"roc_auc_macro": _interval(0.9)}},
+                                         "warnings": []}))
+    files["cf"].write_text(json.dumps({"models": {"als": {"map_at_500": _interval(0.3)}}}))
+    files["cold"].write_text(json.dumps({
+        "models": {"cnn": {"auc": _interval(auc)}, "linear": {"auc": _interval(auc - 0.01)}},
+        "paired": {"cnn_minus_linear": {"auc": _interval(0.01, 0.005)}},
+        "n_cold_songs_evaluated": 120, "n_users": 1500, "warnings": ["interval too wide"]}))
+    return {k: str(v) for k, v in files.items()}
+
+
+def test_table_has_every_seed_and_names_the_failed_one(tmp_path):
+    runs = [{"replicate": 0, "files": _write_run(tmp_path / "r0", 0.88)},
+            {"replicate": 1, "files": _write_run(tmp_path / "r1", 0.86)},
+            {"replicate": 2, "files": {"tags": str(tmp_path / "missing.json")},
+             "failure": "TrainTagModel_x: ValueError: the 'valid' split is empty"}]
+    result = collect_replicates(runs)
+    assert [r["status"] for r in result["replicates"]] == ["ok", "ok", "failed"]
+    cnn = result["summary"]["cold start: CNN AUC"]
+    assert cnn["mean"] == pytest.approx(0.87) and cnn["sd"] == pytest.approx(0.01414, abs=1e-4)
+    assert cnn["n"] == 2 and cnn["n_failed"] == 1
+    assert result["replicates"][0]["warnings"] == ["interval too wide"]
+    table = markdown_table(result)
+    assert "| seed 0 | seed 1 | seed 2 | mean ± sd |" in table
+    assert "0.880 [0.860, 0.900]" in table and "failed" in table
+    assert "**0.870** ± 0.014 (n=2)" in table
+    assert "seed 2 failed: TrainTagModel_x: ValueError: the 'valid' split is empty" in table
+    plot_replicates(result, tmp_path / "replicates.png")
+    assert (tmp_path / "replicates.png").stat().st_size > 1000
+    # A replicate without a recorded reason still says why it is missing.
+    alone = collect_replicates([{"replicate": 0, "files": {}}])
+    assert "not finished" in alone["replicates"][0]["reason"]
+
+
+pytest.importorskip("tensorflow")
+
+
+def test_replicates_task_draws_other_test_songs_and_prints_the_table(tiny_dag, luigi_config):
+    from pipeline import Replicates, SongSplit
+
+    ok, ran = run_tasks([Replicates(seeds=2)])
+    assert ok
+    assert sum(t.startswith("FinetuneLatents") for t in ran) == 2
+    assert sum(t.startswith("DemoDataset") for t in ran) == 1        # shared by the replicates
+    tests = [set(SongSplit(replicate=r).read().tracks("test")) for r in (0, 1)]
+    assert tests[0] != tests[1]
+    result = json.load(open(Replicates(seeds=2).file("replicates.json")))
+    assert [r["status"] for r in result["replicates"]] == ["ok", "ok"]
+    assert "CPU cores" in result["machine"]
+    assert os.path.exists(Replicates(seeds=2).file("replicates.png"))
+
+    ok, ran = run_tasks([Replicates(seeds=2)])
+    assert ok and ran == []                                          # a rerun reuses them
+
+    # `krotos results`, in another process, with this test's configuration.
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cfg = tiny_dag.parent / "luigi.cfg"
+    with open(cfg, "w") as f:
+        luigi_config._config.write(f)
+    out = subprocess.run([sys.executable, "-m", "krotos.cli", "results", "--seeds", "2",
+                          "--markdown"], cwd=REPO, capture_output=True, text=True,
+                         env=dict(env, LUIGI_CONFIG_PATH=str(cfg)), timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "| seed 0 | seed 1 | mean ± sd |" in out.stdout
+    assert "Machine:" in out.stdout and "Replicates" in out.stdout
+
+
+def test_readme_block_is_replaced_between_its_markers(tmp_path):
+    from krotos.commands import CommandError
+    from krotos.commands.results import replace_generated_block
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- krotos results: begin (generated) -->\nold\n"
+                      "<!-- krotos results: end -->\noutro\n")
+    replace_generated_block(readme, "| new |\n")
+    replace_generated_block(readme, "| newer |")
+    assert readme.read_text() == ("intro\n<!-- krotos results: begin (generated) -->\n| newer |\n"
+                                  "<!-- krotos results: end -->\noutro\n")
+    (tmp_path / "plain.md").write_text("no markers\n")
+    with pytest.raises(CommandError, match="markers"):
+        replace_generated_block(tmp_path / "plain.md", "x")
