@@ -177,6 +177,9 @@ def plot_replicates(result, path):
         for r in result["replicates"]:
             if r["status"] != "ok":
                 ax.axvline(r["replicate"], color="red", alpha=0.3)
+        if " - " in label:  # a paired difference: 0 is the line that matters
+            ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks([r["replicate"] for r in result["replicates"]])
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("seed")
     for ax in axes.ravel()[len(labels):]:

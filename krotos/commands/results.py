@@ -17,6 +17,8 @@ def add_parser(subparsers):
     parser.add_argument("--markdown", action="store_true",
                         help="Markdown, with the machine and the command (for the README)")
     parser.add_argument("--json", action="store_true", help="the whole table as JSON")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="data root of the runs (default: [krotos] data_root of luigi.cfg)")
     parser.add_argument("--update-readme", metavar="README",
                         help="also replace the generated block of this README (between its "
                              "'krotos results: begin' and 'krotos results: end' markers)")
@@ -30,6 +32,10 @@ def run(args):
     from krotos.replicates import collect_replicates, machine_description, markdown_table
     from pipeline.replicates import Replicates, replicate_run
 
+    if args.data_root:
+        import luigi.configuration
+
+        luigi.configuration.get_config().set("krotos", "data_root", args.data_root)
     task = Replicates(**({"seeds": args.seeds} if args.seeds else {}))
     path = task.file("replicates.json")
     if os.path.isfile(path):

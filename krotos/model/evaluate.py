@@ -21,6 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from krotos.model.data import ShardReaderPool, evaluation_dataset, index_tracks, summarize_skips
 from krotos.model.network import model_input_shape
+from krotos.model.scores import roc_auc_macro  # noqa: F401 - the validation metric, re-exported
 from krotos.stats import interval_warnings, tag_metric_intervals
 
 log = logging.getLogger(__name__)
@@ -154,19 +155,6 @@ def tag_metrics(y_true, y_score, vocabulary):
         "tags_not_scored": not_scored,
         "per_tag": per_tag,
     }
-
-
-def roc_auc_macro(y_true, y_score):
-    """Macro ROC-AUC over the tags that have positives and negatives (NaN if none).
-
-    The validation metric of tag training (higher is better).
-    """
-    y_true = np.asarray(y_true) > 0.5
-    pos = y_true.sum(axis=0)
-    cols = np.flatnonzero((pos > 0) & (pos < y_true.shape[0]))
-    if len(cols) == 0:
-        return float("nan")
-    return float(np.mean([roc_auc_score(y_true[:, j], y_score[:, j]) for j in cols]))
 
 
 def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, baseline_scores=None,

@@ -17,10 +17,10 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from krotos.coldstart.baseline import clip_statistics
+from krotos.model.scores import roc_auc_macro
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,6 @@ def _binary(y):
     if y.ndim != 2:
         raise ValueError(f"tag labels must be a (clips, tags) matrix, got shape {y.shape}")
     return y > 0.5
-
-
-def macro_roc_auc(y_true, y_score):
-    """Macro ROC-AUC over the tags that have positive and negative clips (NaN if none).
-
-    The same definition as :func:`krotos.model.evaluate.roc_auc_macro`, the tag
-    CNN's validation metric, kept here so that the baseline needs no TensorFlow.
-    """
-    y_true = _binary(y_true)
-    y_score = np.asarray(y_score)
-    pos = y_true.sum(axis=0)
-    cols = np.flatnonzero((pos > 0) & (pos < y_true.shape[0]))
-    if len(cols) == 0:
-        return float("nan")
-    return float(np.mean([roc_auc_score(y_true[:, j], y_score[:, j]) for j in cols]))
 
 
 class TagBaseline:
@@ -193,7 +178,7 @@ def fit_tag_baseline(train_features, train_y, valid_features, valid_y, Cs=DEFAUL
         if not_converged:
             log.warning("C=%g: %d tags did not converge in %d iterations: %s", c,
                         len(not_converged), MAX_ITER, not_converged[:10])
-        valid_scores[c] = macro_roc_auc(valid_y, _scores(models, constants, valid_x))
+        valid_scores[c] = roc_auc_macro(valid_y, _scores(models, constants, valid_x))
         log.info("tag baseline C=%g: validation macro ROC-AUC %.4f", c, valid_scores[c])
         if best is None or valid_scores[c] > valid_scores[best]:
             # The coefficients are copied: later Cs refit the same estimators.
