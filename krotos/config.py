@@ -81,7 +81,9 @@ def check_dataset_inputs(settings, section="krotos"):
     for key, path in given.items():
         kind, what = DATASET_INPUTS[key]
         if not os.path.exists(path):
-            problems.append(f"[{section}] {key} = {path}: no such {kind} ({what})")
+            spaced = " (note the whitespace around a name in it)" if _new_names_with_stray_spaces(
+                path) else ""
+            problems.append(f"[{section}] {key} = {path}: no such {kind} ({what}){spaced}")
         elif kind == "dir" and not os.path.isdir(path):
             problems.append(f"[{section}] {key} = {path}: not a folder ({what})")
         elif kind == "file" and not os.path.isfile(path):
@@ -90,15 +92,40 @@ def check_dataset_inputs(settings, section="krotos"):
         raise ConfigError("unusable dataset settings:\n  " + "\n  ".join(problems))
 
 
+def _new_names_with_stray_spaces(path):
+    """Names in ``path`` that do not exist yet and begin or end with whitespace."""
+    stray = []
+    while path and not os.path.exists(path):
+        head, name = os.path.split(path)
+        if name != name.strip():
+            stray.append(name)
+        if head == path:
+            break
+        path = head
+    return stray
+
+
 def check_data_root(path, section="krotos"):
     """Make sure ``path`` exists (creating it) and is writable.
+
+    A folder that does not exist yet is not created when one of the names to
+    create begins or ends with whitespace (``--krotos-data-root "data "``):
+    that is a typo far more often than a wish, and would start a new, empty
+    data root without a word.
 
     Raises
     ------
     ConfigError
-        When the folder cannot be created or written to.
+        When the folder cannot be created or written to, or would be created
+        with a name that begins or ends with whitespace.
     """
     path = os.path.abspath(os.path.expanduser(path))
+    stray = _new_names_with_stray_spaces(path)
+    if stray:
+        raise ConfigError(
+            f"[{section}] data_root = {path!r} does not exist, and the folder name "
+            f"{stray[0]!r} begins or ends with whitespace: remove it (or create the folder "
+            f"yourself if you mean that name)")
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

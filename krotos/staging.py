@@ -1,16 +1,31 @@
-"""Atomic output folders: build everything in a temporary folder, then rename.
+"""Atomic output folders, and work folders with an owner.
 
 A reader (or Luigi's ``complete()``) sees either no output folder or a
 finished one; a killed writer leaves only a ``.tmp-*`` folder, which never
 counts as done and is removed by the next attempt of the same task.
+
+A task's resumable work folder (checkpoints, partial downloads) outlives a
+killed run on purpose, so it is locked by the process using it
+(:func:`lock_work_folder`): a second process wanting the same task is told
+which process runs it instead of training into the same folder at once. The
+lock is the kernel's (``flock``), so a killed process drops it and the next
+run takes the folder over.
 """
 
 import contextlib
+import errno
+import fcntl
 import glob
 import json
+import logging
 import os
 import shutil
 import tempfile
+
+log = logging.getLogger(__name__)
+
+#: The file in a work folder that names its owner (``host pid``) and carries the lock.
+OWNER_FILE = ".owner"
 
 
 def remove_stale_temporaries(final_dir):
@@ -39,7 +54,7 @@ def in_progress(tmp_dir):
 
 def _owner_of(path):
     try:
-        with open(os.path.join(path, ".owner")) as f:
+        with open(os.path.join(path, OWNER_FILE)) as f:
             host, pid = f.read().split()
     except (OSError, ValueError):
         return None
@@ -103,3 +118,114 @@ def staged_directory(final_dir, metadata=None):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class WorkFolderBusy(RuntimeError):
+    """Another live process holds the work folder; the message names it (pid and host)."""
+
+
+class WorkFolderLock:
+    """A work folder locked by this process; see :func:`lock_work_folder`.
+
+    Attributes
+    ----------
+    path : str
+        The work folder.
+    taken_over : str or None
+        ``"host pid"`` of a dead process whose folder this was, else None.
+    """
+
+    def __init__(self, path, fd, taken_over):
+        self.path = path
+        self.pid = os.getpid()
+        self.taken_over = taken_over
+        self._fd = fd
+
+    @property
+    def held(self):
+        """Whether this process still holds the lock (False after release, or in a forked child)."""
+        return self._fd is not None and self.pid == os.getpid()
+
+    def release(self):
+        """Give the folder up (the folder itself is kept). Safe to call twice."""
+        if self._fd is not None and self.pid == os.getpid():
+            os.close(self._fd)  # closing the only descriptor drops the flock
+        self._fd = None
+
+
+def _me():
+    return f"{os.uname().nodename} {os.getpid()}"
+
+
+def _describe_owner(text):
+    try:
+        host, pid = text.split()
+    except ValueError:
+        return "another process"
+    where = "" if host == os.uname().nodename else f" on host {host}"
+    return f"pid {pid}{where}"
+
+
+def lock_work_folder(path):
+    """Create the work folder ``path`` if needed and lock it for this process.
+
+    Parameters
+    ----------
+    path : str
+        A task's work folder (``<output_dir>.work``).
+
+    Returns
+    -------
+    WorkFolderLock
+        Held until :meth:`WorkFolderLock.release` or until this process ends.
+        ``taken_over`` names the dead process whose lock file was left.
+
+    Raises
+    ------
+    WorkFolderBusy
+        A live process (this one included, through another lock) holds it:
+        ``"<path>: already running in pid N"`` (``on host H`` when elsewhere).
+    """
+    for _ in range(5):
+        os.makedirs(path, exist_ok=True)
+        owner_file = os.path.join(path, OWNER_FILE)
+        try:
+            fd = os.open(owner_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue  # the folder was removed between makedirs and open: its owner finished
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            previous = _read_fd(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise WorkFolderBusy(
+                    f"{path}: already running in {_describe_owner(previous)}; this run does not "
+                    f"work in the same folder at the same time: wait for it to finish, or stop "
+                    f"it, then run again") from None
+            raise
+        # The lock counts only if the file is still the one at that path: a
+        # finishing owner removes the whole folder after dropping nothing.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(owner_file))
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        previous = _read_fd(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _me().encode(), 0)
+        taken_over = previous if previous and previous != _me() else None
+        if taken_over:
+            log.warning("%s: taking over the work folder of %s, which no longer runs",
+                        path, _describe_owner(taken_over))
+        return WorkFolderLock(path, fd, taken_over)
+    raise WorkFolderBusy(f"{path}: removed and recreated by other processes while locking it")
+
+
+def _read_fd(fd):
+    try:
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

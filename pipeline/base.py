@@ -18,7 +18,7 @@ from luigi.task import flatten
 
 from krotos.config import check_data_root
 from krotos.signature import compute_signature, signature_payload
-from krotos.staging import staged_directory
+from krotos.staging import WorkFolderBusy, lock_work_folder, staged_directory
 from pipeline.config import krotos
 
 
@@ -77,10 +77,22 @@ class KrotosTask(luigi.Task):
         """Persistent scratch (checkpoints, partial downloads) that survives a kill.
 
         It sits beside the output folder and never counts as a finished output.
+        The first use locks it for this process until the task ends (see
+        :func:`krotos.staging.lock_work_folder`): a second process running
+        the same task (two ``--local-scheduler`` runs on one data root) fails
+        with "already running in pid N" instead of writing into it at the
+        same time; the folder of a killed process is taken over.
         """
         path = self.output_dir + ".work"
-        os.makedirs(path, exist_ok=True)
+        lock = getattr(self, "_work_lock", None)
+        if lock is None or not lock.held:
+            self._work_lock = lock_work_folder(path)
         return path
+
+    def _release_work_dir(self):
+        lock = getattr(self, "_work_lock", None)
+        if lock is not None:
+            lock.release()
 
     def output(self):
         return luigi.LocalTarget(self.output_dir)
@@ -97,7 +109,7 @@ class KrotosTask(luigi.Task):
         """
         metadata = dict(self._signature_payload(), signature=self.signature(),
                         task_id=self.task_id)
-        return _staging_then_drop_work_dir(self.output_dir, metadata)
+        return _staging_then_drop_work_dir(self, metadata)
 
     @property
     def failure_record(self):
@@ -108,6 +120,8 @@ class KrotosTask(luigi.Task):
                             self.signature() + ".json")
 
     def on_failure(self, exception):
+        # The work folder stays for the next attempt to resume; the lock goes.
+        self._release_work_dir()
         # Kept beside the output so that reports made later (``krotos results``,
         # a replicate table) can say why a figure is missing.
         try:
@@ -120,6 +134,7 @@ class KrotosTask(luigi.Task):
         return super().on_failure(exception)
 
     def on_success(self):
+        self._release_work_dir()
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.failure_record)
         return super().on_success()
@@ -132,11 +147,20 @@ class KrotosTask(luigi.Task):
 
 
 @contextlib.contextmanager
-def _staging_then_drop_work_dir(output_dir, metadata):
-    with staged_directory(output_dir, metadata=metadata) as tmp:
+def _staging_then_drop_work_dir(task, metadata):
+    with staged_directory(task.output_dir, metadata=metadata) as tmp:
         yield tmp
-    # The finished output supersedes checkpoints and partial downloads.
-    shutil.rmtree(output_dir + ".work", ignore_errors=True)
+    # The finished output supersedes checkpoints and partial downloads, but
+    # only its owner may remove them: a folder another live process holds is
+    # that process's to drop.
+    if not os.path.isdir(task.output_dir + ".work"):
+        return
+    try:
+        task.work_dir  # noqa: B018 - locks the folder unless this process holds it
+    except WorkFolderBusy:
+        return
+    shutil.rmtree(task.output_dir + ".work", ignore_errors=True)
+    task._release_work_dir()
 
 
 _CHECKED_ROOTS = {}

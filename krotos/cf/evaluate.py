@@ -17,6 +17,7 @@ import numpy as np
 from krotos.cf.als import read_factors
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
+from krotos.msd.errors import EmptyResultError
 from krotos.stats import interval_warnings, unit_metric_intervals
 
 
@@ -36,6 +37,43 @@ def write_json_atomic(path, data):
     except BaseException:
         os.remove(tmp)
         raise
+
+
+def undefined_metric_warnings(intervals, why=None):
+    """Say why a metric has no value, so that no ``null`` stands unexplained in a metrics.json.
+
+    Parameters
+    ----------
+    intervals : dict
+        A result of :func:`krotos.stats.unit_metric_intervals` or
+        :func:`krotos.stats.tag_metric_intervals` (``models``, ``paired``,
+        ``bootstrap``).
+    why : dict, optional
+        ``{metric: reason}``; a metric not in it is said to be undefined for
+        every unit evaluated.
+
+    Returns
+    -------
+    list of str
+        One line per model (or pair) and metric whose value is None.
+    """
+    unit, n = intervals["bootstrap"]["unit"], intervals["bootstrap"]["n_units"]
+    out = []
+    for group in ("models", "paired"):
+        for name, metrics in (intervals.get(group) or {}).items():
+            for metric, iv in metrics.items():
+                if isinstance(iv, dict) and iv.get("value") is None:
+                    reason = (why or {}).get(metric, f"undefined for each of the {n:,} {unit}s "
+                                                     f"evaluated")
+                    out.append(f"{name} {metric}: no value: {reason}")
+    return out
+
+
+#: Why a ranking metric is undefined for every user evaluated.
+RANKING_UNDEFINED = {
+    "auc": "every candidate of every user evaluated is among their held-out plays, and AUC "
+           "needs one that is not",
+}
 
 
 def ranking_per_user(ranking, k=10, map_k=500):
@@ -97,7 +135,13 @@ def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0,
         "als_minus_random": {metric: {...}}}, "bootstrap": {...}, "warnings":
         [...], "n_users", "n_items", "protocol", "factors": <factor attrs>}``;
         the metrics are ``auc``, ``map_at_<map_k>``, ``precision_at_<k>``,
-        ``recall_at_<k>`` and ``ndcg_at_<k>``.
+        ``recall_at_<k>`` and ``ndcg_at_<k>``. A metric without a value
+        (None) is explained under ``warnings``.
+
+    Raises
+    ------
+    krotos.msd.errors.EmptyResultError
+        No user has a held-out play of a warm song: there is nothing to score.
     """
     progress = progress or _no_progress
     split = read_play_split(split_path)
@@ -109,6 +153,12 @@ def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0,
     heldout = split.heldout[:, warm].tocsr()
     train = split.train[:, warm].tocsr()
     users = np.flatnonzero(np.diff(heldout.indptr) > 0)
+    if len(users) == 0:
+        raise EmptyResultError(
+            f"{split_path}: no scorable user: none of the {heldout.shape[0]:,} users has a "
+            f"held-out play of one of the {len(warm):,} warm songs ({split.heldout.nnz:,} "
+            f"held-out plays, all of cold songs; holdout_fraction="
+            f"{split.attrs.get('holdout_fraction')})")
     if max_users and len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
     scorers = {
@@ -136,7 +186,8 @@ def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0,
         "models": intervals["models"],
         "paired": intervals["paired"],
         "bootstrap": intervals["bootstrap"],
-        "warnings": interval_warnings(intervals, max_interval_width),
+        "warnings": (interval_warnings(intervals, max_interval_width)
+                     + undefined_metric_warnings(intervals, RANKING_UNDEFINED)),
         "n_users": intervals["bootstrap"]["n_units"],
         "n_items": int(len(warm)),
         "protocol": ("warm songs only; per user, songs played in training are excluded and "

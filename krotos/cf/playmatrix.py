@@ -5,7 +5,13 @@ matrix is built from chunks of parsed triplets (three numpy arrays each) and
 never holds a Python object per line: string ids are turned into integer
 codes chunk by chunk (one dictionary entry per *distinct* id), the codes are
 accumulated as int32 arrays, and scipy turns the coordinates into a CSR
-matrix, summing duplicate ``(user, song)`` lines on the way.
+matrix, summing duplicate ``(user, song)`` lines on the way. Play counts are
+int64 from the reader to ``plays.h5``; a sum of duplicate lines beyond int64
+saturates at its maximum and is counted, never wraps around.
+
+A play matrix without a play is not a result: :func:`build_play_split` fails
+with :class:`~krotos.msd.errors.EmptyResultError`, naming the file and why its
+lines were dropped.
 
 Evaluation protocol (what :func:`split_plays` produces)
 -------------------------------------------------------
@@ -27,6 +33,7 @@ Evaluation protocol (what :func:`split_plays` produces)
 """
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -35,7 +42,14 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
+from krotos.msd.errors import EmptyResultError
+
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 2
+
+#: Largest play count (and sum of counts) stored.
+MAX_PLAYS = np.iinfo(np.int64).max
 
 
 def _no_progress(fraction, message=""):
@@ -49,7 +63,7 @@ class PlayMatrix:
     Attributes
     ----------
     plays : scipy.sparse.csr_matrix
-        ``(n_users, n_songs)`` int32 play counts, duplicates summed.
+        ``(n_users, n_songs)`` int64 play counts, duplicates summed.
     user_ids, song_ids, track_ids : numpy.ndarray of str
         Row and column labels; ``track_ids[j]`` is the MSD track of song ``j``.
     """
@@ -67,7 +81,7 @@ class PlaySplit:
     Attributes
     ----------
     train, valid, heldout : scipy.sparse.csr_matrix
-        ``(n_users, n_songs)`` int32 play counts with disjoint non-zeros:
+        ``(n_users, n_songs)`` int64 play counts with disjoint non-zeros:
         training plays, the validation holdout (hyperparameter choice), and
         the test holdout (warm held-out plays and every cold-song play).
     user_ids, song_ids, track_ids : numpy.ndarray of str
@@ -158,7 +172,9 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
         (songs missing from ``song_to_track``, kept),
         ``users_without_plays`` (users all of whose lines were dropped),
         ``duplicate_lines`` (repeated ``(user, song)`` lines, summed),
-        ``users``, ``songs``, ``nonzeros``.
+        ``saturated_sums`` (``(user, song)`` pairs whose summed count passed
+        the int64 maximum and was capped there), ``users``, ``songs``,
+        ``nonzeros``.
     """
     progress = progress or _no_progress
     users_coder, songs_coder = _Coder(), _Coder()
@@ -182,7 +198,7 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
         unique_songs, song_inv = np.unique(songs, return_inverse=True)
         rows.append(users_coder.encode_unique(unique_users)[user_inv].astype(np.int32))
         cols.append(songs_coder.encode_unique(unique_songs)[song_inv].astype(np.int32))
-        vals.append(np.minimum(counts, np.iinfo(np.int32).max).astype(np.int32))
+        vals.append(counts)
         progress(0.0, f"{summary['lines']:,} triplets read")
 
     users_without_plays = sum(1 for u in lost_users if u not in users_coder.codes)
@@ -194,12 +210,10 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
     del rows
     col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
     del cols
-    val = np.concatenate(vals) if vals else np.zeros(0, np.int32)
+    val = np.concatenate(vals) if vals else np.zeros(0, np.int64)
     del vals
-    plays = sp.coo_matrix((val, (row, col)), shape=(len(user_ids), len(song_ids))).tocsr()
+    plays, saturated = _sum_plays(row, col, val, (len(user_ids), len(song_ids)))
     del row, col, val
-    plays.sum_duplicates()
-    plays.sort_indices()
     if song_to_track is None:
         track_ids = song_ids.copy()
         trackless = np.zeros(len(song_ids), dtype=bool)
@@ -209,9 +223,41 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
     summary.update(songs_without_track=int(trackless.sum()),
                    plays_of_songs_without_track=int(np.diff(plays.tocsc().indptr)[trackless].sum()),
                    users_without_plays=users_without_plays,
-                   duplicate_lines=int(n_lines - plays.nnz),
+                   duplicate_lines=int(n_lines - plays.nnz), saturated_sums=saturated,
                    users=int(plays.shape[0]), songs=int(plays.shape[1]), nonzeros=int(plays.nnz))
     return PlayMatrix(plays, user_ids, song_ids, track_ids), summary
+
+
+def _sum_plays(row, col, val, shape):
+    """CSR int64 matrix of the lines, duplicate ``(row, col)`` lines summed without wrapping.
+
+    Returns the matrix and the number of sums that passed :data:`MAX_PLAYS`
+    (each capped there).
+    """
+    if len(val) == 0 or float(val.sum(dtype=np.float64)) < 2.0 ** 62:
+        # No sum can come near the int64 limit: scipy sums in int64 exactly.
+        plays = sp.coo_matrix((val, (row, col)), shape=shape).tocsr()
+        plays.sum_duplicates()
+        plays.sort_indices()
+        return plays, 0
+    # Counts near the limit (only bad input gets here): sum each (row, col)
+    # group, exactly in Python integers where float64 says it may overflow.
+    key = row.astype(np.int64) * shape[1] + col
+    order = np.argsort(key, kind="stable")
+    key, val = key[order], val[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    sums = np.add.reduceat(val, starts)
+    near = np.add.reduceat(val.astype(np.float64), starts) >= 2.0 ** 62
+    ends = np.append(starts[1:], len(val))
+    saturated = 0
+    for g in np.flatnonzero(near):
+        exact = sum(int(v) for v in val[starts[g]:ends[g]])
+        saturated += exact > MAX_PLAYS
+        sums[g] = min(exact, MAX_PLAYS)
+    unique = key[starts]
+    plays = sp.csr_matrix((sums, (unique // shape[1], unique % shape[1])), shape=shape)
+    plays.sort_indices()
+    return plays, int(saturated)
 
 
 def filter_play_matrix(matrix, min_user_songs=1, min_song_users=1, n_songs=None):
@@ -247,7 +293,8 @@ def filter_play_matrix(matrix, min_user_songs=1, min_song_users=1, n_songs=None)
     binary.data = np.ones_like(binary.data)
     if n_songs is not None and n_songs < len(song_keep):
         listeners = np.asarray(binary.sum(axis=0)).ravel()
-        total = np.asarray(plays.sum(axis=0, dtype=np.int64)).ravel()
+        # float64: a sum over users of counts near the int64 limit must not wrap.
+        total = np.asarray(plays.sum(axis=0, dtype=np.float64)).ravel()
         order = np.lexsort((song_keep, -total, -listeners))
         song_keep = np.sort(order[:n_songs])
         binary = binary[:, song_keep]
@@ -360,8 +407,9 @@ def _write_csr(group, m):
 
 
 def _read_csr(group):
-    return sp.csr_matrix((group["data"][()], group["indices"][()], group["indptr"][()]),
-                         shape=tuple(int(x) for x in group.attrs["shape"]))
+    # int64 whatever was stored: files written before counts were int64 hold int32.
+    return sp.csr_matrix((group["data"][()].astype(np.int64), group["indices"][()],
+                          group["indptr"][()]), shape=tuple(int(x) for x in group.attrs["shape"]))
 
 
 def write_strings(h5, name, values):
@@ -409,7 +457,7 @@ def write_play_split(path, split):
     Layout::
 
         /train, /valid, /heldout   groups data, indices, indptr (CSR, users x
-                           songs, int32 play counts), attrs shape
+                           songs, int64 play counts), attrs shape
         /user_ids          (n_users,) str
         /song_ids          (n_songs,) str
         /track_ids         (n_songs,) str, the MSD track of each song
@@ -499,6 +547,16 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
         naming file and line), the counts of :func:`build_play_matrix`,
         :func:`filter_play_matrix` and :func:`split_plays`, and the final
         ``users``, ``songs``, ``nonzeros``.
+
+    Raises
+    ------
+    krotos.msd.errors.InputFileError
+        The triplets file cannot be read (see
+        :func:`krotos.msd.triplets.iter_triplet_chunks`).
+    krotos.msd.errors.EmptyResultError
+        No play is left: none was read (the message gives the reasons the
+        lines were rejected), the filters dropped them all, or every play is
+        held out so that nothing is left to train on. Nothing is written.
     """
     from krotos.msd.errors import BadInputLog
     from krotos.msd.triplets import iter_triplet_chunks
@@ -509,10 +567,28 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
     read_progress = lambda f, m: progress(0.8 * f, m)  # noqa: E731
     matrix, built = build_play_matrix(
         _with_byte_progress(chunks, os.path.getsize(triplets_path), read_progress), song_to_track)
+    if matrix.plays.nnz == 0:
+        n_lines = built["lines"] + errors.total
+        raise EmptyResultError(
+            f"{triplets_path}: no usable play in {n_lines:,} line(s): "
+            + (errors.describe() if n_lines else "the file is empty"))
+    if built["saturated_sums"]:
+        log.warning("%s: %d (user, song) sums of duplicate lines passed %d and were capped",
+                    triplets_path, built["saturated_sums"], MAX_PLAYS)
     progress(0.8, "filtering users and songs")
     matrix, filtered = filter_play_matrix(matrix, min_user_songs, min_song_users, n_songs)
+    if matrix.plays.nnz == 0:
+        raise EmptyResultError(
+            f"{triplets_path}: the filters min_user_songs={min_user_songs}, "
+            f"min_song_users={min_song_users}, n_songs={n_songs} dropped all "
+            f"{built['users']:,} users and {built['songs']:,} songs")
     progress(0.85, "splitting held-out plays and cold songs")
     split = split_plays(matrix, cold_songs, holdout_fraction, valid_fraction, seed)
+    if split.train.nnz == 0:
+        raise EmptyResultError(
+            f"{triplets_path}: no training play left: all {split.attrs['heldout_nonzeros']:,} "
+            f"plays are held out ({split.attrs['cold_songs']:,} of {len(split.song_ids):,} "
+            f"songs are cold songs, all of whose plays are held out)")
     summary = dict(
         bad_lines=errors.summary(), read=built, filtered=filtered, split=split.attrs,
         params=dict(min_user_songs=min_user_songs, min_song_users=min_song_users, n_songs=n_songs,

@@ -35,11 +35,12 @@ import os
 import numpy as np
 
 from krotos.cf.als import read_factors
-from krotos.cf.evaluate import ranking_per_user
+from krotos.cf.evaluate import RANKING_UNDEFINED, ranking_per_user, undefined_metric_warnings
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
 from krotos.coldstart.baseline import clip_statistics, fit_linear_baseline
 from krotos.coldstart.vectors import read_latents, unit_normalize
+from krotos.msd.errors import EmptyResultError
 from krotos.splits import write_track_sets
 from krotos.stats import interval_warnings, unit_metric_intervals
 
@@ -148,6 +149,11 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
     tracks = cold_tracks[usable]
     heldout = split.heldout[:, cols].tocsr()
     heldout.eliminate_zeros()
+    if heldout.nnz == 0:
+        raise EmptyResultError(
+            f"{plays_path}: no scorable user: no user has a held-out play of the {len(cols):,} "
+            f"cold songs with predicted factors ({len(cold):,} cold songs, "
+            f"{int((~usable).sum()):,} without a prediction or spectrogram)")
     representations = {
         "cnn": factor_scorer(warm_fit["user_factors"], pred[[pred_row[t] for t in tracks]]),
         "linear": factor_scorer(warm_fit["user_factors"],
@@ -181,12 +187,18 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
         "models": results,
         "paired": intervals["paired"],
         "bootstrap": intervals["bootstrap"],
-        "warnings": interval_warnings(intervals, max_interval_width),
+        "warnings": (interval_warnings(intervals, max_interval_width)
+                     + undefined_metric_warnings(intervals, RANKING_UNDEFINED)),
         "relative_auc": _relative(auc["cnn"], auc["random"], auc["upper_bound"]),
         "linear_relative_auc": _relative(auc["linear"], auc["random"], auc["upper_bound"]),
         "linear_baseline_alpha": float(baseline[-1].alpha_),
         "linear_baseline_fit_songs": len(fit_ids),
     }
+    for key, model in (("relative_auc", "cnn"), ("linear_relative_auc", "linear")):
+        if summary[key] is None:
+            summary["warnings"].append(
+                f"{key}: no value: needs the AUC of {model}, random and upper_bound, with the "
+                f"upper bound above random")
     summary["examples"] = _examples(split, heldout, representations["cnn"], tracks,
                                     track_tags, n_example_users, top_n)
     tmp = out_path + ".part"

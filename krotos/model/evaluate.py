@@ -22,6 +22,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from krotos.model.data import ShardReaderPool, evaluation_dataset, index_tracks, summarize_skips
 from krotos.model.network import model_input_shape
 from krotos.model.scores import roc_auc_macro  # noqa: F401 - the validation metric, re-exported
+from krotos.cf.evaluate import undefined_metric_warnings
+from krotos.msd.errors import EmptyResultError
 from krotos.stats import interval_warnings, tag_metric_intervals
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,11 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
         ``n_tags_scored`` and ``tags_not_scored``; plus ``n_test_tracks``
         (asked for), ``n_test_clips_scored`` and ``skipped``
         (:func:`krotos.model.data.summarize_skips`).
+
+    Raises
+    ------
+    krotos.msd.errors.EmptyResultError
+        No vocabulary tag has both positive and negative test clips.
     """
     from krotos.model.network import load_model
 
@@ -235,12 +242,20 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
             raise ValueError("the baseline scored none of the test clips")
         scores_by_model = {"cnn": scores, "bag_of_frames": base}
     metrics = tag_metrics(y_true, scores, vocabulary)
+    if metrics["n_tags_scored"] == 0:
+        statuses = list(metrics["tags_not_scored"].values())
+        raise EmptyResultError(
+            f"no scorable tag on the {len(y_true):,} test clips ({shard_paths[0]}, ...): none of "
+            f"the {len(vocabulary)} vocabulary tags has both positive and negative clips "
+            f"({statuses.count('no_positive')} without a positive, "
+            f"{statuses.count('no_negative')} without a negative)")
     progress(0.9, f"bootstrap: {n_resamples} resamples of the test clips")
     intervals = tag_metric_intervals(y_true, scores_by_model, n_resamples=n_resamples, seed=seed)
     del metrics["roc_auc_macro"], metrics["pr_auc_macro"]  # under models.cnn, with intervals
     metrics.update(models=intervals["models"], paired=intervals["paired"],
                    bootstrap=intervals["bootstrap"],
-                   warnings=interval_warnings(intervals, max_interval_width))
+                   warnings=(interval_warnings(intervals, max_interval_width)
+                             + undefined_metric_warnings(intervals)))
     metrics["n_test_tracks"] = len(test_track_ids)
     metrics["n_test_clips_scored"] = int(len(y_true))
     metrics["skipped"] = summarize_skips(skipped)

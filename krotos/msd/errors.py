@@ -23,6 +23,14 @@ class InputFileError(Exception):
     """An input file that cannot be read at all; the message names the file."""
 
 
+class EmptyResultError(ValueError):
+    """A stage whose result would be empty (or all undefined) fails with this.
+
+    The message names the input and the reasons its rows were dropped, so
+    that an empty or all-NaN output never passes for a result.
+    """
+
+
 BadInput = collections.namedtuple("BadInput", "path line reason detail")
 BadInput.__doc__ = """One rejected row: file, line (1-based int) or row label (str), reason, detail."""
 
@@ -113,6 +121,23 @@ class BadInputLog:
             "by_file": self.counts_by_file(),
             "examples": [str(item) for item in self.examples],
         }
+
+    def describe(self, max_reasons=5):
+        """One line for error messages: rejected rows by reason, and the first example.
+
+        Examples
+        --------
+        >>> errors.describe()
+        "2 rows rejected: 1 non-integer count, 1 empty line (first: triplets.txt:3: empty line)"
+        """
+        if not self.total:
+            return "no row rejected"
+        reasons = list(self.counts_by_reason().items())
+        text = ", ".join(f"{n:,} {reason}" for reason, n in reasons[:max_reasons])
+        if len(reasons) > max_reasons:
+            text += f", and {len(reasons) - max_reasons} other reason(s)"
+        first = f" (first: {self.examples[0]})" if self.examples else ""
+        return f"{self.total:,} row(s) rejected: {text}{first}"
 
     def __repr__(self):
         return f"BadInputLog(total={self.total}, by_reason={self.counts_by_reason()})"

@@ -4,7 +4,29 @@ import os
 import pathlib
 import sqlite3
 
+from .compression import describe
 from .errors import InputFileError
+
+#: Seconds to wait for another process's write lock before giving up.
+LOCK_TIMEOUT = 5.0
+
+
+def database_error(path, exc, action="not a readable SQLite database"):
+    """InputFileError for a SQLite error on ``path`` that says what the file really is.
+
+    A lock held by another process, an empty file and a compressed copy (or
+    any file whose first bytes say what it is) each get their own message;
+    anything else is ``"<path>: <action> (<error>)"``.
+    """
+    path = os.fspath(path)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return InputFileError(
+            f"{path}: locked by another process that is writing it ({exc}); wait for it to "
+            f"finish, or give a copy of the file")
+    what, remedy = describe(path)
+    if what and what != "a SQLite database":
+        return InputFileError(f"{path}: {what}, not a SQLite database: {remedy} ({exc})")
+    return InputFileError(f"{path}: {action} ({exc})")
 
 
 def open_readonly(path, tables):
@@ -26,20 +48,29 @@ def open_readonly(path, tables):
     Raises
     ------
     InputFileError
-        Missing file, not a SQLite database, or a table / column missing.
+        Missing or empty file, not a SQLite database (a compressed copy is
+        named as such), locked by a writer for longer than
+        :data:`LOCK_TIMEOUT`, or a table / column missing.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputFileError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        # SQLite opens an empty file as an empty database: "table missing" would mislead.
+        raise database_error(path, sqlite3.DatabaseError("file is empty"))
     uri = pathlib.Path(path).resolve().as_uri() + "?mode=ro"
     try:
-        con = sqlite3.connect(uri, uri=True)
+        con = sqlite3.connect(uri, uri=True, timeout=LOCK_TIMEOUT)
+    except sqlite3.DatabaseError as exc:
+        raise database_error(path, exc) from exc
+    try:
         con.text_factory = bytes
         present = {
             row[0].decode("utf-8", "replace")
             for row in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     except sqlite3.DatabaseError as exc:
-        raise InputFileError(f"{path}: not a readable SQLite database ({exc})") from exc
+        con.close()
+        raise database_error(path, exc) from exc
     try:
         for table, columns in tables.items():
             if table not in present:
@@ -66,7 +97,7 @@ def wrap_errors(path, rows):
     try:
         yield from rows
     except sqlite3.DatabaseError as exc:
-        raise InputFileError(f"{os.fspath(path)}: read failed ({exc})") from exc
+        raise database_error(path, exc, "read failed") from exc
 
 
 def decode_text(value):

@@ -2,36 +2,46 @@
 
 import os
 
+from .compression import READ_ERRORS, UTF8_BOM, open_input
 from .errors import InputFileError
 
 
 def iter_lines(path):
     """Yield ``(line_number, text)`` for each line of a text file, 1-based.
 
-    Reads bytes and decodes per line so that one line in an odd encoding is
-    reported by number instead of stopping the file: such a line comes back
-    as an :class:`UndecodableLine` (raw bytes and the reason) instead of str.
+    The file may be gzip, bzip2 or xz compressed (told by its first bytes);
+    a UTF-8 byte-order mark at its start is skipped. Reads bytes and decodes
+    per line so that one line in an odd encoding is reported by number
+    instead of stopping the file: such a line comes back as an
+    :class:`UndecodableLine` (raw bytes and the reason) instead of str.
 
     Raises
     ------
     InputFileError
-        The file is missing or unreadable.
+        The file is missing or unreadable, is a format no text reader can
+        use (see :func:`krotos.msd.compression.open_input`), or its
+        compressed data is damaged or truncated (the message names the last
+        line read).
     """
     path = os.fspath(path)
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot open ({exc.strerror or exc})") from exc
-    with handle:
+    number = 0
+    with open_input(path) as handle:
         try:
             for number, raw in enumerate(handle, 1):
-                raw = raw.rstrip(b"\r\n")
+                # A byte-order mark starting a later line comes from files concatenated.
+                raw = raw.rstrip(b"\r\n").removeprefix(UTF8_BOM)
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     yield number, UndecodableLine(raw, exc)
-        except OSError as exc:
-            raise InputFileError(f"{path}: read failed ({exc})") from exc
+        except READ_ERRORS as exc:
+            raise InputFileError(read_failure(path, number, exc)) from exc
+
+
+def read_failure(path, lines_read, exc):
+    """Message for a read that failed after ``lines_read`` lines (e.g. a truncated .gz)."""
+    return (f"{path}: read failed after line {lines_read} "
+            f"({type(exc).__name__}: {exc}); the file is damaged or truncated")
 
 
 class UndecodableLine:

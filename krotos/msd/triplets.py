@@ -8,14 +8,39 @@ time; neither holds more than one chunk of the file in memory.
 
 import itertools
 import os
+import re
 
 import numpy as np
 
+from .compression import READ_ERRORS, UTF8_BOM, open_input
 from .errors import InputFileError, ensure_log
+from .text_lines import read_failure
+
+#: Largest play count kept: counts are int64 from the reader to ``plays.h5``.
+MAX_COUNT = np.iinfo(np.int64).max
+
+# ASCII digits only: int() would also take '1_000', ' 7' or digits of other scripts.
+_COUNT = re.compile(r"([+-]?)0*([0-9]+)\Z")
+
+
+def parse_count(text):
+    """Return ``(count, None)`` for a positive int64 play count, else ``(None, (reason, detail))``."""
+    match = _COUNT.match(text)
+    if not match:
+        return None, ("non-integer count", repr(text[:40]))
+    sign, digits = match.groups()
+    if sign == "-" or digits == "0":
+        return None, ("non-positive count", repr(text[:40]))
+    # Length first: int() of a very long digit string is slow, or refused.
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
+        return None, ("count out of int64 range", f"{text[:40]!r} > {MAX_COUNT}")
+    return int(digits), None
 
 
 def _parse_line(path, number, raw, errors):
     """Return ``(user, song, count)`` for one line, or None after logging why not."""
+    # A byte-order mark starting a line (files concatenated) is not part of the user id.
+    raw = raw.removeprefix(UTF8_BOM)
     try:
         text = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
@@ -35,22 +60,11 @@ def _parse_line(path, number, raw, errors):
     if not song:
         errors.add(path, number, "empty song id")
         return None
-    try:
-        value = int(count)
-    except ValueError:
-        errors.add(path, number, "non-integer count", repr(count[:40]))
-        return None
-    if value <= 0:
-        errors.add(path, number, "non-positive count", repr(count))
+    value, why = parse_count(count)
+    if why is not None:
+        errors.add(path, number, *why)
         return None
     return user, song, value
-
-
-def _open(path):
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot open ({exc.strerror or exc})") from exc
 
 
 def iter_triplets(path, errors=None):
@@ -59,9 +73,12 @@ def iter_triplets(path, errors=None):
     Parameters
     ----------
     path : str or os.PathLike
+        The text file, or a gzip, bzip2 or xz compressed copy (told by its
+        first bytes, whatever its name); a UTF-8 byte-order mark is skipped.
     errors : BadInputLog, optional
         Collects malformed lines (wrong field count, empty user or song id,
-        non-integer or non-positive count, not UTF-8) by line number.
+        non-integer or non-positive count, a count beyond int64, not UTF-8)
+        by line number.
 
     Yields
     ------
@@ -70,18 +87,20 @@ def iter_triplets(path, errors=None):
     Raises
     ------
     InputFileError
-        The file cannot be opened or read.
+        The file cannot be opened or read, is in a format that is not text
+        (zip, SQLite, UTF-16, ...), or its compressed data is truncated.
     """
     errors = ensure_log(errors)
     path = os.fspath(path)
-    with _open(path) as handle:
+    number = 0
+    with open_input(path) as handle:
         try:
             for number, raw in enumerate(handle, 1):
                 parsed = _parse_line(path, number, raw, errors)
                 if parsed is not None:
                     yield parsed
-        except OSError as exc:
-            raise InputFileError(f"{path}: read failed ({exc})") from exc
+        except READ_ERRORS as exc:
+            raise InputFileError(read_failure(path, number, exc)) from exc
 
 
 def _fast_chunk(data, n_lines):
@@ -99,21 +118,22 @@ def _fast_chunk(data, n_lines):
     tabs_per_line = np.diff(np.searchsorted(tabs, newlines), prepend=0)
     if len(newlines) != n_lines or (tabs_per_line != 2).any():
         return None
-    # Spaces and CRs are stripped by the line-by-line path: leave those chunks to it.
-    if (buf == 32).any() or (buf == 13).any():
+    # Whitespace and control bytes are stripped or refused by the line-by-line
+    # path, and non-ASCII text (a BOM, odd digits) is its to judge: leave such
+    # chunks to it, so that both paths give the same result.
+    if not data.isascii() or ((buf <= 32) & (buf != 9) & (buf != 10)).any():
         return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    flat = text.replace("\n", "\t").split("\t")
+    flat = data.decode("ascii").replace("\n", "\t").split("\t")
     users = np.array(flat[0:-1:3], dtype=str)
     songs = np.array(flat[1::3], dtype=str)
+    count_text = np.array(flat[2::3], dtype=str)
+    if not np.char.isdigit(count_text).all():
+        return None
     try:
-        counts = np.fromiter(map(int, flat[2::3]), dtype=np.int64, count=n_lines)
+        counts = np.fromiter(map(int, count_text.tolist()), dtype=np.int64, count=n_lines)
     except (ValueError, OverflowError):
         return None
-    del flat
+    del flat, count_text
     if (users == "").any() or (songs == "").any() or (counts <= 0).any():
         return None
     return users, songs, counts
@@ -125,7 +145,8 @@ def iter_triplet_chunks(path, chunk_lines=1_000_000, errors=None):
     Parameters
     ----------
     path : str or os.PathLike
-        ``user<TAB>song_id<TAB>count`` text file (``train_triplets.txt``).
+        ``user<TAB>song_id<TAB>count`` text file (``train_triplets.txt``),
+        possibly compressed (see :func:`iter_triplets`).
     chunk_lines : int
         Lines per chunk. Peak memory is about 0.9 GB per million lines while
         parsing (fixed-width unicode arrays take 4 bytes per character); the
@@ -145,7 +166,8 @@ def iter_triplet_chunks(path, chunk_lines=1_000_000, errors=None):
     Raises
     ------
     InputFileError
-        The file cannot be opened or read.
+        The file cannot be opened or read, is in a format that is not text
+        (zip, SQLite, UTF-16, ...), or its compressed data is truncated.
 
     Examples
     --------
@@ -159,12 +181,12 @@ def iter_triplet_chunks(path, chunk_lines=1_000_000, errors=None):
     errors = ensure_log(errors)
     path = os.fspath(path)
     first = 1
-    with _open(path) as handle:
+    with open_input(path) as handle:
         while True:
             try:
                 lines = list(itertools.islice(handle, chunk_lines))
-            except OSError as exc:
-                raise InputFileError(f"{path}: read failed after line {first - 1} ({exc})") from exc
+            except READ_ERRORS as exc:
+                raise InputFileError(read_failure(path, first - 1, exc)) from exc
             if not lines:
                 return
             n_lines = len(lines)

@@ -14,7 +14,7 @@ import time
 
 from sqlalchemy import URL, create_engine, event, insert, text
 
-from krotos.msd.errors import ensure_log
+from krotos.msd.errors import EmptyResultError, ensure_log
 from krotos.msd.lastfm import LastfmTagsDB, iter_lastfm_json, resolve_tid_tag
 from krotos.msd.mismatches import read_sid_mismatches
 from krotos.msd.hdf5 import iter_msd_h5_folder, read_msd_h5
@@ -61,13 +61,29 @@ def _has_audio(track, stems, audio_filter):
 
 
 def _iter_msd_h5_tracks(msd_h5, errors):
-    """Track rows from MSD HDF5 files: a folder tree, or one aggregate file."""
-    if os.path.isdir(msd_h5):
-        songs = iter_msd_h5_folder(msd_h5, errors)
-    else:
-        songs = read_msd_h5(msd_h5)
-    for song in songs:
-        yield TrackMeta(song["track_id"], song["song_id"], song.get("title", ""),
+    """Track rows from MSD HDF5 files: a folder tree, or one aggregate file.
+
+    A track id met twice (the same file under two names, or two rows of an
+    aggregate file) is kept once and reported with both places.
+    """
+    folder = os.path.isdir(msd_h5)
+    songs = iter_msd_h5_folder(msd_h5, errors) if folder else read_msd_h5(msd_h5)
+    first_seen = {}
+    for row, song in enumerate(songs):
+        # Per-track files are named by their file; rows of one aggregate file by row.
+        path, line = (song["path"], None) if folder else (msd_h5, f"songs row {row}")
+        track_id = str(song.get("track_id", "")).strip()
+        song_id = str(song.get("song_id", "")).strip()
+        if not track_id or not song_id:
+            errors.add(path, line, "empty track or song id",
+                       f"track_id {track_id!r}, song_id {song_id!r}")
+            continue
+        if track_id in first_seen:
+            errors.add(path, line, "duplicate track_id",
+                       f"{track_id} already read from {first_seen[track_id]}; kept that one")
+            continue
+        first_seen[track_id] = path if folder else f"{path} {line}"
+        yield TrackMeta(track_id, song_id, song.get("title", ""),
                         song.get("release", ""), song.get("artist_id", ""),
                         song.get("artist_name", ""), song.get("duration"),
                         _positive_int(song.get("year")),
@@ -119,11 +135,11 @@ def _load_tracks(conn, sources, params, errors):
     if batch:
         conn.execute(insert(Track), batch)
     if not kept:
-        raise ValueError(
+        raise EmptyResultError(
             f"{sources['track_metadata'] or sources['msd_h5'] or sources['unique_tracks']}: "
             f"no usable track "
             f"({len(track_index)} read, none with an audio source under "
-            f"audio_filter={params['audio_filter']!r})")
+            f"audio_filter={params['audio_filter']!r}; {errors.describe()})")
     return track_index
 
 
@@ -201,9 +217,11 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     ------
     InputFileError
         An input cannot be read at all (the message names the file).
+    EmptyResultError
+        No usable track, or no tagged track (no tag reaching ``min_weight``
+        on a kept track); the message says where the rows went.
     ValueError
-        Bad parameters, no usable track, no tag source, or no tag reaching
-        ``min_weight``.
+        Bad parameters or no tag source.
     """
     if audio_filter not in AUDIO_FILTERS:
         raise ValueError(f"audio_filter must be one of {AUDIO_FILTERS}, got {audio_filter!r}")
@@ -270,7 +288,7 @@ def _build(tmp, sources, params, errors, progress):
             progress(0.8, "merging tag spellings")
             stats.update(_merge(conn, sources, names, params, errors))
             progress(0.9, "choosing the vocabulary and the song map")
-            stats.update(_vocabulary_and_songs(conn, sources, params, errors))
+            stats.update(_vocabulary_and_songs(conn, sources, params, errors, stats["tag_rows"]))
             stats["seconds"] = round(time.monotonic() - started, 3)
             stats["tracks"]["in_metadata"] = n_metadata
             stats["tracks"]["left_out_no_audio_source"] = n_metadata - stats["tracks"]["kept"]
@@ -429,16 +447,21 @@ def _insert_many(conn, model, columns, rows):
         conn.exec_driver_sql(sql, batch)
 
 
-def _vocabulary_and_songs(conn, sources, params, errors):
+def _vocabulary_and_songs(conn, sources, params, errors, tag_rows):
     min_weight = params["min_weight"]
     top = conn.execute(text(
         "SELECT tt.tag, t.name, count(*) AS n FROM track_tags tt JOIN tags t ON t.id = tt.tag "
         "WHERE tt.weight >= :w GROUP BY tt.tag ORDER BY n DESC, t.name ASC LIMIT :n"),
         {"w": min_weight, "n": params["n_tags"]}).fetchall()
     if not top:
-        raise ValueError(
-            f"no tag has weight >= min_weight={min_weight} on any kept track "
-            f"(tag source: {sources['lastfm_tags'] or sources['lastfm_json']})")
+        # A database without a tagged track would train nothing: say where the rows went.
+        raise EmptyResultError(
+            f"{', '.join(filter(None, [sources['lastfm_tags'], *sources['lastfm_json']]))}: "
+            f"no tagged track: no tag has weight >= min_weight={min_weight} on a kept track "
+            f"({tag_rows['read']:,} tag rows read, {tag_rows['kept']:,} on kept tracks, "
+            f"{tag_rows['on_unknown_tracks']:,} on tracks not in the track list, "
+            f"{tag_rows['on_tracks_left_out']:,} on tracks left out for want of audio; "
+            f"{errors.describe()})")
     if len(top) < params["n_tags"]:
         log.warning("only %d tags reach min_weight=%s; vocabulary is smaller than n_tags=%d",
                     len(top), min_weight, params["n_tags"])

@@ -10,7 +10,9 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from krotos.msd import sqlite_input
 from krotos.msd.errors import InputFileError
+from krotos.msd.sqlite_input import database_error
 
 Track = collections.namedtuple(
     "Track", "track_id song_id track_7digitalid artist artist_id title duration")
@@ -34,7 +36,7 @@ class TagDB:
     Raises
     ------
     InputFileError
-        Missing file, or not a tag database.
+        Missing or empty file, locked by a writer, or not a tag database.
 
     Examples
     --------
@@ -48,17 +50,21 @@ class TagDB:
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
             raise InputFileError(f"{self.path}: no such file")
+        if os.path.getsize(self.path) == 0:
+            # SQLite opens an empty file as an empty database: "no such table" would mislead.
+            raise database_error(self.path, sqlite3.DatabaseError("file is empty"))
         uri = pathlib.Path(self.path).resolve().as_uri() + "?mode=ro"
         # A creator, because SQLAlchemy's URL parsing would undo the URI's
         # percent-encoding of '?', '%' or '#' in the path.
         self._engine = create_engine(
-            "sqlite+pysqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+            "sqlite+pysqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, timeout=sqlite_input.LOCK_TIMEOUT))
         try:
             self._conn = self._engine.connect()
             meta = dict(self._conn.execute(text("SELECT key, value FROM meta")).all())
         except DBAPIError as exc:
             self._engine.dispose()
-            raise InputFileError(f"{self.path}: not a krotos tag database ({exc.orig})") from exc
+            raise database_error(self.path, exc.orig, "not a krotos tag database") from exc
         self._meta = {key: json.loads(value) for key, value in meta.items()}
         self._vocab = None
 
