@@ -4,35 +4,57 @@ An :class:`Embedder` loads the tag model, the latent-factor model and the
 spectrogram extraction parameters once, then turns any audio file (or its
 bytes) into ``{"tags": {tag: probability}, "vector": [...], "duration": s}``.
 
-The spectrogram is computed by the very functions the pipeline's
-``Spectrograms`` task uses (:mod:`krotos.audio.decode`, ``resample``,
-``features``) with the parameters recorded in the spectrogram manifest, and
-rounded to the shards' storage type, so that a file seen here gets exactly
-the input the models were trained and evaluated on. A clip's prediction is
-the mean over its windows, planned by :func:`krotos.model.data.window_plan`
-as in the pipeline's evaluation.
+**One feature path.** The spectrogram is computed by the pipeline's own
+extraction function (:func:`krotos.audio.extract.spectrogram_of_samples`,
+the second half of what the ``Spectrograms`` task runs on every file) with
+the parameters recorded in the spectrogram manifest, and rounded to the
+shards' storage type, so that a file seen here gets exactly the input the
+models were trained and evaluated on. A clip's prediction is the mean over
+its windows, planned by :func:`krotos.model.data.window_plan` as in the
+pipeline's evaluation.
+
+**Decoding with limits.** Audio from strangers is decoded by
+:func:`decode_limited`, which reads the header first and refuses sample
+rates outside :class:`DecodeLimits` and more channels than it allows, then
+reads block by block, mixing each block to mono at once, and stops after
+``max_seconds``: a 4 KB WAV whose header claims a 1 Hz rate, or one that
+claims hours of audio, costs nothing. Bytes must be a container libsndfile
+reads (WAV, FLAC, Ogg, MP3, AIFF: :func:`audio_container`); playlists and
+containers that can name other URLs are refused, and no external decoder
+(ffmpeg) ever sees them. Per job, the decoded audio then takes at most
+``max_seconds * max_sample_rate * 4`` bytes (mono float32), and the
+spectrogram work is proportional to ``max_seconds``.
 """
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
-import tempfile
 import time
 import types
 
 import numpy as np
 
-from krotos.audio.decode import DecodeError, load_audio
-from krotos.audio.extract import ExtractParams
+from krotos.audio.decode import MIN_DECODED_FRACTION, DecodeError, load_audio, to_mono
+from krotos.audio.extract import ExtractParams, Rejected, spectrogram_of_samples
 from krotos.audio.features import log_mel
-from krotos.audio.resample import resample
 
 #: Stable codes of :class:`AudioError` (also the service's error codes).
 EMPTY = "empty"
 UNDECODABLE = "undecodable"
 TOO_SHORT = "too_short"
 SILENT = "silent"
+NOT_AUDIO = "not_audio"
+BAD_SAMPLE_RATE = "unsupported_sample_rate"
+TOO_MANY_CHANNELS = "too_many_channels"
+
+#: Containers accepted in bytes (all read by libsndfile, none can name a URL).
+CONTAINERS = ("wav", "flac", "ogg", "mp3", "aiff")
+#: Markers of playlists (HLS, ffmpeg concat, PLS). Looked for in the whole
+#: body: a playlist may hide behind an ID3 tag, which decoders skip.
+PLAYLIST_MARKERS = (b"#EXTM3U", b"#EXT-X-", b"#EXTINF:", b"ffconcat version", b"[playlist]")
+_BLOCK_FRAMES = 1 << 16
 
 
 class AudioError(ValueError):
@@ -41,6 +63,166 @@ class AudioError(ValueError):
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeLimits:
+    """What :func:`decode_limited` accepts.
+
+    Parameters
+    ----------
+    max_seconds : float
+        Audio past this point is not decoded (the clip is cut there, and the
+        result says so); ``None``: no cut.
+    min_sample_rate, max_sample_rate : int
+        Accepted sample rates, Hz, read from the header before decoding.
+    max_channels : int
+        More channels are refused before decoding.
+    """
+
+    max_seconds: float = 300.0
+    min_sample_rate: int = 8000
+    max_sample_rate: int = 96000
+    max_channels: int = 8
+
+
+def audio_container(data, name="audio"):
+    """The container of audio bytes, refusing anything the service must not decode.
+
+    Parameters
+    ----------
+    data : bytes
+    name : str
+        How the message calls the input.
+
+    Returns
+    -------
+    str
+        One of :data:`CONTAINERS`.
+
+    Raises
+    ------
+    AudioError
+        ``empty``, or ``not_audio`` for text, pages, playlists (HLS ``.m3u8``,
+        PLS, ffmpeg concat lists, also behind an ID3 tag) and any container
+        libsndfile does not read (MP4/M4A, video, unknown bytes).
+    """
+    from krotos.sources.sniff import describe, sniff
+
+    if not data:
+        raise AudioError(EMPTY, f"{name}: empty (0 bytes)")
+    head = bytes(data[:64])
+    for marker in PLAYLIST_MARKERS:
+        if marker in data:
+            raise AudioError(NOT_AUDIO, f"{name}: a playlist ({marker.decode()!r} found), "
+                                        f"not audio; playlists are refused")
+    kind = sniff(head)
+    if kind not in CONTAINERS:
+        what = ("an MP4/M4A container (convert it to mp3, ogg, flac or wav)"
+                if head[4:8] == b"ftyp" else describe(head))
+        raise AudioError(NOT_AUDIO, f"{name}: not audio the service reads ({what})")
+    return kind
+
+
+def _check_header(f, name, limits):
+    sr, channels = int(f.samplerate), int(f.channels)
+    if not limits.min_sample_rate <= sr <= limits.max_sample_rate:
+        raise AudioError(BAD_SAMPLE_RATE, f"{name}: sample rate {sr} Hz is outside the "
+                                          f"accepted {limits.min_sample_rate}-"
+                                          f"{limits.max_sample_rate} Hz")
+    if not 1 <= channels <= limits.max_channels:
+        raise AudioError(TOO_MANY_CHANNELS, f"{name}: {channels} channels (at most "
+                                            f"{limits.max_channels} are accepted)")
+    return sr, channels
+
+
+def decode_limited(source, name=None, limits=DecodeLimits()):
+    """Decode audio bytes or a file to mono float32, within ``limits``.
+
+    Parameters
+    ----------
+    source : bytes or str or os.PathLike
+        Bytes must pass :func:`audio_container`. A file libsndfile cannot
+        read falls back to :func:`krotos.audio.decode.load_audio` (audioread:
+        ffmpeg or GStreamer) without the limits: local files are the user's own.
+    name : str, optional
+        How messages call the input (default: the path, or "audio").
+    limits : DecodeLimits
+
+    Returns
+    -------
+    samples : np.ndarray
+        1-D float32 (channels averaged as the pipeline does).
+    sample_rate : int
+    cut : bool
+        Whether decoding stopped at ``limits.max_seconds``.
+
+    Raises
+    ------
+    AudioError
+        ``empty``, ``not_audio``, ``undecodable``, ``unsupported_sample_rate``
+        or ``too_many_channels``; messages name the input, never a temporary path.
+    """
+    import soundfile as sf
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name = name or "audio"
+        data = bytes(source)
+        kind = audio_container(data, name)
+        opener = io.BytesIO(data)
+    else:
+        path = os.fspath(source)
+        name = name or path
+        if not os.path.exists(path):
+            raise AudioError(UNDECODABLE, f"{name}: no such file")
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise AudioError(EMPTY, f"{name}: empty file (0 bytes)")
+        kind, opener = None, path
+    try:
+        f = sf.SoundFile(opener)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        if kind is not None:
+            raise AudioError(UNDECODABLE, f"{name}: not decodable: corrupt {kind} data "
+                                          f"({exc})") from None
+        return (*_load_fallback(opener, name), False)
+    with f:
+        sr, channels = _check_header(f, name, limits)
+        announced = f.frames if f.frames > 0 else None
+        cap = None if limits.max_seconds is None else int(limits.max_seconds * sr)
+        blocks, read, cut = [], 0, False
+        try:
+            while True:
+                want = _BLOCK_FRAMES if cap is None else min(_BLOCK_FRAMES, cap - read)
+                if want <= 0:
+                    # Cut only if there is more to read.
+                    cut = len(f.read(1, dtype="float32", always_2d=True)) > 0
+                    break
+                block = f.read(want, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                blocks.append(to_mono(block))
+                read += len(block)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(UNDECODABLE, f"{name}: not decodable: corrupt {kind or 'audio'} "
+                                          f"data ({exc})") from None
+    if read == 0:
+        raise AudioError(EMPTY, f"{name}: decoded to 0 samples")
+    if not cut and announced and read < MIN_DECODED_FRACTION * announced:
+        raise AudioError(UNDECODABLE, f"{name}: truncated: decoded {read / sr:.2f} s of the "
+                                      f"{announced / sr:.2f} s its header announces")
+    samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(UNDECODABLE, f"{name}: decoded samples contain NaN or inf")
+    return samples, sr, cut
+
+
+def _load_fallback(path, name):
+    try:
+        return load_audio(path)
+    except DecodeError as exc:
+        message = str(exc).replace(path, name)
+        code = EMPTY if "0 samples" in message else UNDECODABLE
+        raise AudioError(code, message) from exc
 
 
 def extract_params_from_manifest(params):
@@ -90,6 +272,8 @@ class Embedder:
         Window plan of a clip (default: non-overlapping windows, all of them).
     batch_size : int
         Windows per forward pass.
+    limits : DecodeLimits, optional
+        What audio is decoded (default :class:`DecodeLimits`'s defaults).
 
     Attributes
     ----------
@@ -102,7 +286,7 @@ class Embedder:
     """
 
     def __init__(self, tag_model, vocabulary, latent_model, extract_params, *,
-                 hop_frames=None, max_windows=None, batch_size=64):
+                 hop_frames=None, max_windows=None, batch_size=64, limits=None):
         import tensorflow as tf
 
         from krotos.model.network import load_model, model_input_shape
@@ -133,6 +317,7 @@ class Embedder:
         self.hop_frames = hop_frames
         self.max_windows = max_windows
         self.batch_size = int(batch_size)
+        self.limits = limits or DecodeLimits()
         # Centred frames: 1 + n // hop of them, so (w - 1) hops fill one window.
         self.min_seconds = ((self.window_frames - 1) * self.params.hop_length
                             / self.params.sample_rate)
@@ -171,36 +356,45 @@ class Embedder:
                 "sample_rate": self.params.sample_rate, "hop_length": self.params.hop_length}
 
     def spectrogram(self, source, name=None):
-        """Log-mel frames ``(frames, n_mels)`` of a file or its bytes, and its duration.
+        """Log-mel frames ``(frames, n_mels)`` of a file or its bytes, and the decoding.
+
+        Decoded by :func:`decode_limited`, then computed by the pipeline's
+        :func:`~krotos.audio.extract.spectrogram_of_samples` and rounded to the
+        shards' storage type: the frames a shard would hold for the same file.
+
+        Returns
+        -------
+        mel : np.ndarray
+        info : dict
+            ``duration`` (seconds decoded) and ``cut`` (decoding stopped at
+            ``limits.max_seconds``).
 
         Raises
         ------
         AudioError
-            ``empty``, ``undecodable``, ``too_short`` or ``silent``.
+            ``empty``, ``not_audio``, ``undecodable``, ``unsupported_sample_rate``,
+            ``too_many_channels``, ``too_short`` or ``silent``.
         """
-        samples, sr, name = _decode(source, name)
+        if name is None and not isinstance(source, (bytes, bytearray, memoryview)):
+            name = os.fspath(source)
+        samples, sr, cut = decode_limited(source, name, self.limits)
+        name = name or "audio"
         duration = len(samples) / sr
-        if duration < self.min_seconds:
-            raise AudioError(TOO_SHORT, f"{name}: {duration:.2f} s of audio is shorter than "
-                                        f"the model window ({self.min_seconds:.2f} s)")
-        peak = float(np.max(np.abs(samples)))
-        peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
-        if peak_db < self.params.silence_db:
-            raise AudioError(SILENT, f"{name}: silent (peak {peak_db:.1f} dBFS < "
-                                     f"{self.params.silence_db:g} dBFS)")
-        p = self.params
-        samples = resample(samples, sr, p.sample_rate, p.resampler, p.resample_quality)
-        mel = log_mel(samples, sample_rate=p.sample_rate, n_fft=p.n_fft,
-                      hop_length=p.hop_length, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax,
-                      amin=p.amin)
+        try:
+            mel = spectrogram_of_samples(samples, sr, self.params, name,
+                                         min_seconds=self.min_seconds)
+        except Rejected as rej:
+            if rej.status == TOO_SHORT:
+                raise AudioError(TOO_SHORT, f"{name}: {duration:.2f} s of audio is shorter "
+                                            f"than the model window ({self.min_seconds:.2f} s)"
+                                 ) from None
+            raise AudioError(rej.status, rej.reason) from None
         # The shards store this dtype: round the same way.
-        mel = mel.astype(p.dtype).astype(np.float32)
-        if not np.all(np.isfinite(mel)):
-            raise AudioError(UNDECODABLE, f"{name}: spectrogram has NaN or inf")
+        mel = mel.astype(self.params.dtype).astype(np.float32)
         if mel.shape[0] < self.window_frames:
             raise AudioError(TOO_SHORT, f"{name}: {mel.shape[0]} spectrogram frames, the "
                                         f"model window needs {self.window_frames}")
-        return mel, duration
+        return mel, {"duration": duration, "cut": cut}
 
     def predict_spectrogram(self, mel):
         """Window-averaged ``(tag probabilities, latent vector)`` of one spectrogram."""
@@ -233,58 +427,26 @@ class Embedder:
         dict
             ``tags`` (``{tag: probability}``, most probable first), ``vector``
             (the predicted latent factors, a list), ``duration`` (seconds),
-            ``windows`` (model windows averaged), ``seconds`` (time taken),
-            ``model_id``.
+            ``windows`` (model windows averaged), ``cut`` (the audio was
+            longer than ``limits.max_seconds`` and cut there), ``seconds``
+            (time taken), ``model_id``.
 
         Raises
         ------
         AudioError
         """
         started = time.perf_counter()
-        mel, duration = self.spectrogram(source, name)
+        mel, info = self.spectrogram(source, name)
         tags, vector, n_windows = self.predict_spectrogram(mel)
         order = np.argsort(-tags, kind="stable")
         return {
             "tags": {self.vocabulary[j]: round(float(tags[j]), 6) for j in order},
             "vector": [float(v) for v in vector],
-            "duration": round(float(duration), 3),
+            "duration": round(float(info["duration"]), 3),
             "windows": int(n_windows),
+            "cut": bool(info["cut"]),
             "seconds": round(time.perf_counter() - started, 4),
             "model_id": self.model_id,
         }
 
 
-def _decode(source, name):
-    """``(mono samples, sample rate, name)`` of a path or of bytes."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        name = name or "audio"
-        data = bytes(source)
-        if not data:
-            raise AudioError(EMPTY, f"{name}: empty (0 bytes)")
-        # audioread (the fallback decoder) needs a real file.
-        fd, tmp = tempfile.mkstemp(prefix="krotos-audio-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            samples, sr = _load(tmp, name)
-        finally:
-            os.remove(tmp)
-        return samples, sr, name
-    path = os.fspath(source)
-    name = name or path
-    if not os.path.exists(path):
-        raise AudioError(UNDECODABLE, f"{name}: no such file")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise AudioError(EMPTY, f"{name}: empty file (0 bytes)")
-    return (*_load(path, name), name)
-
-
-def _load(path, name):
-    try:
-        return load_audio(path)
-    except DecodeError as exc:
-        message = str(exc)
-        if message.startswith(path):
-            message = name + message[len(path):]
-        code = EMPTY if "0 samples" in message else UNDECODABLE
-        raise AudioError(code, message) from exc

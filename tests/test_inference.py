@@ -15,7 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tiny_model  # noqa: E402
 from conftest import real_fixture  # noqa: E402
 
-from krotos.inference import AudioError, Embedder, extract_params_from_manifest  # noqa: E402
+from conftest import run_tasks  # noqa: E402
+
+from krotos.inference import (  # noqa: E402
+    AudioError, DecodeLimits, Embedder, audio_container, decode_limited,
+    extract_params_from_manifest)
 from krotos.locate import ModelNotFound, from_config, from_dir, locate  # noqa: E402
 
 
@@ -47,7 +51,8 @@ def test_real_files_get_tags_and_a_vector(embedder, name):
     info = sf.info(str(path))
     assert result["duration"] == pytest.approx(info.frames / info.samplerate, rel=0.01)
     # Non-overlapping windows plus one ending on the last frame.
-    mel, _ = embedder.spectrogram(path)
+    mel, info = embedder.spectrogram(path)
+    assert info["cut"] is False and result["cut"] is False
     assert result["windows"] == -(-len(mel) // tiny_model.WINDOW_FRAMES)
     # Bytes and path give the same answer.
     again = embedder.embed(path.read_bytes(), name=name)
@@ -98,10 +103,38 @@ def test_model_id_is_stable_and_describes_the_model(embedder, model):
     assert info["n_factors"] == tiny_model.N_FACTORS and info["window_frames"] == 43
 
 
+def test_a_demo_preview_gets_exactly_the_frames_of_its_shard(model, tiny_demo, luigi_config):
+    """One feature path: the real Spectrograms task on a demo preview (44.1 kHz
+    stereo mp3) and the service's embedder on the same file give the same frames."""
+    import pipeline
+    from krotos.audio.shards import ShardReader
+    from krotos.sources.fetch import read_previews_json
+
+    luigi_config.set("Spectrograms", "n_mels", tiny_model.N_MELS)
+    luigi_config.set("Spectrograms", "min_seconds", 1.0)
+    task = pipeline.Spectrograms(shard=0, shard_size=4)
+    ok, _ = run_tasks([task])
+    assert ok
+    service = Embedder(Path(model["folders"]["TrainTagModel"]) / "model.keras",
+                       tiny_model.VOCAB, Path(model["model_dir"]) / "model.keras",
+                       task.extract_params())
+    previews = [p for p in read_previews_json(task.requires().file("previews.json"))
+                if p["status"] == "ok"]
+    assert previews and previews[0]["path"].endswith(".mp3")
+    with ShardReader(task.file("shard.h5")) as reader:
+        for preview in previews[:2]:
+            stored = np.asarray(reader.read(reader.index_of(preview["track_id"])),
+                                dtype=np.float32)
+            # Bytes, as the worker gets them.
+            mel, _ = service.spectrogram(Path(preview["path"]).read_bytes(), name="preview")
+            np.testing.assert_array_equal(mel, stored)
+
+
 @pytest.mark.parametrize("make, code", [
     (lambda: b"", "empty"),
-    (lambda: b"<!doctype html><html></html>" * 10, "undecodable"),
-    (lambda: bytes(range(256)) * 20, "undecodable"),
+    (lambda: b"<!doctype html><html></html>" * 10, "not_audio"),
+    (lambda: bytes(range(256)) * 20, "not_audio"),
+    (lambda: b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 20, "undecodable"),
     (lambda: wav_bytes(0.3 * np.sin(np.arange(11025) / 3.0)), "too_short"),
     (lambda: wav_bytes(np.zeros(22050 * 3)), "silent"),
 ])
@@ -120,6 +153,9 @@ def test_bad_files_are_named(embedder, tmp_path):
         embedder.embed(empty)
     assert err.value.code == "empty"
     text = real_fixture("audio", "Kevin_MacLeod_-_Vibe_Ace.txt")
+    with pytest.raises(AudioError, match=r"Vibe_Ace\.txt: not audio") as err:
+        embedder.embed(text.read_bytes(), name=text.name)
+    assert err.value.code == "not_audio"
     with pytest.raises(AudioError, match=r"Vibe_Ace\.txt: not decodable") as err:
         embedder.embed(text)
 
@@ -131,6 +167,83 @@ def test_exactly_one_window_is_enough(embedder):
     with pytest.raises(AudioError, match="shorter than the model window") as err:
         embedder.embed(wav_bytes(samples[:-1]))
     assert err.value.code == "too_short"
+
+
+# -- decoding bombs and what is not audio -------------------------------------------------
+
+
+def wav_header(sample_rate, channels=1, data_bytes=4000, bits=16):
+    """A WAV header claiming anything, followed by ``data_bytes`` of noise."""
+    import struct
+
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, bits)
+    body = np.random.default_rng(0).integers(-8000, 8000, data_bytes // 2,
+                                             dtype=np.int16).tobytes()
+    return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVE" + b"fmt " +
+            struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(body)) + body)
+
+
+@pytest.mark.parametrize("rate", [1, 100, 1_000_000])
+def test_a_sample_rate_bomb_is_refused_before_decoding(embedder, monkeypatch, rate):
+    """The probe's 4 KB WAV claiming 1 Hz grew the worker by 1.6 GB; now the header
+    is read and the file refused before a sample is decoded or resampled."""
+    import krotos.audio.extract as extract
+
+    def no_resampling(*args, **kwargs):
+        raise AssertionError("resampled a refused file")
+    monkeypatch.setattr(extract, "resample", no_resampling)
+    with pytest.raises(AudioError) as err:
+        embedder.embed(wav_header(rate), name="bomb.wav")
+    assert err.value.code == "unsupported_sample_rate"
+    assert str(err.value).startswith(f"bomb.wav: sample rate {rate} Hz is outside")
+
+
+def test_channels_beyond_the_limit_are_refused(embedder):
+    with pytest.raises(AudioError) as err:
+        embedder.embed(wav_header(22050, channels=64, data_bytes=64 * 2 * 10), name="wide.wav")
+    assert err.value.code == "too_many_channels"
+
+
+def test_long_audio_is_cut_at_max_seconds(embedder):
+    long = 0.3 * np.sin(np.arange(22050 * 12) / 4.0)
+    samples, sr, cut = decode_limited(wav_bytes(long), "long.wav", DecodeLimits(max_seconds=5))
+    assert cut and sr == 22050 and len(samples) == 5 * 22050
+    samples, _, cut = decode_limited(wav_bytes(long), "long.wav", DecodeLimits(max_seconds=12))
+    assert not cut and len(samples) == 12 * 22050
+    limited = Embedder.__new__(Embedder)
+    limited.__dict__.update(embedder.__dict__, limits=DecodeLimits(max_seconds=2))
+    result = limited.embed(wav_bytes(long), name="long.wav")
+    assert result["cut"] is True and result["duration"] == pytest.approx(2.0)
+
+
+def test_a_header_claiming_an_hour_decodes_only_what_is_there():
+    data = bytearray(wav_header(22050, data_bytes=22050 * 2 * 3))
+    data[40:44] = (22050 * 2 * 3600).to_bytes(4, "little")  # "one hour"
+    samples, sr, cut = decode_limited(bytes(data), "liar.wav")
+    assert len(samples) == 3 * 22050 and not cut
+
+
+@pytest.mark.parametrize("body", [
+    b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://127.0.0.1:6379/x.ts\n",
+    # A playlist behind an ID3 tag: decoders skip the tag and probe what follows.
+    b"ID3\x04\x00\x00\x00\x00\x00\x00#EXTM3U\n#EXTINF:10,\nhttp://10.0.0.1/a.ts\n",
+    b"ffconcat version 1.0\nfile 'http://169.254.169.254/latest'\n",
+    b"[playlist]\nFile1=http://10.0.0.1/a.mp3\n",
+    b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + bytes(100),
+])
+def test_playlists_and_containers_that_can_name_urls_are_not_audio(body):
+    with pytest.raises(AudioError) as err:
+        audio_container(body, "x")
+    assert err.value.code == "not_audio"
+
+
+def test_temporary_paths_never_reach_messages(embedder):
+    broken = b"OggS" + bytes(range(256)) * 8
+    with pytest.raises(AudioError) as err:
+        embedder.embed(broken, name="upload.ogg")
+    assert "/tmp" not in str(err.value) and "krotos-audio" not in str(err.value)
+    assert str(err.value).startswith("upload.ogg: ")
 
 
 def test_manifest_params_round_trip():

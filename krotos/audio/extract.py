@@ -104,14 +104,46 @@ def spectrogram_of_file(path, params):
         samples, sr = load_audio(path)
     except DecodeError as exc:
         raise Rejected(st.UNDECODABLE, str(exc)) from exc
+    return spectrogram_of_samples(samples, sr, params, path)
+
+
+def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
+    """Check, resample and compute the log-mel of decoded mono samples.
+
+    The second half of :func:`spectrogram_of_file`, for callers that decode
+    themselves (the web service decodes uploads with limits of its own).
+
+    Parameters
+    ----------
+    samples : np.ndarray
+        1-D float32 mono signal, as :func:`krotos.audio.decode.load_audio` returns.
+    sr : int
+        Its sample rate.
+    params : ExtractParams
+    name : str
+        How reasons call the input.
+    min_seconds : float, optional
+        Shortest accepted clip (default ``params.min_seconds``).
+
+    Returns
+    -------
+    np.ndarray
+        ``(frames, n_mels)`` float32.
+
+    Raises
+    ------
+    Rejected
+        ``undecodable``, ``too_short`` or ``silent``.
+    """
+    min_seconds = params.min_seconds if min_seconds is None else min_seconds
     seconds = len(samples) / sr
-    if seconds < params.min_seconds:
-        raise Rejected(st.TOO_SHORT, f"{path}: {seconds:.2f} s < min_seconds="
-                                     f"{params.min_seconds:g}")
+    if seconds < min_seconds:
+        raise Rejected(st.TOO_SHORT, f"{name}: {seconds:.2f} s < min_seconds="
+                                     f"{min_seconds:g}")
     peak = float(np.max(np.abs(samples)))
     peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
     if peak_db < params.silence_db:
-        raise Rejected(st.SILENT, f"{path}: peak {peak_db:.1f} dBFS < silence_db="
+        raise Rejected(st.SILENT, f"{name}: peak {peak_db:.1f} dBFS < silence_db="
                                   f"{params.silence_db:g}")
     samples = resample(samples, sr, params.sample_rate, params.resampler,
                        params.resample_quality)
@@ -119,7 +151,7 @@ def spectrogram_of_file(path, params):
                   hop_length=params.hop_length, n_mels=params.n_mels,
                   fmin=params.fmin, fmax=params.fmax, amin=params.amin)
     if not np.all(np.isfinite(mel)):
-        raise Rejected(st.UNDECODABLE, f"{path}: spectrogram has NaN or inf")
+        raise Rejected(st.UNDECODABLE, f"{name}: spectrogram has NaN or inf")
     return mel
 
 
