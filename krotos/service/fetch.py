@@ -2,26 +2,46 @@
 
 A service that fetches arbitrary URLs can be turned against the network it
 runs in (server-side request forgery): ``http://127.0.0.1:6379/``,
-``http://169.254.169.254/`` (cloud metadata), ``http://10.0.0.5/admin``. So
-every URL, and every redirect target, is checked before it is requested:
+``http://169.254.169.254/`` (cloud metadata), ``http://10.0.0.5/admin``. The
+guard here is closed by construction:
 
-* only ``http`` and ``https``;
-* the host is resolved, and every address it resolves to must be globally
-  routable: loopback, link-local, private, shared (CGNAT), multicast,
-  reserved and unspecified addresses are refused, unless the allow-list names
-  the host, the address, or a network holding it;
-* after connecting, the address actually connected to is checked again
-  before a byte of the body is read, so a DNS answer that changed between the
-  check and the connection (DNS rebinding) does not get a body through.
+* only ``http`` and ``https``, no credentials in the URL, no proxies and no
+  ``.netrc`` (the session ignores the environment);
+* each hop (the URL, then every redirect target, followed here one by one)
+  resolves its host **once**; every address it resolves to must be globally
+  routable (loopback, link-local, private, shared, multicast, reserved and
+  unspecified addresses are refused, unless the allow-list names the host,
+  the address or a network holding it). IPv6 forms that embed an IPv4
+  address (mapped ``::ffff:a.b.c.d``, compatible ``::a.b.c.d``, NAT64
+  ``64:ff9b::/96``, 6to4 ``2002::/16``, Teredo) are judged by the IPv4
+  address they carry; the local-use NAT64 prefix ``64:ff9b:1::/48`` is refused;
+* the connection is made to that vetted address itself (:class:`PinnedAdapter`:
+  the pool's host is the address, while the ``Host`` header, TLS SNI and the
+  certificate check keep the name), so no second DNS answer can redirect it;
+* once connected, the socket's peer must be the pinned address; a peer that
+  cannot be read is refused too;
+* a download has a wall-clock deadline (connection, redirects and body
+  together): a server trickling bytes cannot hold a worker past it.
+
+``requests-hardened`` does the pinning for ``requests`` too, but it vets only
+the first address a name resolves to, knows no allow-list finer than "all
+loopback", and takes ``::7f00:1`` or ``64:ff9b::a9fe:a9fe`` for public
+addresses; hence this adapter, built the same way.
 """
 
 import ipaddress
+import os
 import socket
+import threading
+import time
 import urllib.parse
+import weakref
 
 import requests
-
-from krotos.sources.sniff import describe, sniff
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.connection import allowed_gai_family
 
 #: Stable error codes.
 URL_NOT_ALLOWED = "url_not_allowed"
@@ -29,6 +49,18 @@ INVALID_URL = "invalid_url"
 FETCH_FAILED = "url_fetch_failed"
 NOT_AUDIO = "not_audio"
 TOO_LARGE = "too_large"
+
+#: Networks refused although Python may call their addresses global.
+_REFUSED = tuple(ipaddress.ip_network(n) for n in (
+    "64:ff9b:1::/48",   # local-use NAT64 (RFC 8215): where the IPv4 part sits varies
+    "192.88.99.0/24",   # 6to4 relay anycast
+    "100.64.0.0/10",    # shared address space (carrier-grade NAT)
+    "192.0.0.0/24",     # IETF protocol assignments
+    "5f00::/16",        # IPv6 segment routing
+))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 
 
 class FetchError(Exception):
@@ -38,6 +70,46 @@ class FetchError(Exception):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+def _embedded_ipv4(address):
+    """The IPv4 address an IPv6 address carries, or None."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or address in _IPV4_TRANSLATED or (
+            address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def plain_addresses(address):
+    """The addresses that decide whether ``address`` may be reached.
+
+    An IPv6 address embedding an IPv4 address is judged by that IPv4 address
+    (the wrapper only says how to reach it); a Teredo address by itself and
+    both IPv4 addresses it carries; any other address by itself.
+    """
+    if address.version == 6 and address.teredo is not None:
+        return [address, *address.teredo]
+    embedded = _embedded_ipv4(address)
+    return [address] if embedded is None else [embedded]
+
+
+def _public(address):
+    return (address.is_global and not address.is_multicast
+            and not any(address in network for network in _REFUSED
+                        if network.version == address.version))
+
+
+def _kind(address):
+    for kind in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return "non-public"
 
 
 class UrlPolicy:
@@ -59,84 +131,89 @@ class UrlPolicy:
             try:
                 network = ipaddress.ip_network(entry.strip("[]"), strict=False)
             except ValueError:
-                self.hosts.add(entry)
+                self.hosts.add(entry.rstrip("."))
                 continue
             mapped = network.version == 6 and network.network_address.ipv4_mapped
             if mapped and network.prefixlen >= 96:
-                # Addresses are compared in their plain IPv4 form (see _plain).
+                # Addresses are compared in their IPv4 form (see plain_addresses).
                 network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
             self.networks.append(network)
 
-    def _allowed_address(self, address):
-        return any(address in network for network in self.networks)
+    def _allowed(self, address):
+        return any(address in network for network in self.networks
+                   if network.version == address.version)
 
-    def check(self, url):
-        """Raise :class:`FetchError` unless ``url`` may be fetched.
+    def vet_address(self, address, url, host=""):
+        """Raise ``url_not_allowed`` unless ``address`` (an ip_address) may be reached."""
+        if host and host in self.hosts:
+            return
+        if self._allowed(address):
+            return
+        for candidate in plain_addresses(address):
+            if not _public(candidate) and not self._allowed(candidate):
+                shown = f"{address}" if candidate == address else f"{address} (= {candidate})"
+                raise FetchError(URL_NOT_ALLOWED, f"{short_url(url)}: host {host or address} "
+                                                  f"resolves to {shown}, a {_kind(candidate)} "
+                                                  f"address; refused (not in the allow-list)")
 
-        Returns
-        -------
-        set of ipaddress objects
-            The addresses the host resolved to (all acceptable).
-        """
+    def parse(self, url):
+        """``(scheme, host, port)`` of an acceptable URL (no resolution)."""
         try:
             parts = urllib.parse.urlsplit(str(url))
             port = parts.port
         except ValueError as exc:
             raise FetchError(INVALID_URL, f"{url!r} is not a valid URL ({exc})") from None
         if parts.scheme not in ("http", "https"):
-            raise FetchError(INVALID_URL, f"{_short(url)}: only http and https URLs are "
+            raise FetchError(INVALID_URL, f"{short_url(url)}: only http and https URLs are "
                                           f"accepted")
         host = (parts.hostname or "").lower()
         if not host:
-            raise FetchError(INVALID_URL, f"{_short(url)}: the URL has no host")
+            raise FetchError(INVALID_URL, f"{short_url(url)}: the URL has no host")
         if parts.username or parts.password:
-            raise FetchError(INVALID_URL, f"{_short(url)}: credentials in URLs are refused")
-        port = port or (443 if parts.scheme == "https" else 80)
+            raise FetchError(INVALID_URL, f"{short_url(url)}: credentials in URLs are refused")
+        return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
+
+    def resolve(self, url):
+        """Resolve the URL's host once and vet every address it resolves to.
+
+        Returns
+        -------
+        list of ipaddress objects
+            The acceptable addresses, in the resolver's order (the first is
+            the one a download connects to).
+
+        Raises
+        ------
+        FetchError
+            ``invalid_url``, ``url_not_allowed`` or ``url_fetch_failed`` (no
+            such host).
+        """
+        _, host, port = self.parse(url)
+        # "localhost." is "localhost": the final dot only says the name is absolute.
+        name = host[:-1] if host.endswith(".") and not host.endswith("..") else host
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(name, port, family=allowed_gai_family(),
+                                       type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise FetchError(FETCH_FAILED, f"{_short(url)}: cannot resolve host {host!r} "
+            raise FetchError(FETCH_FAILED, f"{short_url(url)}: cannot resolve host {host!r} "
                                            f"({exc})") from None
-        addresses = {_plain(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos}
-        if host in self.hosts:
-            return addresses
+        addresses = []
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if address not in addresses:
+                addresses.append(address)
         for address in addresses:
-            if not _public(address) and not self._allowed_address(address):
-                raise FetchError(URL_NOT_ALLOWED, f"{_short(url)}: host {host} resolves to "
-                                                  f"{address}, a {_kind(address)} address; "
-                                                  f"refused (not in the allow-list)")
+            self.vet_address(address, url, name)
+        if not addresses:
+            raise FetchError(FETCH_FAILED, f"{short_url(url)}: host {host!r} has no address")
         return addresses
 
-    def check_peer(self, url, peer):
-        """Refuse a connection whose actual peer address is not acceptable."""
-        host = (urllib.parse.urlsplit(url).hostname or "").lower()
-        if peer is None or host in self.hosts:
-            return
-        address = _plain(ipaddress.ip_address(peer.split("%")[0]))
-        if not _public(address) and not self._allowed_address(address):
-            raise FetchError(URL_NOT_ALLOWED, f"{_short(url)}: connected to {address}, a "
-                                              f"{_kind(address)} address; refused")
+    def check(self, url):
+        """Raise :class:`FetchError` unless ``url`` may be fetched; returns its addresses."""
+        return set(self.resolve(url))
 
 
-def _plain(address):
-    """IPv4-mapped IPv6 addresses (``::ffff:127.0.0.1``) as the IPv4 address they are."""
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _public(address):
-    return address.is_global and not address.is_multicast
-
-
-def _kind(address):
-    for kind in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
-        if getattr(address, f"is_{kind}"):
-            return kind.replace("_", "-")
-    return "non-public"
-
-
-def _short(url, limit=200):
+def short_url(url, limit=200):
     """A URL for messages: no query string (may hold credentials), bounded length."""
     try:
         parts = urllib.parse.urlsplit(str(url))
@@ -146,26 +223,117 @@ def _short(url, limit=200):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _peer_address(response):
-    """The address the response came from, if urllib3 still knows it."""
-    raw = response.raw
-    candidates = (
-        lambda: raw.connection.sock,
-        # urllib3 2 hands the socket over to http.client's response object.
-        lambda: raw._fp.fp.raw._sock,
-    )
-    for get in candidates:
+class _PinnedConnectionMixin:
+    """Checks, once connected, that the socket's peer is the address the pool pins."""
+
+    adapter = None
+
+    def connect(self):
+        super().connect()
+        adapter = self.adapter
         try:
-            sock = get()
-            if sock is not None:
-                return sock.getpeername()[0]
-        except Exception:  # internals differ between versions: the check is best effort
-            continue
-    return None
+            peer = ipaddress.ip_address(self.sock.getpeername()[0].split("%")[0])
+            pinned = ipaddress.ip_address(self.host.strip("[]"))
+        except (OSError, AttributeError, ValueError) as exc:
+            self.close()
+            raise FetchError(URL_NOT_ALLOWED, f"{self.host}: the connection's peer address "
+                                              f"cannot be established ({exc}); refused") from None
+        if peer != pinned:
+            self.close()
+            raise FetchError(URL_NOT_ALLOWED, f"{self.host}: connected to {peer}, not to the "
+                                              f"vetted address {pinned}; refused")
+        if adapter is not None:
+            adapter.track(self.sock)
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A transport adapter that connects only to addresses ``policy`` vetted.
+
+    Each request resolves its host once (:meth:`UrlPolicy.resolve`) and the
+    connection pool is keyed by, and connects to, the first vetted address;
+    the ``Host`` header, TLS SNI and certificate verification use the name.
+    :meth:`abort` shuts every socket it opened (the download deadline).
+    """
+
+    def __init__(self, policy, **kwargs):
+        self.policy = policy
+        self._sockets = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.aborted = False
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        adapter = weakref.proxy(self)
+        conn = type("PinnedHTTPConnection", (_PinnedConnectionMixin, HTTPConnection),
+                    {"adapter": adapter})
+        sconn = type("PinnedHTTPSConnection", (_PinnedConnectionMixin, HTTPSConnection),
+                     {"adapter": adapter})
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,),
+                         {"ConnectionCls": conn}),
+            "https": type("PinnedHTTPSConnectionPool", (HTTPSConnectionPool,),
+                          {"ConnectionCls": sconn}),
+        }
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert)
+        address = self.policy.resolve(request.url)[0]
+        name = host_params["host"]
+        host_header = f"[{name}]" if ":" in name else name
+        if host_params.get("port") is not None:
+            host_header += f":{host_params['port']}"
+        request.headers["Host"] = host_header
+        if host_params["scheme"] == "https":
+            # The certificate is checked against the name, and SNI names it.
+            pool_kwargs["assert_hostname"] = name
+            pool_kwargs["server_hostname"] = name
+        host_params["host"] = str(address) if address.version == 4 else f"[{address}]"
+        return host_params, pool_kwargs
+
+    def get_connection(self, url, proxies=None):  # pragma: no cover (requests < 2.32)
+        raise NotImplementedError("PinnedAdapter needs requests >= 2.32")
+
+    def track(self, sock):
+        with self._lock:
+            if self.aborted:
+                _shut(sock)
+            self._sockets.add(sock)
+
+    def abort(self):
+        """Shut every socket this adapter opened (reads in progress fail at once)."""
+        with self._lock:
+            self.aborted = True
+            for sock in list(self._sockets):
+                _shut(sock)
+
+
+def _shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def guarded_session(policy):
+    """A :class:`requests.Session` whose every connection goes through :class:`PinnedAdapter`.
+
+    The session ignores the environment (no proxy, which would resolve names
+    itself, and no ``.netrc`` credentials sent to hosts users choose); the CA
+    bundle that ``REQUESTS_CA_BUNDLE`` names is still used.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or True
+    adapter = PinnedAdapter(policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session, adapter
 
 
 def fetch_audio(url, policy, *, max_bytes, timeout=30.0, max_redirects=5, headers=None,
-                session=None):
+                check_body=None):
     """Download an audio file from ``url``, checking every hop against ``policy``.
 
     Parameters
@@ -175,11 +343,14 @@ def fetch_audio(url, policy, *, max_bytes, timeout=30.0, max_redirects=5, header
     max_bytes : int
         Larger bodies are refused (announced or actual size).
     timeout : float
-        Connect and read timeout, seconds.
+        Wall-clock deadline of the whole download (connection, redirects and
+        body), seconds; also the longest wait for any single read.
     max_redirects : int
     headers : dict, optional
         Sent with the first request only (credentials never follow redirects).
-    session : requests.Session, optional
+    check_body : callable, optional
+        ``check_body(body, url)`` raises a :class:`FetchError` for a body that
+        is not acceptable audio (default :func:`check_audio_body`).
 
     Returns
     -------
@@ -190,73 +361,80 @@ def fetch_audio(url, policy, *, max_bytes, timeout=30.0, max_redirects=5, header
     ------
     FetchError
         ``url_not_allowed``, ``invalid_url``, ``url_fetch_failed`` (network
-        error, HTTP error status, too many redirects), ``too_large`` or
-        ``not_audio`` (an HTML page, JSON, an empty body ...).
+        error, HTTP error status, too many redirects, deadline passed),
+        ``too_large`` or ``not_audio`` (a page, a playlist, unknown bytes).
     """
-    own = session is None
-    session = session or requests.Session()
+    check_body = check_body or check_audio_body
+    session, adapter = guarded_session(policy)
+    deadline = time.monotonic() + float(timeout)
+    watchdog = threading.Timer(float(timeout), adapter.abort)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         for hop in range(int(max_redirects) + 1):
-            policy.check(url)
+            policy.parse(url)
+            remaining = max(0.01, deadline - time.monotonic())
             try:
                 response = session.get(url, stream=True, allow_redirects=False,
-                                       timeout=timeout, headers=headers if hop == 0 else None)
+                                       timeout=(min(10.0, remaining), remaining),
+                                       headers=headers if hop == 0 else None)
             except requests.RequestException as exc:
-                raise FetchError(FETCH_FAILED, f"{_short(url)}: {type(exc).__name__}: "
-                                               f"{exc}") from None
+                raise _broken(url, exc, deadline, timeout) from None
             with response:
-                policy.check_peer(url, _peer_address(response))
                 if response.is_redirect:
                     location = response.headers.get("Location", "")
                     url = urllib.parse.urljoin(url, location)
                     continue
                 if response.status_code != 200:
-                    raise FetchError(FETCH_FAILED, f"{_short(url)}: HTTP "
+                    raise FetchError(FETCH_FAILED, f"{short_url(url)}: HTTP "
                                                    f"{response.status_code}",
                                      response.status_code)
-                body = _read_limited(response, url, max_bytes)
-            head = body[:64]
-            if not body or (sniff(head) is None and looks_like_text(head)):
-                raise FetchError(NOT_AUDIO, f"{_short(url)}: not audio ({describe(head)})")
+                body = _read_limited(response, url, max_bytes, deadline, timeout)
+            check_body(body, url)
             return body, url
-        raise FetchError(FETCH_FAILED, f"{_short(url)}: more than {max_redirects} redirects")
+        raise FetchError(FETCH_FAILED, f"{short_url(url)}: more than {max_redirects} redirects")
     finally:
-        if own:
-            session.close()
+        watchdog.cancel()
+        session.close()
 
 
-def _read_limited(response, url, max_bytes):
+def _broken(url, exc, deadline, timeout):
+    if time.monotonic() >= deadline:
+        return FetchError(FETCH_FAILED, f"{short_url(url)}: the download took longer than its "
+                                        f"{timeout:g} s deadline")
+    return FetchError(FETCH_FAILED, f"{short_url(url)}: {type(exc).__name__}: {exc}")
+
+
+def _read_limited(response, url, max_bytes, deadline, timeout):
     announced = response.headers.get("Content-Length")
     if announced and announced.isdigit() and int(announced) > max_bytes:
-        raise FetchError(TOO_LARGE, f"{_short(url)}: {int(announced)} bytes announced, the "
+        raise FetchError(TOO_LARGE, f"{short_url(url)}: {int(announced)} bytes announced, the "
                                     f"limit is {max_bytes}")
     chunks, size = [], 0
     try:
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
             if size > max_bytes:
-                raise FetchError(TOO_LARGE, f"{_short(url)}: more than {max_bytes} bytes")
+                raise FetchError(TOO_LARGE, f"{short_url(url)}: more than {max_bytes} bytes")
+            if time.monotonic() >= deadline:
+                raise requests.exceptions.Timeout("deadline")
             chunks.append(chunk)
     except requests.RequestException as exc:
-        raise FetchError(FETCH_FAILED, f"{_short(url)}: transfer broken off "
+        error = _broken(url, exc, deadline, timeout)
+        if error.args[0].endswith("deadline"):
+            raise error from None
+        raise FetchError(FETCH_FAILED, f"{short_url(url)}: transfer broken off "
                                        f"({type(exc).__name__})") from None
+    if time.monotonic() >= deadline:
+        raise _broken(url, None, deadline, timeout)
     return b"".join(chunks)
 
 
-def looks_like_text(head):
-    """Whether the first bytes of a body are text (an HTML page, JSON, an error message).
+def check_audio_body(body, url):
+    """Refuse a downloaded body that is not audio the service decodes."""
+    from krotos.inference import AudioError, audio_container
 
-    Audio containers begin with binary magic numbers; a body that decodes as
-    printable UTF-8 is a page, not a sound.
-    """
-    if not head:
-        return True
-    for cut in range(4):  # the sample may end inside a multi-byte character
-        try:
-            text = head[:len(head) - cut].decode("utf-8")
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        return False
-    return all(c.isprintable() or c in "\r\n\t" for c in text.lstrip("\ufeff"))
+    try:
+        audio_container(body, short_url(url))
+    except AudioError as exc:
+        raise FetchError(NOT_AUDIO, str(exc)) from None
