@@ -24,15 +24,16 @@ def run(args):
     from werkzeug.serving import run_simple
 
     from krotos.commands.worker import service_config
-    from krotos.service.app import create_app
+    from krotos.service.app import JsonErrorRequestHandler, create_app
 
     config = service_config(args)
     app = create_app(config)
-    print(f"krotos serve: http://{args.host}:{args.port}/ (queue {config.queue!r} at "
-          f"{config.redis_url}; token {'required' if config.api_token else 'not required'})",
+    print(f"krotos serve: http://{args.host}:{args.port}/ (the page) and /v1 (the API); "
+          f"queue {config.queue!r}; token {'required' if config.api_token else 'not required'}",
           flush=True)
     try:
-        run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+        run_simple(args.host, args.port, app, threaded=True, use_reloader=False,
+                   request_handler=JsonErrorRequestHandler)
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     return 0

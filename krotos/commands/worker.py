@@ -28,7 +28,10 @@ def add_service_arguments(p):
                    help="let audio/stream URLs reach this non-public host (repeatable)")
     p.add_argument("--max-upload-bytes", type=int, help="largest upload or download")
     p.add_argument("--soundcloud-api-url", help="SoundCloud API base URL")
-    p.add_argument("--soundcloud-client-id", help="SoundCloud client id")
+    p.add_argument("--soundcloud-token-url", help="SoundCloud OAuth token endpoint")
+    p.add_argument("--soundcloud-client-id",
+                   help="SoundCloud client id (the secret: $KROTOS_SOUNDCLOUD_CLIENT_SECRET "
+                        "or [service] soundcloud_client_secret, never a flag)")
 
 
 def service_config(args):
@@ -39,6 +42,7 @@ def service_config(args):
                  "allow": tuple(args.allow) if args.allow else None,
                  "max_upload_bytes": args.max_upload_bytes,
                  "soundcloud_api_url": args.soundcloud_api_url,
+                 "soundcloud_token_url": args.soundcloud_token_url,
                  "soundcloud_client_id": args.soundcloud_client_id}
     for key in ("api_token",):
         if getattr(args, key, None) is not None:
@@ -53,11 +57,12 @@ def run(args):
     import redis
 
     from krotos.cli_common import load_embedder, model_files
+    from krotos.service.jobs import decode_limits
     from krotos.service.worker import run_worker
 
     config = service_config(args)
     args.model = config.model or None
-    embedder = load_embedder(args, model_files(args))
+    embedder = load_embedder(args, model_files(args), limits=decode_limits(config))
     print(f"krotos worker: model {embedder.model_id} loaded from "
           f"{args.model or 'the current configuration'}; queue {config.queue!r} at "
           f"{config.redis_url}", flush=True)

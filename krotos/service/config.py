@@ -2,8 +2,8 @@
 
 Read, later ones winning, from: the ``[service]`` section of luigi.cfg, the
 environment (``KROTOS_REDIS_URL``, ``KROTOS_API_TOKEN``, ``KROTOS_MODEL``,
-``KROTOS_SOUNDCLOUD_CLIENT_ID``, ``KROTOS_SOUNDCLOUD_ACCESS_TOKEN``), and the
-command line of ``krotos serve`` / ``krotos worker``. The API and the workers
+``KROTOS_SOUNDCLOUD_CLIENT_ID``, ``KROTOS_SOUNDCLOUD_CLIENT_SECRET``,
+``KROTOS_SECRET_KEY``), and the command line of ``krotos serve`` / ``krotos worker``. The API and the workers
 must share ``redis_url`` and ``queue``; the URL allow-list and the download
 limits are enforced by both (the API on submission, the workers on every
 request and redirect they make).
@@ -17,7 +17,8 @@ ENVIRONMENT = {
     "api_token": "KROTOS_API_TOKEN",
     "model": "KROTOS_MODEL",
     "soundcloud_client_id": "KROTOS_SOUNDCLOUD_CLIENT_ID",
-    "soundcloud_access_token": "KROTOS_SOUNDCLOUD_ACCESS_TOKEN",
+    "soundcloud_client_secret": "KROTOS_SOUNDCLOUD_CLIENT_SECRET",
+    "secret_key": "KROTOS_SECRET_KEY",
 }
 
 
@@ -33,27 +34,52 @@ class ServiceConfig:
     queue : str
         rq queue name.
     api_token : str
-        When set, every ``/v1`` request needs ``Authorization: Bearer <token>``.
+        When set, every ``/v1`` request needs ``Authorization: Bearer <token>``,
+        and the web page asks for it once per browser session.
+    secret_key : str
+        Signs the web page's session cookie; empty: a random key per process
+        (sessions then end when the server restarts, and several server
+        processes need the same key).
+    behind_https : bool
+        The service is reached over HTTPS: redirect plain HTTP, send HSTS,
+        mark cookies secure.
+    rate_limit : str
+        Jobs one client (address) may create, e.g. ``"10 per minute"``
+        (flask-limiter syntax; counted in Redis, so shared by all servers).
     max_upload_bytes : int
-        Largest upload, and largest download of an audio URL or stream.
+        Largest request body (one upload, or all files of the page's two
+        sets), and largest download of an audio URL or stream.
+    max_audio_seconds : float
+        Audio is decoded up to this point and cut there (the result says
+        ``cut``); with the accepted sample rates this bounds a job's memory.
     allow : tuple of str
         Hosts, addresses or networks (CIDR) that audio URLs and stream URLs may
         reach although they are loopback, link-local or private.
     fetch_timeout : float
-        Connect/read timeout of audio downloads, seconds.
+        Wall-clock deadline of one audio download (connection, redirects and
+        body together), seconds.
     max_redirects : int
         Redirects followed by an audio download (each target checked).
     job_timeout : int
         Seconds a job may run before the worker kills it (it is then failed).
+    worker_heartbeat : int
+        Seconds between a worker's heartbeats. A worker missing three is
+        dead: it leaves ``/healthz``, and its job is retried (``job_retries``)
+        or failed with ``worker_lost``.
+    job_retries : int
+        Times a job whose worker died is run again.
     result_ttl : int
         Seconds a finished or failed job stays readable at ``/v1/jobs/<id>``.
     cache_ttl : int
         Seconds an embedding stays cached under its audio's content hash.
     max_likes : int
-        Liked tracks of each user embedded for a compatibility score (most recent).
+        Liked tracks of each user embedded for a compatibility score (most
+        recent), and files per set on the page.
     model : str
         A ``FinetuneLatents`` output folder; empty = the current configuration's.
-    soundcloud_api_url, soundcloud_client_id, soundcloud_access_token : str
+    soundcloud_client_id, soundcloud_client_secret : str
+        The SoundCloud application's credentials (client-credentials grant).
+    soundcloud_api_url, soundcloud_token_url : str
     soundcloud_retries : int
     soundcloud_backoff, soundcloud_max_wait : float
     soundcloud_page_size : int
@@ -62,18 +88,25 @@ class ServiceConfig:
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "krotos"
     api_token: str = ""
+    secret_key: str = ""
+    behind_https: bool = False
+    rate_limit: str = "10 per minute"
     max_upload_bytes: int = 25 * 1024 * 1024
+    max_audio_seconds: float = 300.0
     allow: tuple = ()
     fetch_timeout: float = 30.0
     max_redirects: int = 5
     job_timeout: int = 900
+    worker_heartbeat: int = 5
+    job_retries: int = 1
     result_ttl: int = 24 * 3600
     cache_ttl: int = 30 * 24 * 3600
     max_likes: int = 50
     model: str = ""
     soundcloud_api_url: str = "https://api.soundcloud.com"
+    soundcloud_token_url: str = "https://secure.soundcloud.com/oauth/token"
     soundcloud_client_id: str = ""
-    soundcloud_access_token: str = ""
+    soundcloud_client_secret: str = ""
     soundcloud_retries: int = 3
     soundcloud_backoff: float = 0.5
     soundcloud_max_wait: float = 30.0
@@ -106,10 +139,25 @@ class ServiceConfig:
                 raise ValueError(f"service setting {key} = {value!r} is not a valid "
                                  f"{type(default).__name__}") from None
         config = cls(**kwargs)
-        for key in ("max_upload_bytes", "job_timeout", "result_ttl", "cache_ttl", "max_likes"):
+        for key in ("max_upload_bytes", "job_timeout", "result_ttl", "cache_ttl", "max_likes",
+                    "worker_heartbeat", "max_audio_seconds"):
             if getattr(config, key) <= 0:
                 raise ValueError(f"service setting {key} must be > 0")
+        if config.job_retries < 0:
+            raise ValueError("service setting job_retries must be >= 0")
+        try:
+            from limits import parse_many
+
+            parse_many(config.rate_limit)
+        except ValueError as exc:
+            raise ValueError(f"service setting rate_limit = {config.rate_limit!r}: {exc}"
+                             ) from None
         return config
+
+    @property
+    def heartbeat_ttl(self):
+        """Seconds after which a silent worker counts as dead."""
+        return 3 * int(self.worker_heartbeat)
 
     @classmethod
     def load(cls, overrides=None, environ=None):

@@ -4,7 +4,10 @@ The models are loaded once per worker process (:func:`init`, called by
 ``krotos worker`` before it takes jobs) and reused by every job. A job that
 fails records ``{"code", "message", "details"}`` in its ``meta["error"]``
 before re-raising, so that the API reports a stable code and a readable
-reason; rq marks it failed and the worker takes the next job.
+reason; rq marks it failed and the worker takes the next job. Such a job is
+not retried (it would fail the same way); a job whose worker died is (rq's
+``Retry``, see :mod:`krotos.service.worker`). Uploaded bytes are deleted when
+a job ends, whatever the outcome (:func:`release_uploads`, an rq callback).
 
 **Compatibility.** Each user's taste vector is the mean of the
 unit-normalized latent vectors predicted for their liked tracks. The tracks
@@ -47,6 +50,13 @@ def init(config, embedder, conn=None):
                   conn=conn or store.connect(config.redis_url))
 
 
+def decode_limits(config):
+    """The :class:`krotos.inference.DecodeLimits` of the service's settings."""
+    from krotos.inference import DecodeLimits
+
+    return DecodeLimits(max_seconds=float(config.max_audio_seconds))
+
+
 def _state():
     """The worker state; loaded from the configuration when a plain ``rq worker`` runs us."""
     if "embedder" not in _STATE:
@@ -55,23 +65,29 @@ def _state():
         from krotos.service.config import ServiceConfig
 
         config = ServiceConfig.load()
-        init(config, Embedder.from_files(locate(config.model or None)))
+        init(config, Embedder.from_files(locate(config.model or None),
+                                         limits=decode_limits(config)))
     return _STATE["config"], _STATE["embedder"], _STATE["conn"]
 
 
 def error_of(exc):
-    """``{"code", "message", "details"}`` of an exception raised by a job."""
+    """``{"code", "message", "details"}`` of an exception raised by a job.
+
+    Unexpected exceptions are reported by type only: their text may hold
+    paths or addresses of the worker's machine (the worker's log has it all).
+    """
     from rq.timeouts import JobTimeoutException
 
     if isinstance(exc, JobError):
         return {"code": exc.code, "message": str(exc), "details": exc.details}
     if isinstance(exc, JobTimeoutException):
-        return {"code": "timeout", "message": f"the job ran out of time ({exc})",
+        return {"code": "timeout", "message": "the job ran out of time (job_timeout)",
                 "details": None}
     code = getattr(exc, "code", None)
     if isinstance(code, str):
         return {"code": code, "message": str(exc), "details": None}
-    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
+    return {"code": "internal_error", "message": f"internal error ({type(exc).__name__}); the "
+                                                f"worker's log has the details",
             "details": None}
 
 
@@ -83,12 +99,38 @@ def _reported(fn):
         except BaseException as exc:
             from rq import get_current_job
 
+            if error_of(exc)["code"] == "internal_error":
+                log.exception("job failed")
             job = get_current_job()
             if job is not None:
                 job.meta["error"] = error_of(exc)
                 job.save_meta()
+                # A job that reports its own failure would fail the same way again:
+                # retries are for jobs whose worker died under them.
+                job.retries_left = 0
             raise
     return wrapper
+
+
+def upload_keys(args):
+    """The Redis keys of the uploads a job's arguments name."""
+    keys = []
+    for arg in args:
+        items = arg if isinstance(arg, list) else [arg]
+        keys.extend(i["key"] for i in items if isinstance(i, dict) and i.get("key"))
+    return keys
+
+
+def release_uploads(job, connection, *args):
+    """rq callback (success and failure): delete the job's uploads once it has ended.
+
+    A job whose worker died and that rq will run again keeps them.
+    """
+    if job.get_status(refresh=False) != "finished" and job.should_retry:
+        return
+    keys = upload_keys(job.args or ())
+    if keys:
+        connection.delete(*keys)
 
 
 def _progress(**values):
@@ -112,6 +154,22 @@ def embed_bytes(data, name, config, embedder, conn):
     return dict(result, cached=False)
 
 
+def _upload_bytes(conn, item):
+    data = conn.get(item["key"])
+    if data is None:
+        raise JobError("upload_expired", f"{item.get('name') or 'the upload'} is no longer "
+                                         f"stored; upload it again")
+    return data
+
+
+def _fetch(config, url, headers=None):
+    from krotos.service.fetch import UrlPolicy, fetch_audio
+
+    return fetch_audio(url, UrlPolicy(config.allow), max_bytes=config.max_upload_bytes,
+                       timeout=config.fetch_timeout, max_redirects=config.max_redirects,
+                       headers=headers)
+
+
 @_reported
 def embed_track(source):
     """Job: tags and latent vector of one uploaded file or audio URL.
@@ -119,7 +177,7 @@ def embed_track(source):
     Parameters
     ----------
     source : dict
-        ``{"kind": "upload", "sha256", "name"}`` (bytes waiting in Redis) or
+        ``{"kind": "upload", "key", "name"}`` (bytes waiting in Redis) or
         ``{"kind": "url", "url"}``.
 
     Returns
@@ -128,31 +186,13 @@ def embed_track(source):
         :meth:`krotos.inference.Embedder.embed`'s result plus ``sha256``,
         ``cached`` and ``source``.
     """
-    from krotos.service.fetch import UrlPolicy, fetch_audio
-
     config, embedder, conn = _state()
     if source.get("kind") == "upload":
-        sha = source["sha256"]
-        key = store.result_key(embedder.model_id, sha)
-        cached = store.get_json(conn, key)
-        if cached is None:
-            data = conn.get(store.upload_key(sha))
-            if data is None:
-                # Another worker may have embedded and dropped the same bytes.
-                cached = store.get_json(conn, key)
-                if cached is None:
-                    raise JobError("upload_expired", "the uploaded audio is no longer "
-                                                     "stored; upload it again")
-        if cached is not None:
-            conn.delete(store.upload_key(sha))
-            return dict(cached, cached=True, source={"upload": source.get("name")})
+        data = _upload_bytes(conn, source)
         result = embed_bytes(data, source.get("name") or "upload", config, embedder, conn)
-        conn.delete(store.upload_key(sha))
         return dict(result, source={"upload": source.get("name")})
     if source.get("kind") == "url":
-        data, final_url = fetch_audio(
-            source["url"], UrlPolicy(config.allow), max_bytes=config.max_upload_bytes,
-            timeout=config.fetch_timeout, max_redirects=config.max_redirects)
+        data, final_url = _fetch(config, source["url"])
         result = embed_bytes(data, source["url"], config, embedder, conn)
         return dict(result, source={"url": source["url"], "final_url": final_url})
     raise JobError("bad_request", f"unknown source {source!r}")
@@ -163,8 +203,8 @@ def _soundcloud_client(config):
 
     try:
         return SoundCloudClient(
-            client_id=config.soundcloud_client_id, api_url=config.soundcloud_api_url,
-            access_token=config.soundcloud_access_token or None,
+            config.soundcloud_client_id, config.soundcloud_client_secret,
+            api_url=config.soundcloud_api_url, token_url=config.soundcloud_token_url,
             timeout=(min(10.0, config.fetch_timeout), config.fetch_timeout),
             retries=config.soundcloud_retries, backoff=config.soundcloud_backoff,
             max_retry_wait=config.soundcloud_max_wait, page_size=config.soundcloud_page_size)
@@ -179,24 +219,42 @@ def _track_info(track):
 
 
 def _embed_soundcloud_track(client, track, config, embedder, conn):
-    from krotos.service.fetch import UrlPolicy, fetch_audio
-
     sc_key = store.soundcloud_key(track["id"])
     sha = conn.get(sc_key)
     if sha is not None:
         cached = store.get_json(conn, store.result_key(embedder.model_id, sha.decode()))
         if cached is not None:
             return dict(cached, cached=True)
-    url = client.stream_url(track)
-    data, _ = fetch_audio(url, UrlPolicy(config.allow), max_bytes=config.max_upload_bytes,
-                          timeout=config.fetch_timeout, max_redirects=config.max_redirects,
-                          headers=client.stream_headers(url))
+    data, _ = client.download(track, lambda url, headers: _fetch(config, url, headers))
     result = embed_bytes(data, f"SoundCloud track {track['id']}", config, embedder, conn)
     conn.set(sc_key, result["sha256"], ex=int(config.cache_ttl))
     return result
 
 
-def _user_tracks(client, spec, config, embedder, conn, report):
+class _Side:
+    """One side of a comparison: its tracks, their vectors and tag probabilities."""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self.tracks, self.vectors, self.tags, self.skipped = [], [], [], []
+
+    def add(self, info, result, vocabulary):
+        self.tracks.append(info)
+        self.vectors.append(result["vector"])
+        self.tags.append([result["tags"].get(t, 0.0) for t in vocabulary])
+
+    def finish(self, total, what):
+        if not self.tracks:
+            first = self.skipped[0]["reason"] if self.skipped else "nothing to embed"
+            raise JobError("no_usable_tracks",
+                           f"none of the {total} tracks of {what} could be embedded (first: "
+                           f"{first})", {"user": self.profile["input"], "skipped": self.skipped})
+        self.profile.update(n_tracks=len(self.tracks), tracks=self.tracks,
+                            skipped=self.skipped)
+        return self
+
+
+def _user_side(client, spec, config, embedder, conn, report):
     """Resolve a user, embed their liked tracks; skipped tracks are listed with reasons."""
     from krotos.inference import AudioError
     from krotos.service.fetch import FetchError
@@ -208,31 +266,44 @@ def _user_tracks(client, spec, config, embedder, conn, report):
         raise JobError("bad_request", str(exc)) from None
     except UserNotFound as exc:
         raise JobError(UserNotFound.code, str(exc), {"user": spec}) from None
-    likes = client.liked_tracks(user["id"], limit=config.max_likes)
+    likes = client.liked_tracks(user, limit=config.max_likes + 1)
+    capped = len(likes) > config.max_likes
+    likes = likes[:config.max_likes]
     name = user.get("username") or spec
     if not likes:
         raise JobError("soundcloud_no_likes", f"SoundCloud user {name!r} has no liked tracks",
                        {"user": spec})
-    tracks, vectors, tags, skipped = [], [], [], []
+    side = _Side({"input": spec, "id": user["id"], "username": user.get("username"),
+                  "url": user.get("permalink_url"), "n_likes": len(likes),
+                  "likes_cap": config.max_likes, "capped": capped})
     for i, track in enumerate(likes):
         try:
             result = _embed_soundcloud_track(client, track, config, embedder, conn)
         except (AudioError, FetchError, NotStreamable) as exc:
-            skipped.append(dict(_track_info(track), code=exc.code, reason=str(exc)))
+            side.skipped.append(dict(_track_info(track), code=exc.code, reason=str(exc)))
         else:
-            tracks.append(_track_info(track))
-            vectors.append(result["vector"])
-            tags.append([result["tags"].get(t, 0.0) for t in embedder.vocabulary])
+            side.add(_track_info(track), result, embedder.vocabulary)
         report(spec, i + 1, len(likes))
-    if not tracks:
-        raise JobError("no_usable_tracks",
-                       f"none of the {len(likes)} liked tracks of SoundCloud user {name!r} "
-                       f"could be embedded (first: {skipped[0]['reason']})",
-                       {"user": spec, "skipped": skipped})
-    profile = {"input": spec, "id": user["id"], "username": user.get("username"),
-               "url": user.get("permalink_url"), "n_likes": len(likes),
-               "n_tracks": len(tracks), "skipped": skipped}
-    return profile, tracks, np.asarray(vectors, dtype=np.float32), np.asarray(tags)
+    return side.finish(len(likes), f"SoundCloud user {name!r}")
+
+
+def _upload_side(label, items, config, embedder, conn, report):
+    """Embed one set of uploaded files; unusable files are listed with reasons."""
+    from krotos.inference import AudioError
+
+    side = _Side({"input": label, "id": None, "username": label, "url": None,
+                  "n_likes": len(items), "likes_cap": config.max_likes, "capped": False})
+    for i, item in enumerate(items):
+        info = {"id": None, "title": item.get("name"), "artist": None, "url": None}
+        try:
+            result = embed_bytes(_upload_bytes(conn, item), item.get("name") or "upload",
+                                 config, embedder, conn)
+        except (AudioError, JobError) as exc:
+            side.skipped.append(dict(info, code=exc.code, reason=str(exc)))
+        else:
+            side.add(info, result, embedder.vocabulary)
+        report(label, i + 1, len(items))
+    return side.finish(len(items), label)
 
 
 def compatibility_of(vectors_a, vectors_b, tags_a, tags_b, vocabulary):
@@ -268,28 +339,54 @@ def compatibility_of(vectors_a, vectors_b, tags_a, tags_b, vocabulary):
     }
 
 
-@_reported
-def compatibility(user_a, user_b):
-    """Job: musical compatibility of two SoundCloud users (see the module docstring)."""
-    config, embedder, conn = _state()
+def _reporter():
     done = {}
 
     def report(spec, count, total):
         done[spec] = (count, total)
         _progress(tracks_done=sum(c for c, _ in done.values()),
                   tracks_total=sum(t for _, t in done.values()), users_started=len(done))
+    return report
 
-    with _soundcloud_client(config) as client:
-        profile_a, tracks_a, vectors_a, tags_a = _user_tracks(
-            client, user_a, config, embedder, conn, report)
-        profile_b, tracks_b, vectors_b, tags_b = _user_tracks(
-            client, user_b, config, embedder, conn, report)
-    result = compatibility_of(vectors_a, vectors_b, tags_a, tags_b, embedder.vocabulary)
+
+def _compare(side_a, side_b, embedder):
+    result = compatibility_of(np.asarray(side_a.vectors, dtype=np.float32),
+                              np.asarray(side_b.vectors, dtype=np.float32),
+                              np.asarray(side_a.tags), np.asarray(side_b.tags),
+                              embedder.vocabulary)
     for pair in result["closest_pairs"]:
-        pair["a"], pair["b"] = tracks_a[pair["a"]], tracks_b[pair["b"]]
-    common = sorted({t["id"] for t in tracks_a} & {t["id"] for t in tracks_b})
+        pair["a"], pair["b"] = side_a.tracks[pair["a"]], side_b.tracks[pair["b"]]
+    common = sorted({t["id"] for t in side_a.tracks if t["id"] is not None}
+                    & {t["id"] for t in side_b.tracks if t["id"] is not None})
     return dict(
-        result, users=[profile_a, profile_b], common_tracks=common,
+        result, users=[side_a.profile, side_b.profile], common_tracks=common,
         model_id=embedder.model_id,
         method="taste vector = mean of the unit-normalized predicted latent vectors of the "
                "user's liked tracks; score = (1 + cosine of the two taste vectors) / 2")
+
+
+@_reported
+def compatibility(user_a, user_b):
+    """Job: musical compatibility of two SoundCloud users (see the module docstring)."""
+    config, embedder, conn = _state()
+    report = _reporter()
+    with _soundcloud_client(config) as client:
+        side_a = _user_side(client, user_a, config, embedder, conn, report)
+        side_b = _user_side(client, user_b, config, embedder, conn, report)
+    return _compare(side_a, side_b, embedder)
+
+
+@_reported
+def compatibility_of_uploads(files_a, files_b):
+    """Job: compatibility of two sets of uploaded files, as if each were a user's likes.
+
+    Parameters
+    ----------
+    files_a, files_b : list of dict
+        ``{"key", "name"}`` of each uploaded file (bytes waiting in Redis).
+    """
+    config, embedder, conn = _state()
+    report = _reporter()
+    side_a = _upload_side("Files A", files_a, config, embedder, conn, report)
+    side_b = _upload_side("Files B", files_b, config, embedder, conn, report)
+    return _compare(side_a, side_b, embedder)

@@ -1,8 +1,8 @@
 """What the service keeps in Redis besides rq's own keys.
 
-``krotos:upload:<sha256>``
-    uploaded audio waiting for a worker (expires after ``result_ttl``; deleted
-    once embedded).
+``krotos:upload:<uuid>``
+    one uploaded file waiting for its job (deleted when the job ends, whatever
+    the outcome; expires after ``result_ttl`` should nobody be left to do it).
 ``krotos:result:<model_id>:<sha256>``
     the embedding of that audio by that model (JSON, ``cache_ttl``): the same
     audio is never processed twice by the same model, whoever sends it and
@@ -10,10 +10,14 @@
 ``krotos:soundcloud:<track id>``
     the content hash of a SoundCloud track's stream, so that a track liked by
     many users is downloaded once per ``cache_ttl``.
+``krotos:worker:<queue>:<worker name>``
+    a live worker's heartbeat: what it loaded (JSON), expiring after three
+    missed beats (``/healthz`` lists these, not rq's worker records).
 """
 
 import hashlib
 import json
+import uuid
 
 import redis
 
@@ -30,8 +34,8 @@ def content_hash(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def upload_key(sha):
-    return f"{PREFIX}:upload:{sha}"
+def upload_key(name):
+    return f"{PREFIX}:upload:{name}"
 
 
 def result_key(model_id, sha):
@@ -42,11 +46,15 @@ def soundcloud_key(track_id):
     return f"{PREFIX}:soundcloud:{track_id}"
 
 
+def worker_key(queue, name):
+    return f"{PREFIX}:worker:{queue}:{name}"
+
+
 def put_upload(conn, data, ttl):
-    """Store uploaded bytes under their hash; returns the hash."""
-    sha = content_hash(data)
-    conn.set(upload_key(sha), data, ex=int(ttl))
-    return sha
+    """Store one upload for one job; returns its key."""
+    key = upload_key(uuid.uuid4().hex)
+    conn.set(key, data, ex=int(ttl))
+    return key
 
 
 def get_json(conn, key):

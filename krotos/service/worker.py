@@ -3,50 +3,114 @@
 rq's default worker forks a child per job; TensorFlow does not survive a fork
 of a process that has used it, and reloading the models per job would cost
 more than the job. So ``krotos worker`` runs rq's ``SimpleWorker`` (jobs in
-the worker process itself), loads the models before taking the first job,
-and registers what it loaded in its rq worker record, where ``/healthz``
-reads it. Run several workers (processes or machines) for parallelism; a job
-that raises is marked failed and the worker goes on with the next one.
+the worker process itself) and loads the models before taking the first job.
+Run several workers (processes or machines) for parallelism.
+
+**Heartbeats.** A thread beats every ``worker_heartbeat`` seconds, also while
+a job runs (a SimpleWorker's main thread is busy with it):
+
+* it writes ``krotos:worker:<queue>:<name>`` (what the worker loaded) with a
+  TTL of three beats. ``/healthz`` lists these keys: a killed worker leaves
+  within three beats, and a worker that outlives a Redis restart is back at
+  its next beat (rq's own worker records are neither);
+* while a job runs, it renews the job's entry in rq's started-job registry
+  for three beats (rq's ``maintain_heartbeats``). When the worker dies, the
+  entry lapses; rq's abandoned-job handling (``StartedJobRegistry.cleanup``,
+  run by every live worker's maintenance every three beats, and by the API
+  when it reports a started job) then requeues the job if it has retries
+  left (rq's ``Retry``, ``job_retries``) or fails it; the API reports that
+  failure as ``worker_lost``.
 """
 
 import json
+import os
+import socket
+import threading
 
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker
+from rq.worker import WorkerStatus
 
-MODEL_FIELD = "krotos_model"
+from krotos.service import store
 
 
 class KrotosWorker(SimpleWorker):
-    """A SimpleWorker that records its loaded model in its rq worker hash."""
+    """A SimpleWorker that beats while it works (see the module docstring)."""
 
     model_info = None
+    beat_seconds = 5
 
-    def register_birth(self, *args, **kwargs):
-        super().register_birth(*args, **kwargs)
-        if self.model_info is not None:
-            # The worker hash expires with the worker's heartbeat: a dead
-            # worker's model disappears from /healthz with it.
-            self.connection.hset(self.key, MODEL_FIELD, json.dumps(self.model_info))
+    def get_heartbeat_ttl(self, job, working_time=0.0):
+        return 3 * int(self.beat_seconds)
+
+    def execute_job(self, job, queue):
+        execution = self.prepare_execution(job)
+        self._current = (job, execution)
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            self._current = None
+        self.set_state(WorkerStatus.IDLE)
+
+    def beat(self):
+        """One heartbeat: presence key, and the running job's registry entry."""
+        ttl = 3 * int(self.beat_seconds)
+        info = dict(self.model_info or {}, worker=self.name, pid=os.getpid(),
+                    host=socket.gethostname())
+        for queue in self.queues:
+            self.connection.set(store.worker_key(queue.name, self.name), json.dumps(info),
+                                ex=ttl)
+        current = getattr(self, "_current", None)
+        if current is not None:
+            self.maintain_heartbeats(*current)
+
+    def _beat_forever(self, stop):
+        import redis
+
+        while not stop.wait(float(self.beat_seconds)):
+            try:
+                self.beat()
+            except redis.exceptions.RedisError:
+                continue  # Redis away: the next beat re-registers the worker
+
+    def work(self, *args, **kwargs):
+        stop = threading.Event()
+        try:
+            self.beat()
+        except Exception:  # noqa: BLE001 (Redis unreachable: rq's own loop says so)
+            pass
+        thread = threading.Thread(target=self._beat_forever, args=(stop,), daemon=True,
+                                  name="krotos-heartbeat")
+        thread.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            stop.set()
+            for queue in self.queues:
+                try:
+                    self.connection.delete(store.worker_key(queue.name, self.name))
+                except Exception:  # noqa: BLE001 (leaving anyway; the key expires)
+                    pass
 
 
 def run_worker(config, embedder, *, burst=False, name=None, logging_level="INFO"):
     """Serve jobs of ``config.queue`` until stopped (or the queue is empty, with ``burst``)."""
-    from krotos.service import jobs, store
+    from krotos.service import jobs
 
     conn = store.connect(config.redis_url)
     conn.ping()
     jobs.init(config, embedder, conn)
-    worker = KrotosWorker([Queue(config.queue, connection=conn)], connection=conn, name=name)
+    worker = KrotosWorker([Queue(config.queue, connection=conn)], connection=conn, name=name,
+                          maintenance_interval=config.heartbeat_ttl)
     worker.model_info = embedder.describe()
+    worker.beat_seconds = int(config.worker_heartbeat)
     return worker.work(burst=burst, logging_level=logging_level, with_scheduler=False)
 
 
 def live_models(conn, queue_name):
-    """``[{"name", "state", "model"}]`` of the live workers of a queue."""
+    """``[{"worker", "model_id", ...}]`` of the workers of a queue that beat lately."""
     out = []
-    for worker in Worker.all(queue=Queue(queue_name, connection=conn)):
-        raw = conn.hget(worker.key, MODEL_FIELD)
-        state = worker.get_state()
-        out.append({"name": worker.name, "state": getattr(state, "value", state),
-                    "model": json.loads(raw) if raw else None})
+    for key in sorted(conn.scan_iter(match=store.worker_key(queue_name, "*"), count=100)):
+        raw = conn.get(key)
+        if raw:
+            out.append(json.loads(raw))
     return out
