@@ -15,6 +15,15 @@ does not depend on the weights)::
     python bench/bench_service.py --size demo           # the demo's smaller network
     python bench/bench_service.py --model data/FinetuneLatents/<signature>
     python bench/bench_service.py --threads 2 --runs 30 --audio some.mp3
+    python bench/bench_service.py --memory          # decoding limits: peak memory per input
+
+``--memory`` measures the peak of numpy allocations (tracemalloc) while one
+input goes through the worker's feature path (limited decoding, then the
+pipeline's spectrogram function), beside the unlimited path the worker used
+before (``krotos.audio.decode.load_audio``, whole file, then the same
+function), for: a 30 s clip (reference), the probe's 4 KB WAV claiming a
+1 Hz sample rate, and the largest input the limits accept (300 s at 96 kHz,
+stereo).
 """
 
 import argparse
@@ -66,6 +75,74 @@ def test_clip(folder):
     return path
 
 
+def _wav_claiming(rate, data_bytes=4000):
+    import struct
+
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    body = np.random.default_rng(0).integers(-8000, 8000, data_bytes // 2,
+                                             dtype=np.int16).tobytes()
+    return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVE" + b"fmt " +
+            struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(body)) + body)
+
+
+def _peak(fn):
+    """(peak MiB of numpy allocations, seconds, outcome) of ``fn()``."""
+    import tracemalloc
+
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        fn()
+        outcome = "ok"
+    except Exception as exc:  # noqa: BLE001 (the refusal is the figure)
+        outcome = getattr(exc, "code", None) or getattr(exc, "status", None) or \
+            type(exc).__name__
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return peak, seconds, outcome
+
+
+def memory(tmp):
+    """Peak memory of the limited and the unlimited feature path, per input."""
+    import soundfile as sf
+
+    from krotos.audio.decode import load_audio
+    from krotos.audio.extract import ExtractParams, spectrogram_of_samples
+    from krotos.inference import DecodeLimits, decode_limited
+
+    params, limits = ExtractParams(), DecodeLimits()
+    rng = np.random.default_rng(0)
+    inputs = {"30 s clip": open(test_clip(tmp), "rb").read(),
+              "4 KB WAV claiming 1 Hz": _wav_claiming(1)}
+    big = os.path.join(tmp, "big.wav")
+    x = (0.1 * rng.standard_normal((int(limits.max_seconds) * 96000, 2))).astype(np.float32)
+    sf.write(big, x, 96000, subtype="PCM_16")
+    del x
+    inputs["300 s, 96 kHz stereo"] = open(big, "rb").read()
+    from krotos.audio.extract import warm_up
+
+    warm_up()  # librosa's first call compiles and caches; not a per-input cost
+    print(f"peak numpy memory per input (tracemalloc), limits {limits}")
+    for name, data in inputs.items():
+        def limited():
+            samples, sr, _ = decode_limited(data, name, limits)
+            spectrogram_of_samples(samples, sr, params, name, min_seconds=0.5)
+
+        def unlimited():
+            path = os.path.join(tmp, "input.bin")
+            with open(path, "wb") as f:
+                f.write(data)
+            samples, sr = load_audio(path)
+            spectrogram_of_samples(samples, sr, params, name, min_seconds=0.5)
+        new, new_s, new_out = _peak(limited)
+        old, old_s, old_out = _peak(unlimited)
+        print(f"  {name:24s} limited {new:8.1f} MiB {new_s:6.2f} s ({new_out}); "
+              f"unlimited {old:8.1f} MiB {old_s:6.2f} s ({old_out}); "
+              f"unlimited/limited {old / max(new, 0.01):.2f}x")
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", help="a FinetuneLatents output folder (trained models)")
@@ -75,7 +152,12 @@ def main(argv=None):
     p.add_argument("--runs", type=int, default=20, help="timed runs (20)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--memory", action="store_true",
+                   help="measure the decoding limits' effect on peak memory instead")
     args = p.parse_args(argv)
+    if args.memory:
+        with tempfile.TemporaryDirectory() as tmp:
+            return memory(tmp)
 
     if args.threads:
         from krotos.model.train import configure_threads
