@@ -28,6 +28,14 @@ LastfmTrack = collections.namedtuple("LastfmTrack", "track_id artist title tags 
 LastfmTrack.__doc__ = """One JSON file: ``tags`` and ``similars`` are lists of ``(str, float)``."""
 
 
+def _shown(value):
+    """``repr(value)`` cut for a message (an int of thousands of digits has no repr)."""
+    try:
+        return repr(value)[:60]
+    except ValueError:
+        return f"<{type(value).__name__} too long to show>"
+
+
 def parse_weight(value):
     """Return ``(weight, None)`` for a Last.fm weight in [0, 100], else ``(None, why)``."""
     if isinstance(value, bytes):
@@ -37,9 +45,11 @@ def parse_weight(value):
     try:
         weight = float(value)
     except (TypeError, ValueError):
-        return None, f"weight {value!r} is not a number"
+        return None, f"weight {_shown(value)} is not a number"
+    except OverflowError:
+        return None, f"weight {_shown(value)} outside 0..100"
     if not math.isfinite(weight) or not 0 <= weight <= 100:
-        return None, f"weight {value!r} outside 0..100"
+        return None, f"weight {_shown(value)} outside 0..100"
     return weight, None
 
 
@@ -171,6 +181,22 @@ def find_lastfm_json(root):
     return found
 
 
+def _unicode(text):
+    """``text`` if it is valid Unicode, else None (json.loads lets lone surrogates through)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
+
+
+def _display_text(value):
+    """Artist or title as valid Unicode: non-strings become "", lone surrogates U+FFFD."""
+    if not isinstance(value, str):
+        return ""
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _pairs(path, record, key, errors):
     """Parse ``[[name, number], ...]``; bad entries are reported as ``key[i]``."""
     items = record.get(key, [])
@@ -181,23 +207,53 @@ def _pairs(path, record, key, errors):
     for i, item in enumerate(items):
         where = f"{key}[{i}]"
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)):
-            errors.add(path, where, f"bad {key} entry", repr(item)[:80])
+            errors.add(path, where, f"bad {key} entry", _shown(item))
             continue
         if not item[0].strip():
             errors.add(path, where, f"bad {key} entry", "empty name")
             continue
+        if _unicode(item[0]) is None:
+            errors.add(path, where, f"bad {key} entry", f"name not valid Unicode: {_shown(item[0])}")
+            continue
         if key == "tags":
             weight, why = parse_weight(item[1])
         else:
-            try:
-                weight, why = float(item[1]), None
-            except (TypeError, ValueError):
-                weight, why = None, f"score {item[1]!r} is not a number"
+            weight, why = _score(item[1])
         if why is not None:
             errors.add(path, where, "bad weight", why)
             continue
         out.append((item[0], weight))
     return out
+
+
+def _score(value):
+    """Return ``(score, None)`` for a finite similarity score, else ``(None, why)``."""
+    if isinstance(value, bool):
+        return None, f"score {value!r} is not a number"
+    try:
+        score = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None, f"score {_shown(value)} is not a number"
+    if not math.isfinite(score):
+        return None, f"score {_shown(value)} is not finite"
+    return score, None
+
+
+def _load_json(path):
+    """Return ``(record, None)``, or ``(None, (line, reason, detail))`` for a file that is no JSON."""
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        return None, (None, "file not UTF-8", str(exc))
+    except json.JSONDecodeError as exc:
+        return None, (exc.lineno, "invalid JSON", exc.msg)
+    except RecursionError:
+        return None, (None, "invalid JSON", "nested too deeply")
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        return None, (None, "invalid JSON", str(exc)[:120])
+    except OSError as exc:
+        return None, (None, "unreadable file", exc.strerror or str(exc))
 
 
 def iter_lastfm_json(root, errors=None):
@@ -218,30 +274,23 @@ def iter_lastfm_json(root, errors=None):
     """
     errors = ensure_log(errors)
     for path in find_lastfm_json(root):
-        try:
-            with open(path, "rb") as handle:
-                record = json.loads(handle.read().decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            errors.add(path, None, "file not UTF-8", str(exc))
-            continue
-        except json.JSONDecodeError as exc:
-            errors.add(path, exc.lineno, "invalid JSON", exc.msg)
-            continue
-        except OSError as exc:
-            errors.add(path, None, "unreadable file", exc.strerror or str(exc))
+        record, why = _load_json(path)
+        if why is not None:
+            errors.add(path, *why)
             continue
         if not isinstance(record, dict):
             errors.add(path, None, "JSON is not an object", type(record).__name__)
             continue
         track_id = record.get("track_id")
-        if not isinstance(track_id, str) or not track_id.strip():
-            errors.add(path, None, "no track_id", repr(track_id))
+        if not isinstance(track_id, str) or not track_id.strip() or _unicode(track_id) is None:
+            errors.add(path, None, "no track_id", _shown(track_id))
             continue
         stem = os.path.splitext(os.path.basename(path))[0]
         if stem.startswith("TR") and stem != track_id:
             errors.add(path, None, "track_id differs from file name", track_id)
             continue
-        yield LastfmTrack(track_id, str(record.get("artist", "")), str(record.get("title", "")),
+        yield LastfmTrack(track_id, _display_text(record.get("artist")),
+                          _display_text(record.get("title")),
                           _pairs(path, record, "tags", errors),
                           _pairs(path, record, "similars", errors), path)
 

@@ -22,6 +22,9 @@ MAX_COUNT = np.iinfo(np.int64).max
 # ASCII digits only: int() would also take '1_000', ' 7' or digits of other scripts.
 _COUNT = re.compile(r"([+-]?)0*([0-9]+)\Z")
 
+# Control characters in an id are damage (a NUL would even vanish in numpy's str arrays).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 def parse_count(text):
     """Return ``(count, None)`` for a positive int64 play count, else ``(None, (reason, detail))``."""
@@ -60,6 +63,9 @@ def _parse_line(path, number, raw, errors):
     if not song:
         errors.add(path, number, "empty song id")
         return None
+    if _CONTROL.search(user) or _CONTROL.search(song):
+        errors.add(path, number, "control character in an id", repr(text[:80]))
+        return None
     value, why = parse_count(count)
     if why is not None:
         errors.add(path, number, *why)
@@ -77,8 +83,8 @@ def iter_triplets(path, errors=None):
         first bytes, whatever its name); a UTF-8 byte-order mark is skipped.
     errors : BadInputLog, optional
         Collects malformed lines (wrong field count, empty user or song id,
-        non-integer or non-positive count, a count beyond int64, not UTF-8)
-        by line number.
+        control characters in an id, non-integer or non-positive count, a
+        count beyond int64, not UTF-8) by line number.
 
     Yields
     ------
