@@ -1,6 +1,7 @@
 """Play matrix: streaming build, bad input counts, filters, held-out split, file format."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from krotos.cf.playmatrix import (PlayMatrix, build_play_matrix, build_play_split,
@@ -126,3 +127,46 @@ def test_build_play_split_counts_bad_lines(tmp_path):
     split = read_play_split(str(tmp_path / "plays.h5"))
     assert split.train.sum() == 3 + 1 + 1 + 2 + 5 + 1 + 4
     assert split.attrs["summary"]["read"]["lines"] == 7
+
+
+def test_counts_past_int32_are_summed_in_int64_end_to_end(tmp_path):
+    path = tmp_path / "triplets.txt"
+    path.write_text("u1\tS1\t2000000000\nu1\tS1\t2000000000\nu2\tS2\t3\n")
+    summary = build_play_split(str(path), str(tmp_path / "plays.h5"), holdout_fraction=0.0,
+                               valid_fraction=0.0)
+    split = read_play_split(str(tmp_path / "plays.h5"))
+    assert split.train.dtype == np.int64
+    assert split.train[list(split.user_ids).index("u1"), list(split.song_ids).index("S1")] == \
+        4_000_000_000
+    assert summary["read"]["duplicate_lines"] == 1 and summary["read"]["saturated_sums"] == 0
+
+
+def test_sums_past_int64_saturate_and_are_counted():
+    big = np.iinfo(np.int64).max - 1
+    matrix, summary = build_play_matrix(_chunks(
+        [("u1", "S1", big), ("u2", "S2", 5), ("u1", "S1", big), ("u1", "S1", 7),
+         ("u2", "S1", big), ("u2", "S2", 6)], 2))
+    plays = matrix.plays.toarray()
+    assert plays.tolist() == [[np.iinfo(np.int64).max, 0], [big, 11]]
+    assert summary["saturated_sums"] == 1 and summary["duplicate_lines"] == 3
+
+
+def test_a_play_matrix_without_plays_fails_naming_file_and_reasons(tmp_path):
+    from krotos.msd.errors import EmptyResultError
+
+    out = tmp_path / "plays.h5"
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(b"\x1f\x8b\x08" + b"\x00" * 40)  # a .gz file cut to its header
+    with pytest.raises(Exception, match="triplets.txt"):
+        build_play_split(str(path), str(out))
+    path.write_text("u1,S1,3\nu2,S2,1\nu3\tS3\t0\n")
+    with pytest.raises(EmptyResultError, match=r"triplets\.txt: no usable play in 3 line\(s\): "
+                                               r"3 row\(s\) rejected: 2 wrong field count, "
+                                               r"1 non-positive count \(first: .*triplets\.txt:1"):
+        build_play_split(str(path), str(out))
+    path.write_text("u1\tS1\t3\nu2\tS2\t1\n")
+    with pytest.raises(EmptyResultError, match="the filters min_user_songs=2"):
+        build_play_split(str(path), str(out), min_user_songs=2)
+    with pytest.raises(EmptyResultError, match="no training play left"):
+        build_play_split(str(path), str(out), cold_songs={"S1", "S2"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["triplets.txt"]

@@ -74,3 +74,13 @@ def test_cli_exits_non_zero_on_unwritable_data_root(tmp_path, luigi_cli):
                        "--krotos-data-root", str(blocker / "data"))
     assert result.returncode != 0
     assert f"data_root = {blocker / 'data'} is not a writable folder" in result.stderr
+
+
+def test_data_root_with_stray_whitespace_is_not_created(tmp_path):
+    for root in (str(tmp_path / "data") + " ", str(tmp_path / " data" / "x")):
+        with pytest.raises(ConfigError, match=r"data_root = .* begins or ends with whitespace"):
+            check_data_root(root)
+    assert list(tmp_path.iterdir()) == []
+    # A folder of that name made on purpose is used as it is.
+    (tmp_path / "data ").mkdir()
+    assert check_data_root(str(tmp_path / "data") + " ") == str(tmp_path / "data") + " "

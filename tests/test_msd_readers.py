@@ -244,3 +244,93 @@ def test_bad_input_log_caps_examples_but_counts_all():
     assert errors.total == 9 and len(errors.examples) == 3
     assert str(errors.examples[-1]) == "g.txt:tid_tag rowid 3: duplicate (track, tag) (kept max)"
     assert errors.summary()["by_file"] == {"f.txt": 5, "g.txt": 4}
+
+
+# -- Files fed the wrong way: compressed, with a BOM, counts past int64 --------------------
+
+def _compressed(tmp_path, source, kind):
+    import bz2
+    import gzip
+    import lzma
+
+    compress = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind]
+    # Named .txt on purpose: the first bytes decide, not the name.
+    path = tmp_path / source.name
+    path.write_bytes(compress(source.read_bytes()))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz"])
+def test_compressed_text_files_are_read_as_their_plain_text(tmp_path, kind):
+    triplets = real_fixture("taste_profile", "triplets_head2000.txt")
+    mismatches = real_fixture("taste_profile", "sid_mismatches_head100.txt")
+    unique = real_fixture("lists", "subset_unique_tracks_head120.txt")
+    errors = BadInputLog()
+    packed = _compressed(tmp_path, triplets, kind)
+    assert list(iter_triplets(packed, errors)) == list(iter_triplets(triplets))
+    chunks = list(iter_triplet_chunks(packed, chunk_lines=700, errors=errors))
+    assert sum(len(c[0]) for c in chunks) == 2000 and errors.total == 0
+    assert read_sid_mismatches(_compressed(tmp_path, mismatches, kind)) == \
+        read_sid_mismatches(mismatches)
+    assert read_unique_tracks(_compressed(tmp_path, unique, kind)) == read_unique_tracks(unique)
+
+
+def test_truncated_gzip_fails_naming_the_file_and_the_last_line(tmp_path):
+    import gzip
+
+    data = gzip.compress(real_fixture("taste_profile", "triplets_head2000.txt").read_bytes())
+    path = tmp_path / "train_triplets.txt.gz"
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(InputFileError, match=r"train_triplets\.txt\.gz: read failed after line "
+                                             r"\d+ .*damaged or truncated"):
+        list(iter_triplets(path))
+    with pytest.raises(InputFileError, match="damaged or truncated"):
+        list(iter_triplet_chunks(path, chunk_lines=100))
+
+
+@pytest.mark.parametrize("data, what", [
+    (b"PK\x03\x04 zip", "a zip archive, not a text file: unzip it"),
+    (b"\x28\xb5\x2f\xfd zstd", "zstd-compressed, not a text file: decompress it first"),
+    (b"\xff\xfeu\x001\x00", "UTF-16 text, not a text file: convert it to UTF-8"),
+    (b"SQLite format 3\x00 ...", "a SQLite database, not a text file"),
+])
+def test_files_that_are_not_text_are_refused_by_name(tmp_path, data, what):
+    path = tmp_path / "list.txt"
+    path.write_bytes(data)
+    for read in (lambda p: list(iter_triplets(p)), read_sid_mismatches, read_unique_tracks):
+        with pytest.raises(InputFileError, match=f"list.txt: {what}"):
+            read(path)
+
+
+def test_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    triplets = tmp_path / "train_triplets.txt"
+    triplets.write_bytes(bom + b"b80344\tSOAKIMP12A8C130995\t1\nu2\tSOB\t2\n")
+    assert [u for u, _, _ in iter_triplets(triplets)] == ["b80344", "u2"]
+    assert [c[0].tolist() for c in iter_triplet_chunks(triplets)] == [["b80344", "u2"]]
+    unique = tmp_path / "unique_tracks.txt"
+    unique.write_bytes(bom + b"TRAACOW128F933E35F<SEP>SOVYKGO12AB0187199<SEP>Faye<SEP>Crazy\n")
+    assert read_unique_tracks(unique)[0].track_id == "TRAACOW128F933E35F"
+    mismatches = tmp_path / "sid_mismatches.txt"
+    mismatches.write_bytes(bom + b"ERROR: <SOUMNSI12AB0182807 TRMMGKQ128F9325E10> a  !=  b\n")
+    errors = BadInputLog()
+    assert read_sid_mismatches(mismatches, errors) == {("SOUMNSI12AB0182807", "TRMMGKQ128F9325E10")}
+    assert errors.total == 0
+
+
+def test_counts_past_int64_and_odd_digits_are_bad_lines(tmp_path):
+    path = tmp_path / "train_triplets.txt"
+    path.write_bytes(b"u1\tS1\t100000000000000000000\n"   # 1: past int64
+                     b"u1\tS2\t9223372036854775807\n"     # 2: int64 max: kept
+                     b"u1\tS3\t1_000\n"                   # 3: int() would say 1000
+                     b"u1\tS4\t\xd9\xa3\n"                # 4: an Arabic-Indic 3
+                     b"u1\tS5\t" + b"9" * 5000 + b"\n"    # 5: more digits than int() converts
+                     b"u1\tS6\t007\n")                    # 6: kept
+    for chunk_lines in (1, 100):
+        errors = BadInputLog(max_examples=10)
+        chunks = list(iter_triplet_chunks(path, chunk_lines=chunk_lines, errors=errors))
+        got = [(s, int(c)) for _, songs, counts in chunks for s, c in zip(songs, counts)]
+        assert got == [("S2", 9223372036854775807), ("S6", 7)]
+        assert {e.line: e.reason for e in errors.examples} == {
+            1: "count out of int64 range", 3: "non-integer count", 4: "non-integer count",
+            5: "count out of int64 range"}

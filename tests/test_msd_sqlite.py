@@ -152,6 +152,35 @@ def test_missing_file_and_missing_table_fail_clearly(tmp_path):
         LastfmTagsDB(path)
 
 
+def test_empty_compressed_and_locked_databases_are_named_as_such(tmp_path, monkeypatch):
+    import gzip
+
+    import krotos.msd.sqlite_input
+
+    empty = tmp_path / "track_metadata.db"
+    empty.write_bytes(b"")
+    with pytest.raises(InputFileError, match=r"track_metadata\.db: empty \(0 bytes\), not a "
+                                             r"SQLite database"):
+        read_track_metadata(empty)
+    real = write_track_metadata(tmp_path / "real.db", [song("TR1", "SO1")])
+    packed = tmp_path / "lastfm_tags.db"
+    packed.write_bytes(gzip.compress(real.read_bytes()))
+    with pytest.raises(InputFileError, match=r"lastfm_tags\.db: gzip-compressed, not a SQLite "
+                                             r"database: decompress it first \(gunzip\)"):
+        LastfmTagsDB(packed)
+    # A writer holding the lock past the timeout: "locked", not "not a database".
+    monkeypatch.setattr(krotos.msd.sqlite_input, "LOCK_TIMEOUT", 0.1)
+    writer = sqlite3.connect(real, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(InputFileError, match=r"real\.db: locked by another process"):
+            read_track_metadata(real)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert [t.track_id for t in read_track_metadata(real)] == ["TR1"]
+
+
 def test_table_without_a_needed_column(tmp_path):
     path = tmp_path / "track_metadata.db"
     with sqlite3.connect(path) as con:

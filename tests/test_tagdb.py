@@ -188,6 +188,56 @@ def test_nothing_to_build_fails_clearly(tmp_path, small):
     assert not (tmp_path / "tags.sqlite").exists()
 
 
+def test_no_tagged_track_fails_saying_where_the_tag_rows_went(tmp_path, small):
+    from krotos.msd.errors import EmptyResultError
+
+    tags = write_lastfm_tags(tmp_path / "other_tags.db", [("TRUNKNOWN", "rock", 100),
+                                                          (tid(6), "rock", 100)])
+    with pytest.raises(EmptyResultError, match=r"other_tags\.db: no tagged track: .*2 tag rows "
+                                               r"read, 0 on kept tracks, 1 on tracks not in the "
+                                               r"track list, 1 on tracks left out for want of "
+                                               r"audio; 1 row\(s\) rejected: 1 track id not in"):
+        build(tmp_path, dict(small, lastfm_tags=str(tags)))
+    assert not (tmp_path / "tags.sqlite").exists()
+
+
+def test_same_msd_file_under_two_names_is_kept_once_and_both_are_named(tmp_path):
+    import shutil
+
+    folder = tmp_path / "msd"
+    folder.mkdir()
+    real = real_fixture("msd_h5")
+    for h5 in sorted(real.glob("TR*.h5"))[:3]:
+        shutil.copy(h5, folder / h5.name)
+    shutil.copy(real / "TRABFDT12903CADD73.h5", folder / "copy of TRABFDT12903CADD73.h5")
+    tags = write_lastfm_tags(tmp_path / "lastfm_tags.db", [("TRABFDT12903CADD73", "rock", 100)])
+    path, summary, errors = build(tmp_path, dict(msd_h5=str(folder), lastfm_tags=str(tags)),
+                                  audio_filter="none")
+    assert summary["tracks"]["kept"] == 3
+    assert errors.counts_by_reason() == {"duplicate track_id": 1}
+    assert str(errors.examples[0]) == (
+        f"{folder / 'copy of TRABFDT12903CADD73.h5'}: duplicate track_id (TRABFDT12903CADD73 "
+        f"already read from {folder / 'TRABFDT12903CADD73.h5'}; kept that one)")
+
+
+def test_tagdb_says_when_its_file_is_empty_or_locked(tmp_path, small, monkeypatch):
+    import krotos.msd.sqlite_input
+
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    with pytest.raises(InputFileError, match=r"empty\.sqlite: empty \(0 bytes\)"):
+        TagDB(tmp_path / "empty.sqlite")
+    path, _, _ = build(tmp_path, small)
+    monkeypatch.setattr(krotos.msd.sqlite_input, "LOCK_TIMEOUT", 0.1)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(InputFileError, match=r"tags\.sqlite: locked by another process"):
+            TagDB(path)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_unique_tracks_as_track_list(tmp_path, small):
     lines = tmp_path / "unique_tracks.txt"
     lines.write_text(f"{tid(1)}<SEP>{sid(1)}<SEP>Kid Cudi<SEP>Up Up & Away\n"
