@@ -1,23 +1,19 @@
 """Audio stage: previews -> log-mel spectrogram shards -> manifest.
 
-How the shard tasks are found: the number of shards depends on the track
-list, which lives in the TagDatabase's SQLite file, which does not exist when
-Luigi builds the graph. ``SpectrogramIndex.run()`` therefore opens the
-database (in the worker, after the fork), computes the shard count and yields
-all ``Spectrograms(shard=i)`` tasks at once as dynamic dependencies; Luigi
-then runs them on every free worker (``--workers 4`` = four shards at a time)
-and resumes ``run()`` when they are all done. When the database already
-exists as the graph is built (a rerun, or a second machine joining later),
-its ``summary.json`` gives the count and the shards are listed in
-``requires()`` instead, so that every worker on every machine can take them.
-Each shard task reads its own slice of the track list from the database in
-its own ``run()``. A rerun with
-nothing changed finds the manifest and does nothing; after a crash only the
-shards without output are redone. A separate track-list file task was the
-alternative, but it would only copy what the database already holds.
+How the shard tasks are found: the track list lives in the TagDatabase's
+SQLite file, which does not exist when Luigi builds the graph on a first
+run. The number of shards is therefore counted from the dataset's inputs
+as the graph is built (:func:`krotos.audio.sharding.count_input_tracks`: an
+upper bound of the tracks the database keeps), so ``SpectrogramIndex`` lists
+every ``Spectrograms(shard=i, n_shards=n)`` task in ``requires()`` from the
+very first run: every worker process that schedules the index, on every
+machine, can take shards (Luigi runs a task only on the workers that listed
+it; yielded tasks would stay on the one worker that yielded them). Each
+shard task reads its own slice of the track list from the database in its
+own ``run()``. A rerun with nothing changed finds the manifest and does
+nothing; after a crash only the shards without output are redone.
 """
 
-import json
 import logging
 
 import luigi
@@ -32,12 +28,29 @@ logger = logging.getLogger("luigi-interface")
 SEVENDIGITAL_DEFAULT_URL = "https://previews.7digital.com/clip/"
 
 
-def _shard_tracks(tagdb_task, shard, shard_size):
-    from krotos.audio.sharding import shard_slice
+def _shard_tracks(tagdb_task, shard, n_shards):
+    from krotos.audio.sharding import shard_items
     from krotos.tagdb import TagDB
 
     with TagDB(tagdb_task.file("tags.sqlite")) as db:
-        return shard_slice(db.tracks(), shard, shard_size)
+        return shard_items(db.tracks(), shard, n_shards)
+
+
+def input_track_count():
+    """Upper bound of the tag database's tracks, from the dataset's inputs (graph-build time).
+
+    The demo writes ``n_songs`` tracks; a real dataset's track list is
+    counted without parsing it (see :func:`krotos.audio.sharding.count_input_tracks`).
+    """
+    from krotos.audio.sharding import count_input_tracks
+    from pipeline.demo import DemoDataset
+
+    dataset = dataset_task()
+    if isinstance(dataset, DemoDataset):
+        return dataset.n_songs
+    paths = dataset.paths()
+    return count_input_tracks(paths.get("track_metadata"), paths.get("msd_h5"),
+                              paths.get("unique_tracks"))
 
 
 class FetchPreviews(KrotosTask):
@@ -47,11 +60,12 @@ class FetchPreviews(KrotosTask):
     # The only network-bound task: a shard may fail twice (network, 7digital
     # rate limits) before Luigi gives up on it ([scheduler] retry_delay).
     retry_count = 3
-    version = 1
+    version = 2
 
     shard = luigi.IntParameter(description="zero-based shard number")
-    shard_size = luigi.IntParameter(
-        description="tracks per shard (set it in [SpectrogramIndex])")
+    n_shards = luigi.IntParameter(
+        description="shards the track list is spread over (SpectrogramIndex sets it from "
+                    "its shard_size)")
     source = luigi.ChoiceParameter(
         choices=["local", "7digital"], default="local",
         description="local: the dataset's previews folder; 7digital: download")
@@ -87,7 +101,7 @@ class FetchPreviews(KrotosTask):
     def run(self):
         from krotos.sources.fetch import fetch_shard, open_source
 
-        tracks = _shard_tracks(self.requires()["tagdb"], self.shard, self.shard_size)
+        tracks = _shard_tracks(self.requires()["tagdb"], self.shard, self.n_shards)
         source = open_source(
             self.source, previews_folder=self.requires()["dataset"].paths()["previews"],
             download_dir=self.work_dir, consumer_key=self.consumer_key,
@@ -102,11 +116,12 @@ class FetchPreviews(KrotosTask):
 class Spectrograms(KrotosTask):
     """Log-mel spectrograms of one shard (``shard.h5``, ``results.json``)."""
 
-    version = 1
+    version = 2
 
     shard = luigi.IntParameter(description="zero-based shard number")
-    shard_size = luigi.IntParameter(
-        description="tracks per shard (set it in [SpectrogramIndex])")
+    n_shards = luigi.IntParameter(
+        description="shards the track list is spread over (SpectrogramIndex sets it from "
+                    "its shard_size)")
     sample_rate = luigi.IntParameter(default=22050, description="Hz, after resampling")
     n_fft = luigi.IntParameter(default=1024, description="STFT window (46 ms at 22.05 kHz)")
     hop_length = luigi.IntParameter(default=512, description="STFT hop (23 ms at 22.05 kHz)")
@@ -126,7 +141,7 @@ class Spectrograms(KrotosTask):
                                       description="peak below this dBFS: recorded as silent")
 
     def requires(self):
-        return FetchPreviews(shard=self.shard, shard_size=self.shard_size)
+        return FetchPreviews(shard=self.shard, n_shards=self.n_shards)
 
     def extract_params(self):
         from krotos.audio.extract import ExtractParams
@@ -140,10 +155,12 @@ class Spectrograms(KrotosTask):
     def run(self):
         from krotos.audio.extract import extract_shard_files
 
+        # previews.json names local previews relative to the dataset's folder.
+        previews = self.requires().requires()["dataset"].paths().get("previews")
         with self.staging() as tmp:
             extract_shard_files(self.requires().file("previews.json"), tmp,
-                                self.extract_params(),
-                                progress=self.progress)
+                                self.extract_params(), progress=self.progress,
+                                previews_folder=previews)
 
 
 @Spectrograms.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)
@@ -161,56 +178,50 @@ def _warm_up_before_fork(task, dependency):
 class ShardIndex(KrotosTask):
     """Base of the tasks that run every shard of the track list and index them.
 
-    Subclasses name their per-shard task in ``shard_task``. The shard count
-    comes from the tag database: when it exists at scheduling time the shards
-    are listed in ``requires()``, otherwise ``run()`` yields them as dynamic
-    dependencies. The index then writes ``manifest.json`` over them (read it with
+    Subclasses name their per-shard task in ``shard_task`` (with parameters
+    ``shard`` and ``n_shards``). The shard count comes from the dataset's
+    inputs as the graph is built (see the module's docstring), so all shards
+    are listed in ``requires()``, on the first run too. The index then writes
+    ``manifest.json`` over them (read it with
     :func:`krotos.audio.manifest.read_manifest`).
     """
 
-    version = 1
+    version = 2
     shard_task = None
 
-    shard_size = luigi.IntParameter(default=100, description="tracks per shard")
+    shard_size = luigi.IntParameter(default=100, description="tracks per shard (at most)")
 
-    def requires(self):
-        # Once the tag database exists, its summary says how many shards there
-        # are: listing them here lets every worker that schedules this task,
-        # on any machine, take shards (Luigi runs yielded tasks only on the
-        # worker that yielded them). Reading the summary is a plain JSON read,
-        # no SQLite before the workers fork.
-        # Decided once per task object: Luigi asks again just before run(),
-        # and the answer must not change in between.
-        if not hasattr(self, "_listed_shards"):
-            self._listed_shards = self._shard_count_from_summary(TagDatabase()) or 0
-        return [TagDatabase()] + [self.shard(i) for i in range(self._listed_shards)]
+    def shard_count(self):
+        """Number of shards: the dataset's input tracks over ``shard_size``, rounded up.
 
-    def _shard_count_from_summary(self, tagdb):
+        Counted once per task object: Luigi asks for ``requires()`` again just
+        before ``run()``, and the answer must not change in between.
+        """
         from krotos.audio.sharding import n_shards
 
-        try:
-            with open(tagdb.file("summary.json"), encoding="utf-8") as f:
-                return n_shards(json.load(f)["tracks"]["kept"], self.shard_size)
-        except (OSError, KeyError, TypeError, ValueError):
-            return None
+        if not hasattr(self, "_shard_count"):
+            self._shard_count = n_shards(input_track_count(), self.shard_size)
+        return self._shard_count
 
-    def shard(self, i):
-        return self.shard_task(shard=i, shard_size=self.shard_size)
+    def requires(self):
+        count = self.shard_count()
+        return [TagDatabase()] + [self.shard(i, count) for i in range(count)]
+
+    def shard(self, i, count):
+        return self.shard_task(shard=i, n_shards=count)
 
     def signature_requires(self):
-        # Shard 0 stands for them all (whether listed or yielded), so that an
-        # extraction parameter or a source setting moves the manifest.
-        return [TagDatabase(), self.shard(0)]
+        # One shard stands for them all, so that an extraction parameter or a
+        # source setting moves the manifest; the count follows from the
+        # inputs, which the tag database's signature covers. Naming it here
+        # would make every existence check count the inputs.
+        return [TagDatabase(), self.shard(0, 1)]
 
     def run(self):
         from krotos.audio.manifest import index_shards
-        from krotos.audio.sharding import n_shards
-        from krotos.tagdb import TagDB
 
-        with TagDB(TagDatabase().file("tags.sqlite")) as db:
-            count = n_shards(len(db.tracks()), self.shard_size)
-        shards = [self.shard(i) for i in range(count)]
-        yield shards  # done already when requires() could list them
+        count = self.shard_count()
+        shards = [self.shard(i, count) for i in range(count)]
         with self.staging() as tmp:
             manifest = index_shards([s.output_dir for s in shards], tmp,
                                     progress=self.progress)

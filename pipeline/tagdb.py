@@ -50,6 +50,7 @@ class TagDatabase(KrotosTask):
                 unique_tracks=paths.get("unique_tracks"),
                 previews=paths.get("previews"), msd_h5=paths.get("msd_h5"),
                 n_tags=self.n_tags, min_weight=self.min_weight,
-                audio_filter=self.audio_filter, progress=self.progress)
+                audio_filter=self.audio_filter, progress=self.progress,
+                relative_to=self.data_root)
             with open(os.path.join(tmp, "summary.json"), "w", encoding="utf-8") as f:
                 json.dump(summary, f, indent=2, sort_keys=True)

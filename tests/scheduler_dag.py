@@ -1,12 +1,11 @@
 """Tasks and a run log for the tests that drive the real ``luigi`` command.
 
 Imported by ``luigi --module scheduler_dag`` in a subprocess (tests/ is put on
-PYTHONPATH). It adds no krotos task: it names a fixed number of the real
-shard tasks (so that every worker process registers them all with the
-scheduler), a task that fails on purpose, and an event handler that appends
-one line per task start and success to ``$KROTOS_RUN_LOG``; that file is how
-the tests count how often each task really ran, and in which ``luigi``
-process (``$KROTOS_RUN_TAG``).
+PYTHONPATH). It adds no krotos task: it registers the real ones, adds a task
+that fails on purpose, and an event handler that appends one line per task
+start and success to ``$KROTOS_RUN_LOG``; that file is how the tests count
+how often each task really ran, and in which ``luigi`` process
+(``$KROTOS_RUN_TAG``).
 """
 
 import os
@@ -14,7 +13,6 @@ import os
 import luigi
 
 import pipeline  # noqa: F401 - registers the krotos tasks
-from pipeline.audio import FetchPreviews, Spectrograms
 from pipeline.base import KrotosTask
 from pipeline.tagdb import TagDatabase
 
@@ -40,20 +38,6 @@ def _started(task):
 @luigi.Task.event_handler(luigi.Event.SUCCESS)
 def _succeeded(task):
     _log_event("SUCCESS", task)
-
-
-class AllShards(luigi.WrapperTask):
-    """``n_shards`` shard tasks of one audio stage, named up front."""
-
-    n_shards = luigi.IntParameter()
-    shard_size = luigi.IntParameter()
-    stage = luigi.ChoiceParameter(choices=["FetchPreviews", "Spectrograms"],
-                                  default="FetchPreviews")
-
-    def requires(self):
-        task = {"FetchPreviews": FetchPreviews, "Spectrograms": Spectrograms}[self.stage]
-        return [TagDatabase()] + [task(shard=i, shard_size=self.shard_size)
-                                  for i in range(self.n_shards)]
 
 
 class BrokenInput(KrotosTask):

@@ -15,7 +15,7 @@ from krotos.audio.extract import (ExtractParams, count_statuses, extract_shard,
                                   extract_shard_files)
 from krotos.audio.manifest import index_shards, read_manifest
 from krotos.audio.shards import ShardReader
-from krotos.audio.sharding import n_shards, shard_slice
+from krotos.audio.sharding import count_input_tracks, n_shards, shard_items
 from krotos.sources.fetch import write_previews_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,8 +183,9 @@ def test_shard_files_and_manifest(bad_and_good, tmp_path):
         d.mkdir(parents=True)
         src = tmp_path / f"prev{i}"
         src.mkdir()
-        write_previews_json(src / "previews.json", previews_of(chunk))
-        extract_shard_files(str(src / "previews.json"), str(d), params)
+        folder = os.path.dirname(next(it["path"] for it in chunk if it["path"]))
+        write_previews_json(src / "previews.json", previews_of(chunk), folder)
+        extract_shard_files(str(src / "previews.json"), str(d), params, previews_folder=folder)
         dirs.append(str(d))
     index_dir = tmp_path / "SpectrogramIndex" / "abc"
     index_dir.mkdir(parents=True)
@@ -196,6 +197,8 @@ def test_shard_files_and_manifest(bad_and_good, tmp_path):
     assert m["shards"][1]["track_ids"] == []  # the second half holds only bad tracks
     assert m["tracks"]["TR09_html"]["status"] == st.UNDECODABLE
     assert m["tracks"]["TR09_html"]["shard"] == 1
+    # Reasons name the preview as previews.json does: relative to its folder.
+    assert m["tracks"]["TR09_html"]["reason"].startswith("9.mp3: not decodable")
     assert m["tracks"]["TR01_mp3_44k"] == {"status": "ok", "reason": "", "shard": 0}
     assert m["summary"]["ok"] == 5 and sum(m["summary"].values()) == len(bad_and_good)
     assert m["params"]["n_mels"] == 128
@@ -217,10 +220,40 @@ def test_read_manifest_errors_name_the_file(tmp_path):
 def test_sharding_is_a_deterministic_partition():
     tracks = [f"TR{i:04d}" for i in range(250)]
     assert n_shards(250, 100) == 3 and n_shards(0, 100) == 0 and n_shards(200, 100) == 2
-    shards = [shard_slice(tracks, i, 100) for i in range(3)]
-    assert [len(s) for s in shards] == [100, 100, 50]
+    shards = [shard_items(tracks, i, 3) for i in range(3)]
+    assert [len(s) for s in shards] == [83, 83, 84]  # spread evenly, at most shard_size
     assert sum(shards, []) == tracks
-    assert shard_slice(tracks, 1, 100) == shards[1]
-    assert shard_slice(tracks, 3, 100) == []
+    assert shard_items(tracks, 1, 3) == shards[1]
+    # Fewer tracks kept than counted from the inputs: the shards only get smaller.
+    kept = tracks[::3]
+    assert sum((shard_items(kept, i, 3) for i in range(3)), []) == kept
+    assert shard_items([], 0, 3) == []
     with pytest.raises(ValueError, match="shard_size"):
         n_shards(10, 0)
+    with pytest.raises(ValueError, match=r"shard number must be in \[0, 3\)"):
+        shard_items(tracks, 3, 3)
+
+
+def test_input_tracks_are_counted_without_parsing(tmp_path):
+    import sqlite3
+
+    from krotos.msd.errors import InputFileError
+
+    db = tmp_path / "track_metadata.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE songs (track_id TEXT, song_id TEXT)")
+        con.executemany("INSERT INTO songs VALUES (?, ?)", [(f"TR{i}", f"SO{i}") for i in range(7)])
+    con.close()
+    lines = tmp_path / "unique_tracks.txt"
+    lines.write_text("".join(f"TR{i}<SEP>SO{i}<SEP>a<SEP>t\n" for i in range(5)))
+    tree = tmp_path / "msd"
+    for name in ("A/B/C/TRABC1.h5", "A/B/D/TRABD1.h5", "A/B/D/notes.txt"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(b"")
+    # The same input the tag database would read first.
+    assert count_input_tracks(str(db), str(tree), str(lines)) == 7
+    assert count_input_tracks(None, str(tree), str(lines)) == 2
+    assert count_input_tracks(None, None, str(lines)) == 5
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(InputFileError, match=r"empty\.db"):
+        count_input_tracks(str(tmp_path / "empty.db"))

@@ -8,6 +8,7 @@ import threading
 
 from conftest import run_tasks
 from krotos.audio.manifest import read_manifest
+from krotos.audio.sharding import shard_items
 from krotos.audio.shards import ShardReader
 from krotos.tagdb import TagDB
 from pipeline.audio import FetchPreviews, SpectrogramIndex, Spectrograms
@@ -52,7 +53,7 @@ def test_spectrogram_index_end_to_end(tiny_demo, luigi_config):
 
     with TagDB(TagDatabase().file("tags.sqlite")) as db:
         track_ids = [t.track_id for t in db.tracks()]
-    n_shards = -(-len(track_ids) // 15)
+    n_shards = -(-len(track_ids) // 15)  # the demo keeps all its tracks: the count is exact
     assert ran.count("Spectrograms") == n_shards >= 2
     assert ran.count("FetchPreviews") == n_shards
 
@@ -65,7 +66,9 @@ def test_spectrogram_index_end_to_end(tiny_demo, luigi_config):
     for i, shard in enumerate(m["shards"]):
         assert os.path.isabs(shard["path"])
         with ShardReader(shard["path"]) as reader:
-            assert reader.track_ids == shard["track_ids"] == track_ids[15 * i:15 * (i + 1)]
+            assert (reader.track_ids == shard["track_ids"]
+                    == shard_items(track_ids, i, n_shards))
+            assert len(reader.track_ids) <= 15
             tid, mel = next(iter(reader))
             assert mel.shape[1] == 128 and mel.shape[0] > 100
         stored += shard["track_ids"]
@@ -77,7 +80,7 @@ def test_spectrogram_index_end_to_end(tiny_demo, luigi_config):
     assert ok and ran == []
 
     # A shard lost (as if its worker had been killed): only it and the index rerun.
-    lost = Spectrograms(shard=1, shard_size=15)
+    lost = Spectrograms(shard=1, n_shards=n_shards)
     shutil.rmtree(lost.output_dir)
     shutil.rmtree(index.output_dir)
     ok, ran = run_tasks([SpectrogramIndex()])
@@ -111,9 +114,15 @@ def test_spectrogram_index_end_to_end(tiny_demo, luigi_config):
     assert "HTML" in m["tracks"][tracks[1].track_id]["reason"]
     assert m["summary"] == {"ok": len(tracks) - 2, "missing_preview": 1, "undecodable": 1}
     assert tracks[0].track_id not in m["shards"][0]["track_ids"]
-    fetched = FetchPreviews(shard=0, shard_size=25)
+    fetched = FetchPreviews(shard=0, n_shards=2)
     with open(fetched.file("previews.json")) as f:
-        assert json.load(f)["summary"] == {"ok": 24, "missing_preview": 1}
+        listing = json.load(f)
+    assert listing["summary"] == {"ok": 19, "missing_preview": 1}
+    # Local previews are named relative to [krotos] previews: the data root can move.
+    found = [r for r in listing["previews"] if r["path"]]
+    assert {r["root"] for r in found} == {"previews"}
+    assert not [r for r in listing["previews"] if os.path.isabs(r["path"] or "")]
+    assert str(tiny_demo) not in json.dumps(listing)
 
 
 def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypatch):
@@ -154,7 +163,7 @@ def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypa
         luigi_config.set("FetchPreviews", "base_url", f"http://127.0.0.1:{httpd.server_port}/clip/")
         luigi_config.set("FetchPreviews", "rate_limit", 0)
         luigi_config.set("Spectrograms", "min_seconds", 2.0)
-        task = Spectrograms(shard=0, shard_size=6)
+        task = Spectrograms(shard=0, n_shards=6)  # 40 demo tracks: 6 in shard 0
         ok, _ = run_tasks([task])
     finally:
         httpd.shutdown()
@@ -168,6 +177,8 @@ def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypa
     assert downloaded == sorted(f"{t.track_7digitalid}.mp3" for t in tracks
                                 if str(t.track_7digitalid) != gone)
     assert not os.path.exists(fetched.output_dir + ".work")  # scratch removed when done
+    assert {r["root"] for r in listing["previews"] if r["path"]} == {"shard"}
+    assert all(r["path"].startswith("previews/") for r in listing["previews"] if r["path"])
     with open(task.file("results.json")) as f:
         results = json.load(f)["tracks"]
     assert results[tracks[2].track_id]["status"] == "missing_preview"
@@ -175,20 +186,12 @@ def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypa
         assert len(reader) == 5
 
 
-def test_index_lists_its_shards_once_the_track_count_is_known(tiny_demo, luigi_config):
-    """So that workers on other machines see the shards as work (not only the one that yields)."""
-    from luigi.task_register import Register
-
-    from conftest import run_tasks
-    from pipeline.audio import SpectrogramIndex, Spectrograms
-    from pipeline.tagdb import TagDatabase
-
+def test_index_lists_every_shard_before_the_tag_database_exists(tiny_demo, luigi_config):
+    """So that every worker, on every machine, takes shards on the very first run."""
     luigi_config.set("SpectrogramIndex", "shard_size", 16)
-    before = SpectrogramIndex().requires()
-    assert [type(t) for t in before] == [TagDatabase]  # count unknown: yielded in run()
-    ok, _ = run_tasks([TagDatabase()])
-    assert ok
-    Register.clear_instance_cache()
+    assert not os.path.exists(TagDatabase().output_dir)
     listed = SpectrogramIndex().requires()
     shards = [t for t in listed if isinstance(t, Spectrograms)]
-    assert [t.shard for t in shards] == [0, 1, 2]  # 40 demo tracks, 16 per shard
+    # 40 demo tracks, at most 16 a shard, counted without the database.
+    assert [(t.shard, t.n_shards) for t in shards] == [(0, 3), (1, 3), (2, 3)]
+    assert not os.path.exists(TagDatabase().output_dir)

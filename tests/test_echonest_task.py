@@ -43,8 +43,13 @@ def test_index_over_demo_msd_h5_files(echonest_demo, luigi_config):
             assert reader.n_channels == 25
             for _, frames in reader:
                 assert frames.shape[0] >= 20 and np.all(np.isfinite(frames))
-    params = json.loads(open(EchonestFeatures(shard=0, shard_size=16).file("params.json")).read())
+    params = json.loads(open(EchonestFeatures(shard=0, n_shards=len(shards)).file(
+        "params.json")).read())
     assert params["params"]["grid"] == "fixed"
+    # Reasons and paths name the MSD files relative to [krotos] msd_h5: nothing absolute.
+    for shard in shards:
+        with open(os.path.join(shard_root, shard, "results.json")) as f:
+            assert str(echonest_demo) not in f.read()
 
     # Nothing changed: nothing runs. Another grid: only the echonest tasks run again.
     ok, ran = run_tasks([EchonestIndex()])
@@ -65,7 +70,7 @@ def test_missing_msd_h5_setting_is_a_clear_error(tmp_path, data_root, luigi_conf
     for name in ("track_metadata", "lastfm_tags", "triplets"):  # a real dataset, no msd_h5
         (tmp_path / name).write_text("")
         luigi_config.set("krotos", name, str(tmp_path / name))
-    task = EchonestFeatures(shard=0, shard_size=10)
+    task = EchonestFeatures(shard=0, n_shards=1)
     with pytest.raises(ConfigError, match=r"\[krotos\] msd_h5"):
         task.msd_h5()
 

@@ -35,20 +35,28 @@ def test_lookup_order_and_extensions(folder):
 def test_missing_preview_record_names_what_was_looked_for(folder):
     record = LocalPreviews(folder).get(Track("TRZZZ", 42))
     assert record["status"] == st.MISSING_PREVIEW and record["path"] is None
-    assert "42 or TRZZZ" in record["reason"] and str(folder) in record["reason"]
+    assert "42 or TRZZZ" in record["reason"] and "[krotos] previews" in record["reason"]
 
 
-def test_fetch_shard_writes_absolute_paths_for_a_local_folder(folder, tmp_path):
+def test_fetch_shard_names_local_files_relative_to_their_folder(folder, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     tracks = [Track("TRAAA", 1001), Track("TRXXX", None), Track("TRBBB", None)]
     fetch_shard(tracks, open_source("local", previews_folder=str(folder)), str(out))
     raw = json.loads((out / "previews.json").read_text())
     assert raw["summary"] == {"ok": 2, "missing_preview": 1}
-    assert raw["previews"][0]["path"] == str(folder / "1001.mp3")
+    assert (raw["previews"][0]["path"], raw["previews"][0]["root"]) == ("1001.mp3", "previews")
+    assert str(tmp_path) not in json.dumps(raw)  # no absolute path: the folders may move
     assert not (out / "previews").exists()  # nothing copied
-    records = read_previews_json(out / "previews.json")
+    records = read_previews_json(out / "previews.json", folder)
     assert [r["status"] for r in records] == ["ok", "missing_preview", "ok"]
+    assert records[0]["path"] == str(folder / "1001.mp3") and records[0]["name"] == "1001.mp3"
+    # The previews folder moved: the same file resolves against its new place.
+    moved = tmp_path / "elsewhere"
+    folder.rename(moved)
+    assert read_previews_json(out / "previews.json", moved)[2]["path"] == str(moved / "TRBBB.ogg")
+    with pytest.raises(ValueError, match=r"record 0 \(TRAAA\) is relative to \[krotos\] previews"):
+        read_previews_json(out / "previews.json")
 
 
 def test_configuration_errors_are_clear(tmp_path):

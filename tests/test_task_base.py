@@ -153,9 +153,9 @@ def test_work_dir_is_dropped_after_success(data_root):
 def test_settings_of_an_unused_source_do_not_move_outputs(data_root):
     from pipeline.audio import FetchPreviews
 
-    local = FetchPreviews(shard=0, shard_size=10)
-    assert FetchPreviews(shard=0, shard_size=10, country="DE").signature() == local.signature()
-    remote = FetchPreviews(shard=0, shard_size=10, source="7digital")
+    local = FetchPreviews(shard=0, n_shards=1)
+    assert FetchPreviews(shard=0, n_shards=1, country="DE").signature() == local.signature()
+    remote = FetchPreviews(shard=0, n_shards=1, source="7digital")
     assert remote.signature() != local.signature()
-    assert (FetchPreviews(shard=0, shard_size=10, source="7digital", country="DE").signature()
+    assert (FetchPreviews(shard=0, n_shards=1, source="7digital", country="DE").signature()
             != remote.signature())

@@ -81,7 +81,7 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def spectrogram_of_file(path, params):
+def spectrogram_of_file(path, params, name=None):
     """Decode, check, resample and compute the log-mel of one file.
 
     Parameters
@@ -89,6 +89,8 @@ def spectrogram_of_file(path, params):
     path : str
         Audio file.
     params : ExtractParams
+    name : str, optional
+        How reasons name the file (default: ``path``).
 
     Returns
     -------
@@ -100,11 +102,13 @@ def spectrogram_of_file(path, params):
     Rejected
         ``undecodable``, ``too_short`` or ``silent``, with a reason naming the file.
     """
+    path = os.fspath(path)
+    name = path if name is None else name
     try:
         samples, sr = load_audio(path)
     except DecodeError as exc:
-        raise Rejected(st.UNDECODABLE, str(exc)) from exc
-    return spectrogram_of_samples(samples, sr, params, path)
+        raise Rejected(st.UNDECODABLE, str(exc).replace(path, name)) from exc
+    return spectrogram_of_samples(samples, sr, params, name)
 
 
 def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
@@ -195,7 +199,7 @@ def extract_shard(previews, out_path, params, progress=None):
                 results[track_id] = st.entry(item["status"], item.get("reason", ""))
             else:
                 try:
-                    mel = spectrogram_of_file(item["path"], params)
+                    mel = spectrogram_of_file(item["path"], params, item.get("name"))
                 except Rejected as rej:
                     results[track_id] = st.entry(rej.status, rej.reason)
                 else:
@@ -215,12 +219,15 @@ SHARD_FILE = "shard.h5"
 RESULTS_FILE = "results.json"
 
 
-def extract_shard_files(previews_json, out_dir, params, progress=None):
+def extract_shard_files(previews_json, out_dir, params, progress=None, previews_folder=None):
     """The ``Spectrograms`` task's work: ``previews.json`` in, shard files out.
 
     Writes ``out_dir/shard.h5`` (:func:`extract_shard`) and
     ``out_dir/results.json`` (``{"params", "tracks": {track_id: {"status",
-    "reason"}}, "summary"}``).
+    "reason"}}, "summary"}``). ``previews_folder`` is the dataset's folder
+    that ``previews.json`` names local previews relative to (see
+    :func:`krotos.sources.fetch.read_previews_json`); reasons name files as
+    ``previews.json`` does.
 
     Returns
     -------
@@ -231,7 +238,7 @@ def extract_shard_files(previews_json, out_dir, params, progress=None):
 
     from krotos.sources.fetch import read_previews_json
 
-    previews = read_previews_json(previews_json)
+    previews = read_previews_json(previews_json, previews_folder)
     results = extract_shard(previews, os.path.join(out_dir, SHARD_FILE), params,
                             progress=progress)
     with open(os.path.join(out_dir, RESULTS_FILE), "w", encoding="utf-8") as f:

@@ -147,8 +147,11 @@ class EchonestParams:
 
 # --------------------------------------------------------------------------- reading
 
-def read_track_analysis(path, track_id=None, row=0, loudness="max"):
+def read_track_analysis(path, track_id=None, row=0, loudness="max", beats=True, where=None):
     """Read the Echo Nest analysis arrays of one track from an MSD HDF5 file.
+
+    The file is opened once; of the ``songs`` tables only ``track_id``,
+    ``duration`` (and, in an aggregate file, the slice bounds) are read.
 
     Parameters
     ----------
@@ -160,13 +163,18 @@ def read_track_analysis(path, track_id=None, row=0, loudness="max"):
         Row of the track in the file's ``songs`` tables (0 in per-track files).
     loudness : {'max', 'start'}
         Which loudness array is needed.
+    beats : bool
+        Read ``beats_start`` too (only the beat grid needs it).
+    where : str, optional
+        How messages name the file (default: ``path``).
 
     Returns
     -------
     dict
         ``track_id``, ``duration`` (float, may be NaN), ``segments_start``
         (n,), ``segments_timbre`` (n, 12), ``segments_pitches`` (n, 12),
-        ``loudness`` (n,), ``beats_start`` (m,) (empty when absent), all float64.
+        ``loudness`` (n,), ``beats_start`` (m,) (empty when absent or not
+        asked for), as stored (float64 in MSD files).
 
     Raises
     ------
@@ -174,50 +182,45 @@ def read_track_analysis(path, track_id=None, row=0, loudness="max"):
         ``unreadable_h5``, ``not_msd_track`` or ``bad_analysis`` (missing
         arrays), with a reason naming the file.
     """
-    import h5py
-
     from krotos.msd.errors import InputFileError
-    from krotos.msd.hdf5 import MSDFile
+    from krotos.msd.hdf5 import MSDFile, UnreadableFile
 
     path = os.fspath(path)
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as exc:
-        raise Rejected(UNREADABLE_H5, f"{path}: cannot open ({exc})") from exc
-    if not is_hdf5:
-        raise Rejected(UNREADABLE_H5, f"{path}: not an HDF5 file")
+    where = path if where is None else where
+
+    def named(exc):
+        return str(exc).replace(path, where)
+
+    needed = SEGMENT_FIELDS + (LOUDNESS_FIELDS[loudness],)
     try:
         with MSDFile(path) as f:
-            song = f.song(row)
+            song = f.song(row, fields=("track_id", "duration"))
             if "track_id" not in song or "duration" not in song:
-                raise Rejected(NOT_MSD_TRACK, f"{path}: no analysis/songs table with "
+                raise Rejected(NOT_MSD_TRACK, f"{where}: no analysis/songs table with "
                                               f"track_id and duration (not an MSD track file?)")
-            found = song.get("track_id", "")
+            found = song["track_id"]
             if track_id is not None and found != track_id:
-                raise Rejected(NOT_MSD_TRACK, f"{path}: row {row} holds track "
+                raise Rejected(NOT_MSD_TRACK, f"{where}: row {row} holds track "
                                               f"{found!r}, expected {track_id}")
-            present = set(f.array_names())
-            needed = SEGMENT_FIELDS + (LOUDNESS_FIELDS[loudness],)
-            missing = [name for name in needed if name not in present]
-            if missing:
-                raise Rejected(BAD_ANALYSIS, f"{path}: missing segment arrays: "
-                                             f"{', '.join('analysis/' + m for m in missing)}")
-            out = {name: np.asarray(f.array(name, row), dtype=np.float64)
-                   for name in SEGMENT_FIELDS}
-            out["loudness"] = np.asarray(f.array(LOUDNESS_FIELDS[loudness], row),
-                                         dtype=np.float64)
-            out["beats_start"] = (np.asarray(f.array("beats_start", row), dtype=np.float64)
-                                  if "beats_start" in present else np.zeros(0))
-    except InputFileError as exc:
-        raise Rejected(NOT_MSD_TRACK, str(exc)) from exc
-    except IndexError as exc:
-        raise Rejected(NOT_MSD_TRACK, str(exc)) from exc
-    except (ValueError, TypeError) as exc:
-        # e.g. a string array where numbers belong.
-        raise Rejected(BAD_ANALYSIS, f"{path}: unreadable segment arrays ({exc})") from exc
+            arrays = f.arrays(needed + (("beats_start",) if beats else ()), row)
+    except UnreadableFile as exc:
+        raise Rejected(UNREADABLE_H5, named(exc)) from exc
+    except (InputFileError, IndexError, KeyError) as exc:
+        raise Rejected(NOT_MSD_TRACK, named(exc).strip("'\"")) from exc
+    missing = [name for name in needed if name not in arrays]
+    if missing:
+        raise Rejected(BAD_ANALYSIS, f"{where}: missing segment arrays: "
+                                     f"{', '.join('analysis/' + m for m in missing)}")
+    out = {name: arrays[name] for name in SEGMENT_FIELDS}
+    out["loudness"] = arrays[LOUDNESS_FIELDS[loudness]]
+    out["beats_start"] = arrays.get("beats_start", np.zeros(0))
+    for name, values in out.items():
+        if values.dtype.kind not in "fiu":
+            raise Rejected(BAD_ANALYSIS, f"{where}: {name} holds {values.dtype} values, "
+                                         f"not numbers")
     out["track_id"] = found
     try:
-        out["duration"] = float(song.get("duration", np.nan))
+        out["duration"] = float(song["duration"])
     except (TypeError, ValueError):
         out["duration"] = float("nan")
     return out
@@ -276,9 +279,9 @@ def check_analysis(analysis, where="track"):
         end = None
     repaired = 0
 
-    order = np.argsort(starts, kind="stable")
     inversions = int(np.count_nonzero(np.diff(starts) < 0))
     if inversions:
+        order = np.argsort(starts, kind="stable")
         starts, values = starts[order], values[order]
         repaired += inversions
         warnings.append(f"{inversions} segment(s) start before their predecessor "
@@ -322,19 +325,27 @@ def check_analysis(analysis, where="track"):
 
 # --------------------------------------------------------------------------- grid
 
-def _box_means(starts, values, end, lo, hi):
-    """Mean of the piecewise-constant segment signal over each ``[lo[i], hi[i])``."""
-    edges = np.append(starts, end)
-    edges[0] = 0.0  # the first segment also covers the time before it
-    widths = np.diff(edges)
-    integral = np.vstack([np.zeros((1, values.shape[1])),
-                          np.cumsum(widths[:, None] * values, axis=0)])
+def _box_means(starts, values, end, edges):
+    """Mean of the piecewise-constant segment signal over each ``[edges[i], edges[i + 1])``.
 
-    def cumulative(t):
-        k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(values) - 1)
-        return integral[k] + (t - edges[k])[:, None] * values[k]
-
-    return (cumulative(hi) - cumulative(lo)) / (hi - lo)[:, None]
+    The running integral of the signal is evaluated once at every frame edge
+    (frames share their edges), so a frame costs two table lookups whatever
+    the number of segments it spans.
+    """
+    bounds = np.append(starts, end)
+    bounds[0] = 0.0  # the first segment also covers the time before it
+    integral = np.empty((len(values) + 1, values.shape[1]))
+    integral[0] = 0.0
+    np.add.accumulate(np.diff(bounds)[:, None] * values, axis=0, out=integral[1:])
+    k = np.searchsorted(bounds, edges, side="right") - 1
+    np.clip(k, 0, len(values) - 1, out=k)
+    at_edges = integral.take(k, axis=0)
+    partial = values.take(k, axis=0)
+    partial *= (edges - bounds.take(k))[:, None]
+    at_edges += partial
+    means = at_edges[1:] - at_edges[:-1]
+    means *= (1.0 / np.diff(edges))[:, None]
+    return means
 
 
 def frame_spans(clean, grid="fixed", frame_rate=10.0):
@@ -396,11 +407,12 @@ def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track", min_
     if len(lo) == 0:
         raise Rejected(TOO_SHORT, f"{where}: {clean['end']:.2f} s holds no whole frame "
                                   f"at {frame_rate:g} frames/s")
-    matrix = _box_means(clean["starts"], clean["values"], clean["end"], lo, hi)
+    # Both grids tile time: each frame ends where the next one starts.
+    matrix = _box_means(clean["starts"], clean["values"], clean["end"], np.append(lo, hi[-1]))
     return matrix.astype(np.float32), warnings
 
 
-def features_of_file(path, params, track_id=None, row=0):
+def features_of_file(path, params, track_id=None, row=0, where=None):
     """Read, check and grid one track: the echonest counterpart of a spectrogram.
 
     Parameters
@@ -412,6 +424,10 @@ def features_of_file(path, params, track_id=None, row=0):
         Expected track (checked against the file).
     row : int
         Row in an aggregate file (0 for per-track files).
+    where : str, optional
+        How reasons name the file (default: ``path``); the shards name it
+        relative to the ``msd_h5`` folder, so that no output holds an
+        absolute path.
 
     Returns
     -------
@@ -424,9 +440,11 @@ def features_of_file(path, params, track_id=None, row=0):
     Rejected
         With the manifest status and a reason naming the file.
     """
-    analysis = read_track_analysis(path, track_id=track_id, row=row, loudness=params.loudness)
+    where = os.fspath(path) if where is None else where
+    analysis = read_track_analysis(path, track_id=track_id, row=row, loudness=params.loudness,
+                                   beats=params.grid == "beats", where=where)
     matrix, warnings = echonest_matrix(analysis, grid=params.grid, frame_rate=params.frame_rate,
-                                       where=path, min_seconds=params.min_seconds)
+                                       where=where, min_seconds=params.min_seconds)
     if not np.all(np.isfinite(matrix)):
-        raise Rejected(BAD_ANALYSIS, f"{path}: feature matrix has NaN or inf")
+        raise Rejected(BAD_ANALYSIS, f"{where}: feature matrix has NaN or inf")
     return matrix, warnings

@@ -41,6 +41,12 @@ class TrackFiles:
     root : str
         The MSD ``data`` folder tree (``A/B/C/TR....h5``), a flat folder of
         ``TR....h5`` files, or an aggregate HDF5 file.
+    listed : dict, optional
+        ``{track_id: (path relative to root, row)}`` of the tracks whose file
+        is not named after them (a file renamed, an aggregate file inside the
+        folder): where the track list found them (see
+        :func:`krotos.tagdb.builder.build_tag_database`), so that a track is
+        looked up by the same key that listed it.
 
     Raises
     ------
@@ -49,9 +55,10 @@ class TrackFiles:
         a ``analysis/songs`` track id column (the message names it).
     """
 
-    def __init__(self, root):
+    def __init__(self, root, listed=None):
         self.root = os.path.abspath(os.fspath(root))
         self._rows = None
+        self._listed = {tid: (str(rel), int(row)) for tid, (rel, row) in (listed or {}).items()}
         if os.path.isdir(self.root):
             return
         if not os.path.isfile(self.root):
@@ -72,11 +79,34 @@ class TrackFiles:
         self._rows = {tid.rstrip(b"\0").decode("ascii", "replace"): i
                       for i, tid in enumerate(ids)}
 
+    @property
+    def aggregate(self):
+        """True when the root is one aggregate file (tracks are rows in it)."""
+        return self._rows is not None
+
+    def relative(self, path):
+        """How outputs name ``path``: relative to the folder, or the aggregate file's name."""
+        if self.aggregate:
+            return os.path.basename(self.root)
+        return os.path.relpath(path, self.root)
+
+    def expected(self, track_id):
+        """Where the track's file should be, relative to the root (for messages)."""
+        if track_id in self._listed:
+            return self._listed[track_id][0]
+        if len(track_id) >= 5:
+            return os.path.relpath(msd_h5_path(self.root, track_id), self.root)
+        return f"{track_id}.h5"
+
     def locate(self, track_id):
         """``(path, row)`` of the track, or None when there is no file for it."""
         if self._rows is not None:
             row = self._rows.get(track_id)
             return None if row is None else (self.root, row)
+        if track_id in self._listed:
+            rel, row = self._listed[track_id]
+            path = os.path.join(self.root, rel)
+            return (path, row) if os.path.isfile(path) else None
         candidates = [os.path.join(self.root, f"{track_id}.h5")]
         if len(track_id) >= 5:  # real ids always are; a short one has no A/B/C folder
             candidates.insert(0, msd_h5_path(self.root, track_id))
@@ -90,7 +120,8 @@ def _track_id(item):
     return item if isinstance(item, str) else item.track_id
 
 
-def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None):
+def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
+                           compression="lzf"):
     """Compute the echonest matrices of one shard and write them to ``out_path``.
 
     Parameters
@@ -103,41 +134,53 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None):
         Shard file to create; it appears only once complete.
     params : krotos.features.echonest.EchonestParams
     progress : callable, optional
-        ``progress(fraction, message)``, called after each track.
+        ``progress(fraction, message)``, called every few tracks.
+    compression : {'lzf', 'gzip', 'none'}
+        Storage filter of the shard (see :class:`krotos.audio.shards.ShardWriter`).
 
     Returns
     -------
     dict
         ``track_id -> {"status", "reason"}`` for every track, in input order;
         only ``ok`` tracks are in the shard. An ``ok`` track whose segment
-        table was repaired has the repairs in ``reason``.
+        table was repaired, or whose file is not named after it, has that
+        in ``reason``. Files are named relative to the ``msd_h5`` folder.
     """
     progress = progress or _no_progress
     files = msd_h5 if isinstance(msd_h5, TrackFiles) else TrackFiles(msd_h5)
     results = {}
     n = len(tracks)
+    # Reporting after every track costs as much as reading one at this speed.
+    every = max(1, n // 100)
     with ShardWriter(out_path, n_channels=en.N_CHANNELS, dtype=params.dtype,
-                     attrs=params.as_dict()) as writer:
+                     attrs=params.as_dict(), compression=compression) as writer:
         for i, item in enumerate(tracks):
             track_id = _track_id(item)
             where = files.locate(track_id)
             if where is None:
                 results[track_id] = en.entry(
-                    en.MISSING_H5, f"no {track_id}.h5 under {files.root} "
-                                   f"(looked for {msd_h5_path(files.root, track_id)})")
+                    en.MISSING_H5, f"no file for {track_id} under [krotos] msd_h5 "
+                                   f"(looked for {files.expected(track_id)})")
             else:
                 path, row = where
+                name = files.relative(path)
                 try:
                     matrix, warnings = en.features_of_file(path, params, track_id=track_id,
-                                                           row=row)
+                                                           row=row, where=name)
                 except en.Rejected as rej:
                     results[track_id] = en.entry(rej.status, rej.reason)
                 else:
                     writer.append(track_id, matrix)
+                    notes = list(warnings)
+                    stem = os.path.splitext(os.path.basename(path))[0]
+                    if not files.aggregate and stem != track_id:
+                        notes.insert(0, f"file named {stem} holds track {track_id} "
+                                        f"(listed by its metadata)")
                     results[track_id] = en.entry(
-                        en.OK, f"{path}: repaired: {'; '.join(warnings)}" if warnings else "")
-            progress((i + 1) / max(n, 1), f"{i + 1}/{n} tracks, {len(writer)} ok "
-                                          f"({os.path.basename(out_path)})")
+                        en.OK, f"{name}: {'; '.join(notes)}" if notes else "")
+            if (i + 1) % every == 0 or i + 1 == n:
+                progress((i + 1) / max(n, 1), f"{i + 1}/{n} tracks, {len(writer)} ok "
+                                              f"({os.path.basename(out_path)})")
     return results
 
 
@@ -146,7 +189,8 @@ def count_statuses(results):
     return dict(collections.Counter(r["status"] for r in results.values()))
 
 
-def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None):
+def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
+                                 compression="lzf"):
     """The ``EchonestFeatures`` task's work: the shard's files in ``out_dir``.
 
     Writes ``shard.h5`` (:func:`extract_echonest_shard`) and ``results.json``
@@ -162,7 +206,7 @@ def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None)
     from krotos.audio.extract import RESULTS_FILE, SHARD_FILE
 
     results = extract_echonest_shard(tracks, msd_h5, os.path.join(out_dir, SHARD_FILE),
-                                     params, progress=progress)
+                                     params, progress=progress, compression=compression)
     with open(os.path.join(out_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
         json.dump({"params": params.as_dict(), "tracks": results,
                    "summary": count_statuses(results)}, f, indent=1)

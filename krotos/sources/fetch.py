@@ -2,11 +2,13 @@
 
 ``previews.json`` (the output of a ``FetchPreviews`` shard)::
 
-    {"previews": [{"track_id", "path", "status", "reason"}, ...],
+    {"previews": [{"track_id", "path", "root", "status", "reason"}, ...],
      "summary": {status: count}}
 
-``path`` is relative to the JSON file's folder when the file lies inside it
-(downloaded previews) and absolute otherwise (a local preview folder).
+No path in it is absolute, so that the data root and the dataset can move:
+``path`` is relative to ``root``, which is ``"shard"`` (the JSON file's
+folder: previews downloaded into the shard's output) or ``"previews"`` (the
+dataset's previews folder, ``[krotos] previews``, given again when reading).
 """
 
 import collections
@@ -52,17 +54,42 @@ def fetch_previews(tracks, source, progress=None):
     return records
 
 
-def write_previews_json(path, records):
-    """Write the records atomically, with paths inside its folder made relative."""
+def write_previews_json(path, records, previews_folder=None):
+    """Write the records atomically, each path made relative to where it lies.
+
+    Parameters
+    ----------
+    path : str
+        The ``previews.json`` to write.
+    records : list of dict
+        ``{"track_id", "path", "status", "reason"}``; ``path`` absolute or None.
+    previews_folder : str, optional
+        The dataset's previews folder: paths inside it are stored relative to
+        it (``root = "previews"``), paths inside ``path``'s folder relative to
+        that (``root = "shard"``).
+
+    Raises
+    ------
+    ValueError
+        A path lies in neither folder (it could not be found again after a move).
+    """
     path = os.fspath(path)
     base = os.path.dirname(os.path.abspath(path))
+    roots = [("shard", base)]
+    if previews_folder:
+        roots.append(("previews", os.path.abspath(previews_folder)))
     out = []
     for r in records:
         r = dict(r)
         if r.get("path"):
             absolute = os.path.abspath(r["path"])
-            if os.path.commonpath([absolute, base]) == base:
-                r["path"] = os.path.relpath(absolute, base)
+            for name, folder in roots:
+                if os.path.commonpath([absolute, folder]) == folder:
+                    r["path"], r["root"] = os.path.relpath(absolute, folder), name
+                    break
+            else:
+                raise ValueError(f"{absolute} ({r['track_id']}): a preview outside both the "
+                                 f"shard's folder and [krotos] previews")
         out.append(r)
     summary = dict(collections.Counter(r["status"] for r in out))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=base)
@@ -71,16 +98,26 @@ def write_previews_json(path, records):
     os.replace(tmp, path)
 
 
-def read_previews_json(path):
+def read_previews_json(path, previews_folder=None):
     """Read ``previews.json``; paths come back absolute.
+
+    Parameters
+    ----------
+    path : str
+    previews_folder : str, optional
+        The dataset's previews folder, where ``root = "previews"`` paths lie.
+
+    Each record gains ``name``: its path as stored (relative), which is how
+    reasons name the file.
 
     Raises
     ------
     ValueError
-        A record with an unknown status or no ``track_id`` (names file and record).
+        A record with an unknown status or no ``track_id``, or one relative to
+        the previews folder when none is given (names file and record).
     """
     path = os.fspath(path)
-    base = os.path.dirname(os.path.abspath(path))
+    roots = {"shard": os.path.dirname(os.path.abspath(path)), "previews": previews_folder}
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     records = data["previews"]
@@ -88,7 +125,13 @@ def read_previews_json(path):
         if "track_id" not in r or r.get("status") not in st.ALL:
             raise ValueError(f"{path}: record {i} is malformed: {r!r}")
         if r.get("path"):
-            r["path"] = os.path.normpath(os.path.join(base, r["path"]))
+            # Files written before "root" existed hold absolute paths (or shard-relative ones).
+            root = roots.get(r.get("root", "shard"))
+            if root is None:
+                raise ValueError(f"{path}: record {i} ({r['track_id']}) is relative to "
+                                 f"[krotos] previews, which is not set")
+            r["name"] = r["path"]
+            r["path"] = os.path.normpath(os.path.join(os.path.abspath(root), r["path"]))
     return records
 
 
@@ -155,5 +198,7 @@ def fetch_shard(tracks, source, out_dir, progress=None):
                 os.replace(r["path"], moved)
             # else: two tracks sharing one 7digital id; the file moved already
             r["path"] = moved
-    write_previews_json(os.path.join(out_dir, "previews.json"), records)
+    # A local source's files stay where they are: named relative to its folder.
+    local_folder = None if getattr(source, "downloads", False) else getattr(source, "folder", None)
+    write_previews_json(os.path.join(out_dir, "previews.json"), records, local_folder)
     return records

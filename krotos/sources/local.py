@@ -71,5 +71,5 @@ class LocalPreviews:
                     if track.track_7digitalid else track.track_id)
             return {"track_id": track.track_id, "path": None,
                     "status": st.MISSING_PREVIEW,
-                    "reason": f"no {name}.{{mp3,ogg,wav,flac}} in {self.folder}"}
+                    "reason": f"no {name}.{{mp3,ogg,wav,flac}} in [krotos] previews"}
         return {"track_id": track.track_id, "path": path, "status": st.OK, "reason": ""}

@@ -17,7 +17,7 @@ from sqlalchemy import URL, create_engine, event, insert, text
 from krotos.msd.errors import EmptyResultError, ensure_log
 from krotos.msd.lastfm import LastfmTagsDB, iter_lastfm_json, resolve_tid_tag
 from krotos.msd.mismatches import read_sid_mismatches
-from krotos.msd.hdf5 import iter_msd_h5_folder, read_msd_h5
+from krotos.msd.hdf5 import TRACK_FIELDS, iter_msd_h5_tracks
 from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metadata
 from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
@@ -60,14 +60,19 @@ def _has_audio(track, stems, audio_filter):
     return local or track.track_7digitalid is not None
 
 
-def _iter_msd_h5_tracks(msd_h5, errors):
+def _iter_msd_h5_tracks(msd_h5, errors, listed=None):
     """Track rows from MSD HDF5 files: a folder tree, or one aggregate file.
 
     A track id met twice (the same file under two names, or two rows of an
-    aggregate file) is kept once and reported with both places.
+    aggregate file) is kept once and reported with both places. A track in a
+    folder whose file is not named after it (a renamed file, a row of an
+    aggregate file) is reported with both names and recorded in ``listed``
+    (``{track_id: [path relative to msd_h5, row]}``), so that its features are
+    found by the id that listed it.
     """
     folder = os.path.isdir(msd_h5)
-    songs = iter_msd_h5_folder(msd_h5, errors) if folder else read_msd_h5(msd_h5)
+    listed = {} if listed is None else listed
+    songs = iter_msd_h5_tracks(msd_h5, errors, fields=TRACK_FIELDS)
     first_seen = {}
     for row, song in enumerate(songs):
         # Per-track files are named by their file; rows of one aggregate file by row.
@@ -83,6 +88,12 @@ def _iter_msd_h5_tracks(msd_h5, errors):
                        f"{track_id} already read from {first_seen[track_id]}; kept that one")
             continue
         first_seen[track_id] = path if folder else f"{path} {line}"
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if folder and (stem != track_id or song["row"]):
+            listed[track_id] = [os.path.relpath(path, msd_h5), song["row"]]
+            errors.add(path, None, "file not named after its track",
+                       f"file {stem} holds track {track_id} (row {song['row']}): listed, and "
+                       f"read, as {track_id}")
         yield TrackMeta(track_id, song_id, song.get("title", ""),
                         song.get("release", ""), song.get("artist_id", ""),
                         song.get("artist_name", ""), song.get("duration"),
@@ -90,12 +101,12 @@ def _iter_msd_h5_tracks(msd_h5, errors):
                         _positive_int(song.get("track_7digitalid")))
 
 
-def _iter_tracks(track_metadata, unique_tracks, errors, msd_h5=None):
+def _iter_tracks(track_metadata, unique_tracks, errors, msd_h5=None, listed=None):
     if track_metadata:
         yield from iter_track_metadata(track_metadata, errors)
         return
     if msd_h5:
-        yield from _iter_msd_h5_tracks(msd_h5, errors)
+        yield from _iter_msd_h5_tracks(msd_h5, errors, listed)
         return
     if not unique_tracks:
         raise ValueError("no track list: give track_metadata (or msd_h5, or unique_tracks)")
@@ -108,7 +119,7 @@ def _iter_tracks(track_metadata, unique_tracks, errors, msd_h5=None):
         yield TrackMeta(row.track_id, row.song_id, row.title, "", "", row.artist, None, None, None)
 
 
-def _load_tracks(conn, sources, params, errors):
+def _load_tracks(conn, sources, params, errors, listed=None):
     """Stream the track list into ``tracks``; return ``{track_id: tracks.id or 0 if left out}``.
 
     Only this map stays in memory (a million short strings for the real MSD),
@@ -118,7 +129,7 @@ def _load_tracks(conn, sources, params, errors):
     stems = scan_previews(previews) if previews and os.path.isdir(previews) else set()
     track_index, batch, kept = {}, [], 0
     for t in _iter_tracks(sources["track_metadata"], sources["unique_tracks"], errors,
-                          sources.get("msd_h5")):
+                          sources.get("msd_h5"), listed):
         if not _has_audio(t, stems, params["audio_filter"]):
             # 0: the track exists but was left out, so its tags are not bad input.
             track_index[t.track_id] = 0
@@ -168,7 +179,7 @@ class _TagNames:
 def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_json=(),
                        sid_mismatches=None, unique_tracks=None, previews=None, msd_h5=None,
                        n_tags=50, min_weight=10.0, audio_filter="any", errors=None,
-                       progress=None):
+                       progress=None, relative_to=None):
     """Build the SQLite tag database at ``path`` (written to a temporary file, then renamed).
 
     Parameters
@@ -206,12 +217,18 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
         part of the returned summary.
     progress : callable, optional
         ``progress(fraction, message)``.
+    relative_to : str, optional
+        The data root: paths under it are recorded relative to it, in the
+        ``meta`` table and the summary, so that the database stays right
+        when the data root moves (``summary["paths_relative_to"]`` says so).
 
     Returns
     -------
     dict
-        JSON-able summary: counts of tracks, tags, tag rows, songs, and the bad
-        rows by reason with examples.
+        JSON-able summary: counts of tracks, tags, tag rows, songs, the bad
+        rows by reason with examples, and ``msd_h5_listed``: the tracks
+        whose MSD file is not named after them, ``{track_id: [path relative
+        to msd_h5, row]}``.
 
     Raises
     ------
@@ -243,7 +260,7 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".sqlite", dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
     try:
-        summary = _build(tmp, sources, params, errors, progress)
+        summary = _build(tmp, sources, params, errors, progress, relative_to)
         os.replace(tmp, path)
     finally:
         for leftover in (tmp, tmp + "-journal"):
@@ -270,15 +287,27 @@ def _engine(path):
     return engine
 
 
-def _build(tmp, sources, params, errors, progress):
+def _relative_paths(value, root):
+    """``value`` (JSON-able) with every path under ``root`` made relative to it."""
+    if isinstance(value, str):
+        return value.replace(root + os.sep, "")
+    if isinstance(value, dict):
+        return {key: _relative_paths(item, root) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relative_paths(item, root) for item in value]
+    return value
+
+
+def _build(tmp, sources, params, errors, progress, relative_to=None):
     started = time.monotonic()
+    listed = {}
     engine = _engine(tmp)
     Base.metadata.create_all(engine)
     stats = {}
     try:
         with engine.begin() as conn:
             progress(0.0, "reading the track list")
-            track_index = _load_tracks(conn, sources, params, errors)
+            track_index = _load_tracks(conn, sources, params, errors, listed)
             n_metadata = len(track_index)
             conn.exec_driver_sql(
                 "CREATE TEMP TABLE raw_tags (src INTEGER, track INTEGER, raw INTEGER, "
@@ -293,11 +322,15 @@ def _build(tmp, sources, params, errors, progress):
             stats["tracks"]["in_metadata"] = n_metadata
             stats["tracks"]["left_out_no_audio_source"] = n_metadata - stats["tracks"]["kept"]
             stats["tags"]["vocabulary"] = len(stats["vocabulary"])
-            summary = dict(stats, params=params, sources=sources, bad_rows=errors.summary())
+            summary = dict(stats, params=params, sources=sources, bad_rows=errors.summary(),
+                           msd_h5_listed=listed)
+            if relative_to:
+                root = os.path.abspath(relative_to)
+                summary = dict(_relative_paths(summary, root), paths_relative_to="data_root")
             conn.execute(insert(Meta), [
                 dict(key="schema_version", value=json.dumps(SCHEMA_VERSION)),
                 dict(key="params", value=json.dumps(params)),
-                dict(key="sources", value=json.dumps(sources)),
+                dict(key="sources", value=json.dumps(summary["sources"])),
                 dict(key="summary", value=json.dumps(summary)),
             ])
     finally:
