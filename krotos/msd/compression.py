@@ -132,5 +132,6 @@ def open_input(path):
             handle.seek(0)
     except READ_ERRORS as exc:
         handle.close()
-        raise InputFileError(f"{path}: {kind} data unreadable from the start ({exc})") from exc
+        raise InputFileError(f"{path}: {kind}-compressed, but damaged or truncated from the "
+                             f"start ({exc})") from exc
     return handle
