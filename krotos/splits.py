@@ -20,6 +20,14 @@ songs of one artist share a style and a split by track would test on the
 training artists; ``method = "song"`` keeps only the tracks of one song
 together. The draw is seeded: the groups, sorted by key, are shuffled and
 dealt to test, then valid, until each holds its fraction of the tracks.
+
+``method = "file"`` draws nothing: three lists of track ids say which
+tracks are train, valid and test (:func:`split_from_lists`), such as the
+public ``train_x_msd_id.txt``, ``valid_x_msd_id.txt`` and
+``test_x_msd_id.txt`` of the MSD top-50 tagging split (Choi et al. 2016, used
+by Won et al. 2020): the way to report figures comparable with published
+ones. Tracks in no list are left out, ids in a list that the tag database
+does not hold are counted and reported; neither stops the run.
 """
 
 import csv
@@ -30,6 +38,9 @@ import numpy as np
 
 SPLITS = ("train", "valid", "test")
 METHODS = ("artist", "song")
+
+#: Every value of ``[SongSplit] method``: the drawn ones, and given lists.
+ALL_METHODS = METHODS + ("file",)
 COLUMNS = ("track_id", "song_id", "group", "split")
 
 
@@ -152,6 +163,126 @@ def draw_song_split(tracks, method="artist", valid_fraction=0.1, test_fraction=0
         groups=keys, split=group_split[inverse].astype(str),
         params=dict(method=method, valid_fraction=float(valid_fraction),
                     test_fraction=float(test_fraction), seed=int(seed)))
+
+
+def read_track_list(path, errors=None):
+    """Read a list of track ids: one a line, no header (``train_x_msd_id.txt``).
+
+    Blank lines are skipped; an id listed twice counts once, and a line that
+    is not UTF-8 or holds more than one word is recorded in ``errors`` and
+    skipped. The file may be compressed (gzip, bzip2, xz).
+
+    Parameters
+    ----------
+    path : str
+    errors : krotos.msd.errors.BadInputLog, optional
+
+    Returns
+    -------
+    list of str
+        The ids, in file order.
+
+    Raises
+    ------
+    krotos.msd.errors.InputFileError
+        The file cannot be read (the message names it).
+    """
+    from krotos.msd.errors import ensure_log
+    from krotos.msd.text_lines import iter_lines
+
+    errors = ensure_log(errors)
+    ids, seen = [], set()
+    for number, line in iter_lines(path):
+        if not isinstance(line, str):
+            errors.add(path, number, "line not UTF-8", line.reason)
+            continue
+        words = line.split()
+        if not words:
+            continue
+        if len(words) > 1:
+            errors.add(path, number, "more than one word on a line", repr(line[:80]))
+            continue
+        if words[0] in seen:
+            errors.add(path, number, "track id listed twice", words[0])
+            continue
+        seen.add(words[0])
+        ids.append(words[0])
+    return ids
+
+
+def split_from_lists(tracks, lists, names=None, errors=None):
+    """The split given by track-id lists (``method = "file"``).
+
+    Parameters
+    ----------
+    tracks : sequence of krotos.tagdb.Track
+        The tag database's tracks.
+    lists : dict
+        ``{"train": ids, "valid": ids, "test": ids}``.
+    names : dict, optional
+        ``{split: how messages name its list}`` (the setting and file).
+    errors : krotos.msd.errors.BadInputLog, optional
+        Where ids the tag database does not hold, and ids in two lists, are
+        recorded (with the list they came from).
+
+    Returns
+    -------
+    split : SongSplit
+        Only the listed tracks of the database, sorted by track id; the
+        group of a track is itself (nothing is drawn).
+    report : dict
+        ``listed`` (ids per list), ``kept`` (tracks per split),
+        ``left_out`` (database tracks in no list), ``unknown`` (ids per
+        list not in the database), ``in_several_lists`` (ids left out of
+        every split because two lists name them).
+
+    Raises
+    ------
+    ValueError
+        A split would be empty (the lists do not match this track list).
+    """
+    from krotos.msd.errors import ensure_log
+
+    errors = ensure_log(errors)
+    names = {name: name for name in SPLITS} | dict(names or {})
+    missing = [name for name in SPLITS if name not in lists]
+    if missing:
+        raise ValueError(f"split lists missing for {missing}")
+    owner, several = {}, set()
+    for name in SPLITS:
+        for track_id in lists[name]:
+            if owner.setdefault(track_id, name) != name:
+                several.add(track_id)
+    known = {t.track_id: t for t in tracks}
+    unknown = {name: 0 for name in SPLITS}
+    for track_id in sorted(several):
+        errors.add(names[owner[track_id]], None, "track id in two lists",
+                   f"{track_id} is listed for {owner[track_id]} and another split: left out")
+    for name in SPLITS:
+        for track_id in lists[name]:
+            if track_id not in known:
+                unknown[name] += 1
+                errors.add(names[name], None, "track id not in the track list", track_id)
+    chosen = sorted(t for t in known if t in owner and t not in several)
+    kept = {name: 0 for name in SPLITS}
+    for track_id in chosen:
+        kept[owner[track_id]] += 1
+    empty = [name for name in SPLITS if not kept[name]]
+    if empty:
+        raise ValueError(
+            f"no track of the track list is in the {' and '.join(empty)} list(s) "
+            f"({', '.join(names[n] for n in empty)}): {sum(kept.values())} of {len(known)} "
+            f"tracks found in the lists; are they lists of this dataset's track ids?")
+    split = SongSplit(
+        track_ids=np.array(chosen, dtype=str),
+        song_ids=np.array([known[t].song_id or "" for t in chosen], dtype=str),
+        groups=np.array(["track:" + t for t in chosen], dtype=str),
+        split=np.array([owner[t] for t in chosen], dtype=str),
+        params=dict(method="file"))
+    report = dict(listed={name: len(lists[name]) for name in SPLITS}, kept=kept,
+                  left_out=len(known) - len(chosen) - len(several & known.keys()),
+                  unknown=unknown, in_several_lists=len(several))
+    return split, report
 
 
 def write_song_split(path, split):

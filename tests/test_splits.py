@@ -71,3 +71,88 @@ def test_a_test_track_in_a_training_set_is_refused():
     with pytest.raises(LeakError, match="1 test track.*tag model training"):
         check_no_test_tracks(split, split.tracks("train") + split.tracks("test")[:1],
                              "tag model training")
+
+
+# --------------------------------------------------------------------------- method = file
+
+def test_split_from_lists_counts_what_it_leaves_out(tmp_path):
+    from krotos.msd.errors import BadInputLog
+    from krotos.splits import read_track_list, split_from_lists
+
+    tracks = _tracks(10, 5)
+    ids = [t.track_id for t in tracks]
+    (tmp_path / "train.txt").write_text("\n".join(ids[:5] + ["TRNOTINTHEDATASET1", ids[0]]) + "\n")
+    (tmp_path / "valid.txt").write_text(f"\ufeff{ids[5]}\n\n{ids[6]}\r\n")  # a BOM, CRLF
+    (tmp_path / "test.txt").write_text(f"{ids[7]}\n{ids[4]}\nTR one two\n")
+    errors = BadInputLog()
+    lists = {name: read_track_list(tmp_path / f"{name}.txt", errors)
+             for name in ("train", "valid", "test")}
+    assert lists["valid"] == ids[5:7]
+    split, report = split_from_lists(tracks, lists, errors=errors)
+    # ids[4] is in train and test: in neither; ids[8:] are in no list.
+    assert split.tracks("train") == ids[:4] and split.tracks("valid") == ids[5:7]
+    assert split.tracks("test") == [ids[7]]
+    assert report == {"listed": {"train": 6, "valid": 2, "test": 2},
+                      "kept": {"train": 4, "valid": 2, "test": 1}, "left_out": 2,
+                      "unknown": {"train": 1, "valid": 0, "test": 0}, "in_several_lists": 1}
+    assert errors.counts_by_reason() == {"track id listed twice": 1,
+                                         "more than one word on a line": 1,
+                                         "track id in two lists": 1,
+                                         "track id not in the track list": 1}
+    assert split.split_of().get(ids[9]) is None
+    with pytest.raises(ValueError, match="no track of the track list is in the test list"):
+        split_from_lists(tracks, dict(lists, test=["TRXXX"]))
+
+
+def test_published_split_lists_on_real_msd_files(tmp_path, data_root, luigi_config):
+    """``[SongSplit] method = file`` on the real MSD fixture files, with lists in the
+    published format (one track id a line, as train_x_msd_id.txt)."""
+    import json
+
+    from luigi.task_register import Register
+
+    from conftest import run_tasks
+    from krotos.config import ConfigError
+    from pipeline.split import SongSplit
+    from test_echonest_real_msd import real_msd_dataset
+
+    dataset = real_msd_dataset(tmp_path, renamed=False)
+    for key in ("msd_h5", "lastfm_json", "triplets"):
+        luigi_config.set("krotos", key, dataset[key])
+    luigi_config.set("TagDatabase", "audio_filter", "none")
+    luigi_config.set("TagDatabase", "min_weight", 50)
+    ids = sorted(dataset["track_ids"])
+    lists = {"train": ids[:4] + ["TRAAAAV128F93141EE"],  # a published id this copy lacks
+             "valid": ids[4:6], "test": ids[6:7] + ["TRAAAFD128F92F423A"]}
+    for name, listed in lists.items():
+        (tmp_path / f"{name}_x_msd_id.txt").write_text("".join(f"{t}\n" for t in listed))
+
+    luigi_config.set("SongSplit", "method", "file")
+    with pytest.raises(ConfigError, match=r"\[SongSplit\].*train_file, valid_file, test_file"):
+        SongSplit().signature()
+    for name in lists:
+        luigi_config.set("SongSplit", f"{name}_file", str(tmp_path / f"{name}_x_msd_id.txt"))
+    task = SongSplit()
+    ok, _ = run_tasks([task])
+    assert ok
+    split = task.read()
+    assert split.tracks("train") == ids[:4] and split.tracks("valid") == ids[4:6]
+    assert split.tracks("test") == ids[6:7]
+    assert ids[7] not in split.split_of()  # in no list: left out
+    summary = json.load(open(task.file("summary.json")))
+    assert summary["lists"]["left_out"] == 1
+    assert summary["lists"]["unknown"] == {"train": 1, "valid": 0, "test": 1}
+    assert summary["params"]["test_file"] == "test_x_msd_id.txt"
+    assert "TRAAAFD128F92F423A" in json.dumps(summary["bad_rows"])
+
+    # The lists' contents are the split's identity: another draw seed changes nothing,
+    # another list does; the drawn split is unaffected by list settings.
+    luigi_config.set("SongSplit", "seed", 5)
+    assert SongSplit().signature() == task.signature()
+    (tmp_path / "test_x_msd_id.txt").write_text(f"{ids[7]}\n")
+    Register.clear_instance_cache()
+    assert SongSplit().signature() != task.signature()
+    luigi_config.set("SongSplit", "method", "artist")
+    drawn = SongSplit().signature()
+    luigi_config.set("SongSplit", "train_file", str(tmp_path / "valid_x_msd_id.txt"))
+    assert SongSplit().signature() == drawn
