@@ -127,16 +127,18 @@ def _fast_chunk(data, n_lines):
     # Whitespace and control bytes are stripped or refused by the line-by-line
     # path, and non-ASCII text (a BOM, odd digits) is its to judge: leave such
     # chunks to it, so that both paths give the same result.
-    if not data.isascii() or ((buf <= 32) & (buf != 9) & (buf != 10)).any():
+    if not data.isascii() or np.count_nonzero(buf <= 32) != len(tabs) + len(newlines):
         return None
     flat = data.decode("ascii").replace("\n", "\t").split("\t")
     users = np.array(flat[0:-1:3], dtype=str)
     songs = np.array(flat[1::3], dtype=str)
-    count_text = np.array(flat[2::3], dtype=str)
-    if not np.char.isdigit(count_text).all():
+    count_text = flat[2::3]
+    # In ASCII without whitespace, int() takes only digits, a sign or '_' between
+    # digits: where '+' or '_' occur, check that the counts are digits alone.
+    if (b"_" in data or b"+" in data) and not np.char.isdigit(np.array(count_text)).all():
         return None
     try:
-        counts = np.fromiter(map(int, count_text.tolist()), dtype=np.int64, count=n_lines)
+        counts = np.fromiter(map(int, count_text), dtype=np.int64, count=n_lines)
     except (ValueError, OverflowError):
         return None
     del flat, count_text
