@@ -149,6 +149,9 @@ class WorkFolderLock:
     def release(self):
         """Give the folder up (the folder itself is kept). Safe to call twice."""
         if self._fd is not None and self.pid == os.getpid():
+            # An owner file left with a name in it means its process died holding it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing the only descriptor drops the flock
         self._fd = None
 

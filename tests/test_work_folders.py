@@ -107,3 +107,16 @@ def test_a_finishing_run_leaves_a_work_folder_another_process_holds(data_root, h
     ok, _ = run_tasks([task])
     assert ok and task.complete()
     assert os.path.exists(os.path.join(work, "holder-was-here"))
+
+
+def test_a_released_folder_names_no_owner(tmp_path):
+    from krotos.staging import in_progress
+
+    work = tmp_path / "Task" / "abc.work"
+    lock = lock_work_folder(str(work))
+    assert in_progress(str(work))
+    lock.release()
+    assert not in_progress(str(work))
+    again = lock_work_folder(str(work))
+    assert again.taken_over is None
+    again.release()
