@@ -105,6 +105,15 @@ def _new_names_with_stray_spaces(path):
     return stray
 
 
+class DataRootMoved(ConfigError):
+    """The data root a run started with was moved, renamed or removed during the run."""
+
+
+#: ``{data root: (device, inode)}`` of the roots this process (and the
+#: workers it forks) has checked: later checks only compare.
+_ROOTS_SEEN = {}
+
+
 def check_data_root(path, section="krotos"):
     """Make sure ``path`` exists (creating it) and is writable.
 
@@ -113,13 +122,34 @@ def check_data_root(path, section="krotos"):
     that is a typo far more often than a wish, and would start a new, empty
     data root without a word.
 
+    Once a process has checked a root, later calls only make sure it is
+    still the same folder (one ``stat``): a root moved or removed while a
+    run is in progress is an error, never recreated empty (which would look
+    like a first run and silently recompute everything).
+
     Raises
     ------
+    DataRootMoved
+        The root checked earlier in this process is gone, or another folder.
     ConfigError
         When the folder cannot be created or written to, or would be created
         with a name that begins or ends with whitespace.
     """
     path = os.path.abspath(os.path.expanduser(path))
+    seen = _ROOTS_SEEN.get(path)
+    if seen is not None:
+        try:
+            now = os.stat(path)
+        except OSError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != seen:
+            state = "is gone" if now is None else "is now another folder"
+            raise DataRootMoved(
+                f"[{section}] data_root = {path} {state}: it was moved, renamed or removed "
+                f"while this run was in progress. Nothing was recreated or recomputed; run "
+                f"again with --krotos-data-root (or data_root in luigi.cfg) naming its new "
+                f"place, and finished outputs are reused.")
+        return path
     stray = _new_names_with_stray_spaces(path)
     if stray:
         raise ConfigError(
@@ -135,4 +165,6 @@ def check_data_root(path, section="krotos"):
             f"[{section}] data_root = {path} is not a writable folder: "
             f"{exc.strerror or exc}. Set --krotos-data-root or data_root in "
             f"luigi.cfg to a folder you can write to.") from None
+    now = os.stat(path)
+    _ROOTS_SEEN[path] = (now.st_dev, now.st_ino)
     return path

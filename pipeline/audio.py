@@ -112,6 +112,14 @@ class FetchPreviews(KrotosTask):
         with self.staging() as tmp:
             fetch_shard(tracks, source, tmp, progress=self.progress)
 
+    def previews(self):
+        """The records of ``previews.json``, each ``path`` absolute (resolved against the
+        dataset's previews folder, wherever it is now)."""
+        from krotos.sources.fetch import read_previews_json
+
+        return read_previews_json(self.file("previews.json"),
+                                  self.requires()["dataset"].paths().get("previews"))
+
 
 class Spectrograms(KrotosTask):
     """Log-mel spectrograms of one shard (``shard.h5``, ``results.json``)."""

@@ -16,7 +16,7 @@ import shutil
 import luigi
 from luigi.task import flatten
 
-from krotos.config import check_data_root
+from krotos.config import DataRootMoved, check_data_root
 from krotos.signature import compute_signature, signature_payload
 from krotos.staging import WorkFolderBusy, lock_work_folder, staged_directory
 from pipeline.config import krotos
@@ -129,8 +129,8 @@ class KrotosTask(luigi.Task):
             with open(self.failure_record, "w", encoding="utf-8") as f:
                 json.dump({"task_id": self.task_id, "error": f"{type(exception).__name__}: "
                                                              f"{exception}"}, f, indent=2)
-        except OSError:
-            pass
+        except (OSError, DataRootMoved):
+            pass  # no data root to keep it in: the error itself says why
         return super().on_failure(exception)
 
     def on_success(self):
@@ -163,15 +163,11 @@ def _staging_then_drop_work_dir(task, metadata):
     task._release_work_dir()
 
 
-_CHECKED_ROOTS = {}
-
-
 def _checked_data_root(path):
     # Checked when Luigi first asks whether an output exists, so a bad root
-    # fails the run while the graph is built, before any work.
-    if path not in _CHECKED_ROOTS:
-        _CHECKED_ROOTS[path] = check_data_root(path)
-    return _CHECKED_ROOTS[path]
+    # fails the run while the graph is built, before any work; after that
+    # each use only makes sure that the root did not move during the run.
+    return check_data_root(path)
 
 
 class Replicated:

@@ -108,18 +108,16 @@ def test_a_demo_preview_gets_exactly_the_frames_of_its_shard(model, tiny_demo, l
     stereo mp3) and the service's embedder on the same file give the same frames."""
     import pipeline
     from krotos.audio.shards import ShardReader
-    from krotos.sources.fetch import read_previews_json
 
     luigi_config.set("Spectrograms", "n_mels", tiny_model.N_MELS)
     luigi_config.set("Spectrograms", "min_seconds", 1.0)
-    task = pipeline.Spectrograms(shard=0, shard_size=4)
+    task = pipeline.Spectrograms(shard=0, n_shards=10)  # 40 demo tracks: 4 in shard 0
     ok, _ = run_tasks([task])
     assert ok
     service = Embedder(Path(model["folders"]["TrainTagModel"]) / "model.keras",
                        tiny_model.VOCAB, Path(model["model_dir"]) / "model.keras",
                        task.extract_params())
-    previews = [p for p in read_previews_json(task.requires().file("previews.json"))
-                if p["status"] == "ok"]
+    previews = [p for p in task.requires().previews() if p["status"] == "ok"]
     assert previews and previews[0]["path"].endswith(".mp3")
     with ShardReader(task.file("shard.h5")) as reader:
         for preview in previews[:2]:

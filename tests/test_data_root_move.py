@@ -1,0 +1,108 @@
+"""A data root is a folder that can move: to another path, a backup, another machine's mount.
+
+No output stores an absolute path into it, so a moved root is the same
+data: a rerun there does no work, and the ``krotos`` command reads its
+model from there. A root moved while a run is in progress stops that run
+with a clear error; it is never recreated empty (which would look like a
+first run and silently recompute everything).
+"""
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import luigi
+import pytest
+
+from conftest import run_tasks
+
+_FAILURES = []
+
+
+@luigi.Task.event_handler(luigi.Event.FAILURE)
+def _record_failure(task, exception):
+    _FAILURES.append((task.get_task_family(), exception))
+
+
+def test_moved_data_root_needs_no_work_and_serves_the_model(tiny_dag, luigi_config, capsys):
+    pytest.importorskip("tensorflow")
+    from krotos.cli import main
+    from pipeline import FinetuneLatents
+
+    ok, ran = run_tasks([FinetuneLatents()])
+    assert ok and ran
+    old = str(tiny_dag)
+    moved = tiny_dag.parent / "restored from backup" / "krotos-data"
+    moved.parent.mkdir()
+    os.rename(old, moved)
+    luigi_config.set("krotos", "data_root", str(moved))
+
+    # Nothing in the outputs points at the old place.
+    holding_old_path = [str(p.relative_to(moved)) for p in moved.rglob("*")
+                        if p.is_file() and old.encode() in p.read_bytes()]
+    assert holding_old_path == [], "outputs that record an absolute path into the data root"
+
+    ok, ran = run_tasks([FinetuneLatents()])
+    assert ok and ran == []
+
+    capsys.readouterr()
+    preview = sorted(glob.glob(str(moved / "DemoDataset" / "*" / "previews" / "*.mp3")))[0]
+    assert main(["predict", preview, "--top", "2", "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert predicted["file"] == preview and len(predicted["tags"]) == 2
+    assert main(["similar", preview, "--top", "3", "--json"]) == 0
+    similar = json.loads(capsys.readouterr().out)["similar"]
+    assert len(similar) == 3
+    assert main(["predict", "--model", FinetuneLatents().output_dir, preview]) == 0
+
+
+def test_data_root_moved_during_a_run_is_a_clear_error(tiny_demo, luigi_config, tmp_path):
+    from krotos.config import DataRootMoved
+    from pipeline.base import KrotosTask
+    from pipeline.tagdb import TagDatabase
+
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)  # tiny demo clips last 4 s
+    root = Path(tiny_demo)
+    moved = tmp_path / "moved"
+    marker = tmp_path / "root-was-moved"
+
+    class SomeoneMovesTheRoot(luigi.Task):
+        """What an administrator's ``mv`` does halfway through a run."""
+
+        def requires(self):
+            return TagDatabase()
+
+        def output(self):
+            return luigi.LocalTarget(str(marker))
+
+        def run(self):
+            os.rename(root, moved)
+            marker.write_text("")
+
+    class NextStage(KrotosTask):
+        def requires(self):
+            return SomeoneMovesTheRoot()
+
+        def signature_requires(self):
+            return TagDatabase()
+
+        def run(self):
+            with self.staging() as tmp:
+                Path(tmp, "result.txt").write_text("done")
+
+    del _FAILURES[:]
+    ok, ran = run_tasks([NextStage()])
+    assert not ok
+    assert [t.split("_", 1)[0] for t in ran] == ["DemoDataset", "TagDatabase",
+                                                 "SomeoneMovesTheRoot"]
+    (family, error), = _FAILURES
+    assert family == "NextStage" and isinstance(error, DataRootMoved)
+    assert f"data_root = {root} is gone" in str(error) and "--krotos-data-root" in str(error)
+    assert not root.exists()  # not recreated empty
+    assert not list(moved.glob("NextStage/*"))
+
+    # Pointed at its new place, the run goes on: nothing finished is redone.
+    luigi_config.set("krotos", "data_root", str(moved))
+    ok, ran = run_tasks([NextStage()])
+    assert ok and [t.split("_", 1)[0] for t in ran] == ["NextStage"]
