@@ -16,7 +16,7 @@ import shutil
 import uuid
 
 from krotos.signature import SIGNATURE_LENGTH
-from krotos.staging import in_progress
+from krotos.staging import in_progress, work_folder_in_use
 
 _ENTRY = re.compile(r"^(?P<signature>[0-9a-f]{%d})(?P<suffix>\.work|\.tmp-.+)?$" % SIGNATURE_LENGTH)
 
@@ -89,7 +89,10 @@ def scan(data_root):
 
 def _in_use(entry):
     # A .tmp-* folder whose writer (on this host) is alive is work in progress;
-    # one written from another host cannot be checked and is kept too.
+    # one written from another host cannot be checked and is kept too. A
+    # .work folder is in use while its process holds its lock.
+    if entry.kind == "work":
+        return work_folder_in_use(entry.path)
     if entry.kind != "tmp":
         return False
     return in_progress(entry.path)

@@ -227,6 +227,25 @@ def lock_work_folder(path):
     raise WorkFolderBusy(f"{path}: removed and recreated by other processes while locking it")
 
 
+def work_folder_in_use(path):
+    """Whether a live process holds the work folder ``path`` (see :func:`lock_work_folder`).
+
+    Probes the owner file's lock without taking it for long; a folder without
+    an owner file, or whose owner died, is not in use.
+    """
+    try:
+        fd = os.open(os.path.join(path, OWNER_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    finally:
+        os.close(fd)  # also drops the probe's own lock
+    return False
+
+
 def _read_fd(fd):
     try:
         return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()

@@ -32,7 +32,7 @@ class PlayMatrix(Replicated, KrotosTask):
     lines, songs without a track, duplicates, filter counts).
     """
 
-    version = 2
+    version = 3  # 3: int64 counts
 
     min_user_songs = luigi.IntParameter(
         default=1, description="drop users with fewer distinct songs than this")

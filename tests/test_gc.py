@@ -9,6 +9,7 @@ import pytest
 from conftest import run_tasks
 from krotos import gc
 from krotos.cli import main
+from krotos.staging import lock_work_folder
 
 SIG = ["%012x" % n for n in range(1, 8)]
 
@@ -23,6 +24,7 @@ def test_stale_entries_keep_reachable_live_and_unknown(tmp_path):
     root = tmp_path / "data"
     _folder(root / "TagDatabase" / SIG[0])                  # reachable output
     _folder(root / "TagDatabase" / f"{SIG[0]}.work")        # its resumable scratch
+    held = lock_work_folder(str(root / "TagDatabase" / f"{SIG[4]}.work"))  # a live run's scratch
     _folder(root / "TagDatabase" / SIG[1])                  # stale output
     _folder(root / "TagDatabase" / f"{SIG[1]}.work")        # stale scratch
     _folder(root / "TagDatabase" / f"{SIG[0]}.tmp-dead")    # killed writer, no .owner
@@ -41,9 +43,13 @@ def test_stale_entries_keep_reachable_live_and_unknown(tmp_path):
     freed = gc.remove_entries(stale)
     assert freed == sum(e.size for e in stale)
     left = sorted(os.listdir(root / "TagDatabase"))
-    assert left == sorted([SIG[0], f"{SIG[0]}.work", f"{SIG[2]}.tmp-live", "notes", SIG[3]])
+    assert left == sorted([SIG[0], f"{SIG[0]}.work", f"{SIG[2]}.tmp-live", f"{SIG[4]}.work",
+                           "notes", SIG[3]])
     assert (root / "luigid" / "blob").exists()
     assert gc.stale_entries(str(root), {("TagDatabase", SIG[0])}) == []
+    held.release()  # its run ended: now the scratch is stale
+    assert [os.path.basename(e.path) for e in gc.stale_entries(
+        str(root), {("TagDatabase", SIG[0])})] == [f"{SIG[4]}.work"]
 
 
 @pytest.fixture
