@@ -169,16 +169,19 @@ def resolve_tid_tag(path, row, tids, tags, errors):
     return tid, tag, weight
 
 
-def find_lastfm_json(root):
-    """Return the sorted paths of ``*.json`` files under ``root`` (nested ``A/B/C/`` layout)."""
+def iter_lastfm_json_paths(root):
+    """Yield the paths of ``*.json`` files under ``root`` (nested ``A/B/C/`` layout), sorted.
+
+    Folder by folder: the 943,347 files of the full dataset are never listed at once.
+    """
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise InputFileError(f"{root}: no such folder")
-    found = []
     for folder, dirs, files in os.walk(root):
         dirs.sort()
-        found += [os.path.join(folder, name) for name in sorted(files) if name.endswith(".json")]
-    return found
+        for name in sorted(files):
+            if name.endswith(".json"):
+                yield os.path.join(folder, name)
 
 
 def _unicode(text):
@@ -273,7 +276,7 @@ def iter_lastfm_json(root, errors=None):
     LastfmTrack
     """
     errors = ensure_log(errors)
-    for path in find_lastfm_json(root):
+    for path in iter_lastfm_json_paths(root):
         record, why = _load_json(path)
         if why is not None:
             errors.add(path, *why)
