@@ -15,7 +15,14 @@ folder; ``--manifest`` uses a real SpectrogramIndex output instead::
 
     python bench/bench_model.py                       # demo-sized model (luigi.cfg)
     python bench/bench_model.py --dieleman            # the code defaults (Dieleman's sizes)
+    python bench/bench_model.py --shortchunk --window 159   # the 2-D short-chunk CNN, 3.7 s
+    python bench/bench_model.py --augment             # with SpecAugment, gain, shift, mixup
     python bench/bench_model.py --manifest data/SpectrogramIndex/<sig>/manifest.json
+
+``--augment`` measures whether augmenting in the tf.data pipeline (on whole
+batches, see :class:`krotos.model.data.Augmentation`) keeps the pipeline well
+ahead of training. Which model is *better* is measured by the
+``CompareTagModels`` task, not here.
 """
 
 import argparse
@@ -30,6 +37,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DEMO = dict(filters=(32, 32, 64, 64), pool_sizes=(4, 2, 2), dense_units=(256, 256))
 DIELEMAN = dict(filters=(256, 256, 512, 512), pool_sizes=(4, 2, 2), dense_units=(2048, 2048))
+SHORTCHUNK = dict(architecture="shortchunk", filters=(16, 32, 32, 64, 64), kernel_size=3,
+                  pool_sizes=(2, 2, 2, 2, 2), batch_norm=True, dense_units=(128,))
+AUGMENT = dict(gain_db=6.0, time_shift=8, time_masks=2, time_mask_frames=12, freq_masks=2,
+               freq_mask_bands=12, mixup=0.2)
 
 
 def synthetic_shards(folder, n_tracks, n_mels, frames, per_shard=100, seed=0):
@@ -72,6 +83,10 @@ def main(argv=None):
     p.add_argument("--cache-mb", type=float, default=1024,
                    help="track cache of the pipeline (0: read every window from disk)")
     p.add_argument("--dieleman", action="store_true", help="full-size model (code defaults)")
+    p.add_argument("--shortchunk", action="store_true",
+                   help="the 2-D short-chunk CNN (demo sizes; use --window 159 for 3.7 s)")
+    p.add_argument("--augment", action="store_true",
+                   help=f"augment the training batches ({AUGMENT})")
     a = p.parse_args(argv)
 
     import tensorflow as tf
@@ -80,7 +95,7 @@ def main(argv=None):
     configure_threads(a.threads, 2 if a.threads else 0)
     import keras
 
-    from krotos.model.data import ShardReaderPool, index_tracks, training_dataset
+    from krotos.model.data import Augmentation, ShardReaderPool, index_tracks, training_dataset
     from krotos.model.network import build_tag_model
 
     tmp = None
@@ -102,7 +117,8 @@ def main(argv=None):
     n = len(index)
     rng = np.random.default_rng(0)
     targets = {t: (rng.random(a.tags) < 0.1).astype(np.float32) for t in index.track_ids}
-    sizes = DIELEMAN if a.dieleman else DEMO
+    sizes = SHORTCHUNK if a.shortchunk else DIELEMAN if a.dieleman else DEMO
+    augmentation = Augmentation(**AUGMENT) if a.augment else None
     keras.utils.set_random_seed(0)
     model = build_tag_model(index.n_mels, a.window, a.tags, **sizes)
     model.compile(optimizer="adam", loss="binary_crossentropy")
@@ -111,7 +127,7 @@ def main(argv=None):
     def pipeline(epoch, pool=pool):
         return training_dataset(index, targets, a.window, a.batch, epoch=epoch,
                                 crops_per_track=a.crops, parallel_reads=a.parallel_reads,
-                                pool=pool)
+                                pool=pool, augmentation=augmentation)
 
     def read_uncached():
         cold = ShardReaderPool(index)
@@ -162,12 +178,14 @@ def main(argv=None):
     memory = rate(fit_memory, a.epochs * steps * a.batch)
     fed = rate(fit_pipeline, samples)
     print(f"data: {source}")
-    print(f"model: {'Dieleman' if a.dieleman else 'demo'} sizes {sizes}, window {a.window} "
+    name = "short-chunk" if a.shortchunk else "Dieleman" if a.dieleman else "demo"
+    print(f"model: {name} sizes {sizes}, window {a.window} "
           f"frames, batch {a.batch}, {n} tracks x {a.crops} crops per epoch, "
           f"{model.count_params():,} parameters; "
           f"TF threads intra={tf.config.threading.get_intra_op_parallelism_threads()} "
           f"(0 = all {os.cpu_count()} cores); devices "
-          f"{[d.device_type for d in tf.config.list_logical_devices()]}")
+          f"{[d.device_type for d in tf.config.list_logical_devices()]}; augmentation "
+          f"{augmentation.as_dict() if augmentation else 'none'}")
     print(f"1. training, real input pipeline : {fed:9.1f} samples/s "
           f"({fed / memory:.2f} x ceiling; target >= 0.9)")
     print(f"2. training, in-memory tensors   : {memory:9.1f} samples/s (model-bound ceiling)")

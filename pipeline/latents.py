@@ -42,6 +42,10 @@ class FinetuneLatents(Replicated, KrotosTask):
     version = 2
     resources = {"training": 1}
 
+    tag_model = luigi.Parameter(
+        default="", description="start from this tag model (model.keras or TrainTagModel "
+                                "folder, e.g. trained on another dataset with the same input "
+                                "features) instead of this pipeline's TrainTagModel")
     objective = luigi.ChoiceParameter(choices=["mse", "wpe"], default="mse",
                                       description="mse on unit-normalized factors, or wpe")
     freeze_epochs = luigi.IntParameter(default=2, description="epochs with frozen conv layers")
@@ -76,6 +80,23 @@ class FinetuneLatents(Replicated, KrotosTask):
         # settings must not retrain this model.
         return self._inputs()
 
+    def signature_params(self):
+        params = super().signature_params()
+        if self.tag_model:
+            # A path says nothing of what is in it: the model's content signs.
+            from krotos.model.embed import model_digest
+
+            params["tag_model"] = model_digest(self.tag_model)
+        return params
+
+    def start_model(self):
+        """The tag model fine-tuning starts from (``tag_model``, or TrainTagModel's)."""
+        from krotos.model.embed import model_file
+
+        if self.tag_model:
+            return model_file(self.tag_model)
+        return self._inputs()["tag_model"].file("model.keras")
+
     def evaluations(self):
         from pipeline.report import Report
 
@@ -109,14 +130,14 @@ class FinetuneLatents(Replicated, KrotosTask):
                              "latent-factor fine-tuning")
         with self.staging() as tmp:
             finetune_latents(
-                inputs["tag_model"].file("model.keras"), shard_paths, splits, targets,
+                self.start_model(), shard_paths, splits, targets,
                 n_factors, tmp, self.work_dir, objective=self.objective,
                 freeze_epochs=self.freeze_epochs, epochs=self.epochs,
                 batch_size=self.batch_size, optimizer=self.optimizer,
                 learning_rate=self.learning_rate, schedule=self.schedule,
                 patience=self.patience, crops_per_track=self.crops_per_track,
                 seed=self.replicate_seed(self.seed),
-                eval_max_windows=self.eval_max_windows or None,
+                eval_max_windows=self.eval_max_windows or None, features=manifest["params"],
                 progress=lambda f, m=None: self.progress(0.95 * f, m))
             self.progress(0.96, "predicting factors for every song")
             predict_latents(os.path.join(tmp, "model.keras"), shard_paths,

@@ -6,6 +6,10 @@ Its checkpoints live in the task's ``.work`` folder: a killed run, started
 again, resumes after the last finished epoch.
 """
 
+import json
+import logging
+import os
+
 import luigi
 
 from pipeline.echonest import feature_index_task
@@ -13,9 +17,16 @@ from pipeline.base import KrotosTask, Replicated
 from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 
+logger = logging.getLogger("luigi-interface")
+
 
 def _int_tuple(text):
     return tuple(int(v) for v in str(text).replace(",", " ").split())
+
+
+def _pool_tuple(text):
+    """Pool sizes: ints, or ``TIMExFREQ`` strings (shortchunk) kept as written."""
+    return tuple(v if "x" in v else int(v) for v in str(text).replace(",", " ").split())
 
 
 def _str_tuple(text):
@@ -48,23 +59,32 @@ def _split_targets(tagdb_path, manifest, song_split):
 
 class TrainTagModel(Replicated, KrotosTask):
     """The tag CNN (``model.keras`` + ``normalization.json``, ``vocabulary.json``,
-    ``training.json``); TensorBoard logs in the ``.work`` folder while training.
+    ``features.json``, ``training.json``); TensorBoard logs in the ``.work``
+    folder while training.
 
     Trains on the ``train`` tracks of ``SongSplit`` and stops early on the
-    ``valid`` ones; the test tracks are refused (:func:`krotos.splits.check_no_test_tracks`)."""
+    ``valid`` ones; the test tracks are refused (:func:`krotos.splits.check_no_test_tracks`).
+    The architecture and the augmentation are checked against the window and
+    the mel bands before any spectrogram is read."""
 
-    version = 2
+    version = 3
     resources = {"training": 1}
 
     window_seconds = luigi.FloatParameter(default=3.0, description="training window, seconds")
+    architecture = luigi.ChoiceParameter(choices=["dieleman", "shortchunk"], default="dieleman",
+                                         description="1-D Dieleman CNN or 2-D short-chunk CNN")
     filters = luigi.Parameter(default="256,256,512,512", description="conv filters per layer")
-    kernel_size = luigi.IntParameter(default=4, description="conv width in frames")
+    kernel_size = luigi.IntParameter(default=4, description="conv width in frames (shortchunk: "
+                                                            "side of the square kernel)")
     pool_sizes = luigi.Parameter(default="4,2,2",
-                                 description="max-pool after each conv but the last")
+                                 description="dieleman: max-pool after each conv but the last; "
+                                             "shortchunk: after each conv, N or TIMExFREQ")
     dense_units = luigi.Parameter(default="2048,2048", description="hidden dense layers")
     dropout = luigi.FloatParameter(default=0.5, description="dropout after each dense layer")
     batch_norm = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                      description="batch norm after each conv")
+    residual = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                   description="shortchunk: residual blocks")
     global_pooling = luigi.Parameter(default="mean,max,l2", description="temporal pooling stats")
     epochs = luigi.IntParameter(default=50, description="maximum epochs")
     batch_size = luigi.IntParameter(default=32, description="windows per step")
@@ -75,10 +95,21 @@ class TrainTagModel(Replicated, KrotosTask):
     learning_rate = luigi.FloatParameter(default=1e-3, description="(peak) learning rate")
     schedule = luigi.ChoiceParameter(choices=["constant", "cosine", "exponential"],
                                      default="constant", description="learning-rate schedule")
+    warmup_epochs = luigi.FloatParameter(default=0.0, description="linear warm-up, epochs")
     weight_decay = luigi.FloatParameter(default=0.0, description="0 = none")
+    label_smoothing = luigi.FloatParameter(default=0.0, description="0 = none")
+    gain_db = luigi.FloatParameter(default=0.0, description="augmentation: random gain, +-dB")
+    time_shift = luigi.IntParameter(default=0, description="augmentation: circular shift, frames")
+    time_masks = luigi.IntParameter(default=0, description="augmentation: SpecAugment time masks")
+    time_mask_frames = luigi.IntParameter(default=0, description="widest time mask, frames")
+    freq_masks = luigi.IntParameter(default=0, description="augmentation: frequency masks")
+    freq_mask_bands = luigi.IntParameter(default=0, description="widest frequency mask, bands")
+    mixup = luigi.FloatParameter(default=0.0, description="augmentation: mixup alpha; 0 = off")
     patience = luigi.IntParameter(default=5, description="epochs without val ROC-AUC gain")
     stats_max_tracks = luigi.IntParameter(default=5000,
                                           description="tracks read for band statistics")
+    max_train_tracks = luigi.IntParameter(default=0, description="train on a seeded subset of "
+                                                                 "this many tracks; 0 = all")
     eval_max_windows = luigi.IntParameter(default=0,
                                           description="validation windows per clip; 0 = all")
     seed = luigi.IntParameter(default=0, description="random seed")
@@ -91,6 +122,30 @@ class TrainTagModel(Replicated, KrotosTask):
     def requires(self):
         return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
                 "split": SongSplit(replicate=self.replicate)}
+
+    def training_kwargs(self, manifest):
+        """The keyword arguments of :func:`krotos.model.train.train_tag_model` but the data."""
+        return dict(
+            window_frames=_frames(self.window_seconds, manifest["params"]),
+            architecture=self.architecture, filters=_int_tuple(self.filters),
+            kernel_size=self.kernel_size, pool_sizes=_pool_tuple(self.pool_sizes),
+            dense_units=_int_tuple(self.dense_units), dropout=self.dropout,
+            batch_norm=self.batch_norm, residual=self.residual,
+            global_pooling=_str_tuple(self.global_pooling), epochs=self.epochs,
+            batch_size=self.batch_size, optimizer=self.optimizer,
+            learning_rate=self.learning_rate, schedule=self.schedule,
+            warmup_epochs=self.warmup_epochs, weight_decay=self.weight_decay or None,
+            label_smoothing=self.label_smoothing,
+            augmentation=dict(gain_db=self.gain_db, time_shift=self.time_shift,
+                              time_masks=self.time_masks, time_mask_frames=self.time_mask_frames,
+                              freq_masks=self.freq_masks, freq_mask_bands=self.freq_mask_bands,
+                              mixup=self.mixup),
+            patience=self.patience, crops_per_track=self.crops_per_track,
+            stats_max_tracks=self.stats_max_tracks,
+            max_train_tracks=self.max_train_tracks or None,
+            eval_max_windows=self.eval_max_windows or None,
+            seed=self.replicate_seed(self.seed), cache_mb=self.cache_mb,
+            n_mels=manifest["params"].get("n_mels"), features=manifest["params"])
 
     def run(self):
         from krotos.audio.manifest import read_manifest
@@ -107,48 +162,92 @@ class TrainTagModel(Replicated, KrotosTask):
             train_tag_model(
                 [s["path"] for s in manifest["shards"]],
                 {"train": splits["train"], "valid": splits["valid"]}, targets, vocabulary,
-                out_dir=tmp, work_dir=self.work_dir,
-                window_frames=_frames(self.window_seconds, manifest["params"]),
-                filters=_int_tuple(self.filters), kernel_size=self.kernel_size,
-                pool_sizes=_int_tuple(self.pool_sizes), dense_units=_int_tuple(self.dense_units),
-                dropout=self.dropout, batch_norm=self.batch_norm,
-                global_pooling=_str_tuple(self.global_pooling), epochs=self.epochs,
-                batch_size=self.batch_size, optimizer=self.optimizer,
-                learning_rate=self.learning_rate, schedule=self.schedule,
-                weight_decay=self.weight_decay or None, patience=self.patience,
-                crops_per_track=self.crops_per_track, stats_max_tracks=self.stats_max_tracks,
-                eval_max_windows=self.eval_max_windows or None,
-                seed=self.replicate_seed(self.seed),
-                cache_mb=self.cache_mb,
-                n_mels=manifest["params"].get("n_mels"), progress=self.progress)
+                out_dir=tmp, work_dir=self.work_dir, progress=self.progress,
+                **self.training_kwargs(manifest))
 
 
-class EvaluateTags(Replicated, KrotosTask):
-    """Per-tag ROC-AUC / PR-AUC of the tag model on the test tracks, beside a
-    bag-of-frames logistic baseline, with 95% bootstrap intervals over clips
-    (``metrics.json``)."""
+class Embed(Replicated, KrotosTask):
+    """The penultimate-layer embedding of every track with a spectrogram
+    (``embeddings.h5``: ``track_ids``, ``embeddings``; see :mod:`krotos.model.embed`).
 
-    version = 2
+    The model is this pipeline's ``TrainTagModel``, or with ``model`` any tag
+    model trained elsewhere on the same input features (checked against the
+    spectrograms' extraction parameters)."""
 
-    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
-    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
+    version = 1
+
+    model = luigi.Parameter(default="", description="a tag model (model.keras or TrainTagModel "
+                                                    "folder) to use instead of TrainTagModel")
     batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
     max_windows = luigi.IntParameter(default=0, description="windows per clip; 0 = all")
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
     def requires(self):
-        return {"model": TrainTagModel(replicate=self.replicate), "tagdb": TagDatabase(),
-                "spectrograms": feature_index_task(), "split": SongSplit(replicate=self.replicate)}
+        inputs = {"spectrograms": feature_index_task()}
+        if not self.model:
+            inputs["model"] = TrainTagModel(replicate=self.replicate)
+        return inputs
+
+    def signature_params(self):
+        params = super().signature_params()
+        if self.model:
+            # A path says nothing of what is in it: the model's content signs.
+            from krotos.model.embed import model_digest
+
+            params["model"] = model_digest(self.model)
+        return params
+
+    def model_path(self):
+        return self.model or self.requires()["model"].file("model.keras")
 
     def run(self):
-        import json
-        import os
+        from krotos.audio.manifest import read_manifest
+        from krotos.model.embed import check_same_features, embed_tracks
+        from krotos.model.train import configure_threads
 
+        configure_threads(self.threads, 2 if self.threads else 0)
+        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        for warning in check_same_features(self.model_path(), manifest["params"],
+                                           "the pipeline's spectrograms"):
+            logger.warning(warning)
+        with self.staging() as tmp:
+            result = embed_tracks(self.model_path(), [s["path"] for s in manifest["shards"]],
+                                  os.path.join(tmp, "embeddings.h5"), batch_size=self.batch_size,
+                                  max_windows=self.max_windows or None, progress=self.progress)
+        self.set_status_message(f"{result['n_tracks']} tracks embedded in {result['dim']} "
+                                f"dimensions ({result['n_failed']} without a finite window)")
+
+
+class EvaluateTags(Replicated, KrotosTask):
+    """Per-tag ROC-AUC / PR-AUC of the tag model on the test tracks, beside a
+    bag-of-frames logistic baseline and a linear probe on the tag model's
+    embeddings (``Embed``), with 95% bootstrap intervals over clips
+    (``metrics.json``)."""
+
+    version = 3
+
+    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
+    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
+    batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
+    max_windows = luigi.IntParameter(default=0, description="windows per clip; 0 = all")
+    linear_probe = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                       description="also score a linear probe on the embeddings")
+    threads = luigi.IntParameter(default=0, significant=False,
+                                 description="TensorFlow intra-op threads; 0 = all cores")
+
+    def requires(self):
+        inputs = {"model": TrainTagModel(replicate=self.replicate), "tagdb": TagDatabase(),
+                  "spectrograms": feature_index_task(),
+                  "split": SongSplit(replicate=self.replicate)}
+        if self.linear_probe:
+            inputs["embeddings"] = Embed(replicate=self.replicate)
+        return inputs
+
+    def run(self):
         from krotos.audio.manifest import read_manifest
         from krotos.model.evaluate import evaluate_tags
-        from krotos.model.tag_baseline import tag_baseline_scores
-        from krotos.model.train import configure_threads
+        from krotos.model.train import configure_threads, describe_tag_model
 
         configure_threads(self.threads, 2 if self.threads else 0)
         manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
@@ -156,32 +255,158 @@ class EvaluateTags(Replicated, KrotosTask):
         splits, targets, vocabulary = _split_targets(
             self.requires()["tagdb"].file("tags.sqlite"), manifest,
             self.requires()["split"].read())
-        baseline = {}
-
-        def baseline_scores(test_ids):
-            import numpy as np
-
-            ids, scores, info = tag_baseline_scores(
-                shard_paths, dict(splits, test=list(test_ids)), targets)
-            baseline.update(info)
-            # A clip without clip statistics (non-finite frames) gets a NaN
-            # row; evaluate_tags then drops it for both models and says so.
-            out = np.full((len(test_ids), scores.shape[1]), np.nan, dtype=np.float64)
-            row = {t: i for i, t in enumerate(ids)}
-            for i, t in enumerate(test_ids):
-                if t in row:
-                    out[i] = scores[row[t]]
-            return out
-
+        baseline, probe = {}, {}
+        others = {}
+        if self.linear_probe:
+            others["linear_probe"] = _probe_scorer(
+                self.requires()["embeddings"].file("embeddings.h5"), splits, targets, probe)
         metrics = evaluate_tags(
             self.requires()["model"].file("model.keras"), shard_paths, splits, targets,
-            vocabulary, baseline_scores=baseline_scores, n_resamples=self.n_resamples,
+            vocabulary, baseline_scores=_baseline_scorer(shard_paths, splits, targets, baseline),
+            other_scores=others, n_resamples=self.n_resamples,
             seed=self.replicate_seed(self.seed), batch_size=self.batch_size,
             max_windows=self.max_windows or None, progress=self.progress)
         metrics["bag_of_frames_baseline"] = baseline
+        if self.linear_probe:
+            metrics["linear_probe"] = dict(probe, model=self.requires()["embeddings"].model_path())
+        metrics["tag_model"] = describe_tag_model(self.requires()["model"].output_dir)
         with self.staging() as tmp:
             with open(os.path.join(tmp, "metrics.json"), "w") as f:
                 json.dump(metrics, f, indent=1, sort_keys=True)
         cnn = metrics["models"]["cnn"]["roc_auc_macro"]
         self.set_status_message(f"test ROC-AUC {cnn['value']:.3f} "
                                 f"[{cnn['ci_low']:.3f}, {cnn['ci_high']:.3f}]")
+
+
+def _rows_for(test_ids, ids, scores):
+    """Scores in ``test_ids`` order; NaN rows for the tracks ``ids`` lacks."""
+    import numpy as np
+
+    out = np.full((len(test_ids), scores.shape[1]), np.nan, dtype=np.float64)
+    row = {t: i for i, t in enumerate(ids)}
+    for i, t in enumerate(test_ids):
+        if t in row:
+            out[i] = scores[row[t]]
+    return out
+
+
+def _baseline_scorer(shard_paths, splits, targets, info):
+    """``test_ids -> scores`` of the bag-of-frames baseline fitted on ``splits``; fills ``info``."""
+    def scores(test_ids):
+        from krotos.model.tag_baseline import tag_baseline_scores
+
+        ids, values, fitted = tag_baseline_scores(shard_paths, dict(splits, test=list(test_ids)),
+                                                  targets)
+        info.update(fitted)
+        # A clip without clip statistics (non-finite frames) gets a NaN row;
+        # evaluate_tags then drops it for every model and says so.
+        return _rows_for(test_ids, ids, values)
+
+    return scores
+
+
+def _probe_scorer(embeddings_path, splits, targets, info):
+    """``test_ids -> scores`` of a linear probe on the embeddings; fills ``info``."""
+    def scores(test_ids):
+        from krotos.model.embed import linear_probe_scores, read_embeddings
+
+        ids, vectors, _ = read_embeddings(embeddings_path)
+        test, values, fitted = linear_probe_scores(ids, vectors, dict(splits, test=list(test_ids)),
+                                                   targets)
+        info.update(fitted)
+        return _rows_for(test_ids, test, values)
+
+    return scores
+
+
+class CompareTagModels(KrotosTask):
+    """Every model of a grid under ``seeds`` replicates, scored beside the bag of
+    frames on the same test clips (``comparison.json``, ``comparison.md``,
+    ``comparison.png``; see :mod:`krotos.model.compare`).
+
+    Each grid point is a set of ``[TrainTagModel]`` settings that override
+    luigi.cfg's; each point and replicate is one ``TrainTagModel`` task (so
+    ``--workers N`` and reruns reuse them, and the point without overrides is
+    the main job's own model). ``curve_config`` is also trained on seeded
+    subsets of ``train_sizes`` training tracks: the learning curve against
+    the bag of frames. The best model is chosen on the validation ROC-AUC."""
+
+    version = 1
+
+    seeds = luigi.IntParameter(default=3, description="replicates (seeds 0..seeds-1)")
+    grid = luigi.DictParameter(default={"default": {}},
+                               description="{name: {TrainTagModel parameter: value}} (JSON)")
+    curve_config = luigi.Parameter(default="default",
+                                   description="grid point of the learning curve")
+    train_sizes = luigi.Parameter(default="",
+                                  description="training tracks of the learning curve, e.g. "
+                                              "100,200,400 (the full set is always there)")
+    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
+    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
+    batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
+    threads = luigi.IntParameter(default=0, significant=False,
+                                 description="TensorFlow intra-op threads; 0 = all cores")
+
+    def _overrides(self, name):
+        params = dict(TrainTagModel.get_params())
+        out = {}
+        for key, value in dict(self.grid[name]).items():
+            if key not in params or key in ("replicate", "max_train_tracks"):
+                raise ValueError(f"[CompareTagModels] grid point {name!r}: {key!r} is not a "
+                                 f"TrainTagModel setting that a grid point may change")
+            param = params[key]
+            out[key] = param.parse(value) if isinstance(value, str) else param.normalize(value)
+        return out
+
+    def points(self):
+        """``(name, train_size, replicate, TrainTagModel)`` of every run."""
+        if self.curve_config not in self.grid:
+            raise ValueError(f"[CompareTagModels] curve_config {self.curve_config!r} is not a "
+                             f"grid point ({sorted(self.grid)})")
+        sizes = sorted({int(v) for v in str(self.train_sizes).replace(",", " ").split()} - {0})
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"[CompareTagModels] train_sizes must be positive: {sizes}")
+        out = []
+        for name in self.grid:
+            overrides = self._overrides(name)
+            for r in range(self.seeds):
+                out.append((name, 0, r, TrainTagModel(replicate=r, **overrides)))
+        for size in sizes:
+            overrides = self._overrides(self.curve_config)
+            for r in range(self.seeds):
+                out.append((self.curve_config, size, r,
+                            TrainTagModel(replicate=r, max_train_tracks=size, **overrides)))
+        return out
+
+    def requires(self):
+        return {"models": [task for *_, task in self.points()], "tagdb": TagDatabase(),
+                "spectrograms": feature_index_task(),
+                "splits": [SongSplit(replicate=r) for r in range(self.seeds)]}
+
+    def run(self):
+        from krotos.audio.manifest import read_manifest
+        from krotos.model import compare
+        from krotos.model.train import configure_threads
+
+        configure_threads(self.threads, 2 if self.threads else 0)
+        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        tagdb = self.requires()["tagdb"].file("tags.sqlite")
+        data = {}
+        for r, split_task in enumerate(self.requires()["splits"]):
+            splits, targets, vocabulary = _split_targets(tagdb, manifest, split_task.read())
+            data[r] = (splits, targets)
+        specs = [dict(config=name, train_size=size, replicate=r, model_dir=task.output_dir,
+                      splits=data[r][0], targets=data[r][1])
+                 for name, size, r, task in self.points()]
+        result = compare.compare_tag_models(
+            specs, [s["path"] for s in manifest["shards"]], vocabulary,
+            curve_config=self.curve_config, n_resamples=self.n_resamples, seed=self.seed,
+            batch_size=self.batch_size, progress=self.progress)
+        result["grid"] = {name: dict(self.grid[name]) for name in self.grid}
+        with self.staging() as tmp:
+            with open(os.path.join(tmp, "comparison.json"), "w") as f:
+                json.dump(result, f, indent=1, sort_keys=True, default=str)
+            with open(os.path.join(tmp, "comparison.md"), "w") as f:
+                f.write(compare.markdown(result) + "\n")
+            compare.plot(result, os.path.join(tmp, "comparison.png"))
+        self.set_status_message(f"chosen on validation: {result['summary']['chosen']}")

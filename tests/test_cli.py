@@ -31,6 +31,10 @@ def real_files():
 def test_predict_prints_top_tags_of_real_mp3_and_ogg(model, real_files, capsys):
     assert main(["predict", "--model", model["model_dir"], "--top", "2", *real_files]) == 0
     out = capsys.readouterr().out.splitlines()
+    # First, which model produced the tags.
+    assert out[0].startswith(f"tags by the tag model {model['folders']['TrainTagModel']} "
+                             f"(dieleman, ")
+    out = out[1:]
     headers = [line for line in out if not line.startswith("  ")]
     assert [h.split("  (")[0] for h in headers] == real_files
     assert "30 windows" in headers[0] or "29 windows" in headers[0]
@@ -52,6 +56,8 @@ def test_predict_writes_vectors_and_goes_on_after_a_bad_file(model, real_files, 
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert [line["file"] for line in lines] == files
     assert lines[1]["error"]["code"] == "undecodable"
+    assert lines[0]["tag_model"]["path"] == model["folders"]["TrainTagModel"]
+    assert lines[0]["tag_model"]["architecture"] == "dieleman"
     vectors = np.load(npy)
     assert vectors.shape == (3, tiny_model.N_FACTORS)
     assert np.isnan(vectors[1]).all() and np.isfinite(vectors[[0, 2]]).all()

@@ -151,3 +151,31 @@ def test_empty_split_is_a_clear_error(corpus, tmp_path):
     with pytest.raises(ValueError, match="'valid' split"):
         finetune_latents(model_path, paths, {"train": ids, "valid": []}, factors, N_FACTORS,
                          str(tmp_path / "o"), str(tmp_path / "w"))
+
+
+def test_starts_from_any_tag_model_with_the_same_features(corpus, tmp_path):
+    """A short-chunk model with another vocabulary, 'trained elsewhere' (its own folder)."""
+    paths, ids, factors, _ = corpus
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    keras.utils.set_random_seed(1)
+    other = build_tag_model(N_MELS, 24, 7, architecture="shortchunk", filters=(4, 8),
+                            kernel_size=3, pool_sizes=(2, 2), dense_units=(8,))
+    other.save(elsewhere / "model.keras")
+    features = {"sample_rate": 22050, "hop_length": 512, "n_fft": 1024, "n_mels": N_MELS}
+    (elsewhere / "features.json").write_text(json.dumps(features))
+    targets = {t: v for t, v in zip(ids, unit_normalize(np.stack([factors[t] for t in ids])))}
+    splits = {"train": ids[:40], "valid": ids[40:48]}
+    with pytest.raises(ValueError, match=r"other input features .* \(hop_length: model 512, "
+                                         r"data 256\)"):
+        finetune_latents(str(elsewhere), paths, splits, targets, N_FACTORS,
+                         str(tmp_path / "o"), str(tmp_path / "w"),
+                         features=dict(features, hop_length=256))
+    assert not (tmp_path / "w").exists()                      # refused before any training
+    summary = finetune_latents(str(elsewhere), paths, splits, targets, N_FACTORS,
+                               str(tmp_path / "out"), str(tmp_path / "work"), epochs=2,
+                               freeze_epochs=1, batch_size=8, seed=0, features=features)
+    assert summary["tag_model"] == str(elsewhere / "model.keras")
+    tuned = load_model(str(tmp_path / "out" / "model.keras"))
+    assert tuned.outputs[0].shape[-1] == N_FACTORS
+    assert isinstance(tuned.get_layer("conv1"), keras.layers.Conv2D)

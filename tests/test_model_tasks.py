@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 
@@ -43,6 +44,66 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     assert cnn["ci_low"] <= cnn["value"] <= cnn["ci_high"]
     assert "cnn_minus_bag_of_frames" in metrics["paired"]
     assert metrics["bootstrap"]["unit"] == "clip"
+    # The linear probe on the tag model's embeddings (Embed), paired with both.
+    assert set(metrics["models"]) == {"cnn", "bag_of_frames", "linear_probe"}
+    assert {"cnn_minus_linear_probe", "linear_probe_minus_bag_of_frames"} <= set(metrics["paired"])
+    assert metrics["linear_probe"]["dim"] == 16 and metrics["linear_probe"]["n_train"] > 0
+    assert metrics["tag_model"]["path"] == train_task.output_dir
+    assert metrics["tag_model"]["architecture"] == "dieleman"
+    assert any(t.startswith("Embed") for t in ran)
+    from krotos.model.embed import read_embeddings
+    from pipeline.tags_model import Embed
+
+    ids, vectors, _ = read_embeddings(Embed().file("embeddings.h5"))
+    assert vectors.shape == (len(ids), 16) and len(ids) > metrics["n_test_clips_scored"]
+    assert json.loads(open(train_task.file("features.json")).read())["n_mels"] == 128
 
     ok, ran = run_tasks([EvaluateTags()])                           # nothing left to do
     assert ok and ran == []
+
+
+def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_config):
+    """Two architectures x two seeds and a learning-curve point, scored beside the bag of frames."""
+    from pipeline.tags_model import CompareTagModels, TrainTagModel
+
+    for key, value in {"window_seconds": 1.5, "filters": "8,8", "pool_sizes": "2",
+                       "dense_units": "16", "epochs": 2, "batch_size": 8,
+                       "threads": 2}.items():
+        luigi_config.set("TrainTagModel", key, value)
+    luigi_config.set("SongSplit", "valid_fraction", 0.25)
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)
+    luigi_config.set("Spectrograms", "n_mels", 32)
+    grid = {"default": {}, "short-chunk": {"architecture": "shortchunk", "filters": "4,8",
+                                           "kernel_size": 3, "pool_sizes": "2,2x1",
+                                           "batch_norm": "true"}}
+    task = CompareTagModels(seeds=2, grid=grid, train_sizes="10", n_resamples=200)
+    assert [(name, size, r) for name, size, r, _ in task.points()] == [
+        ("default", 0, 0), ("default", 0, 1), ("short-chunk", 0, 0), ("short-chunk", 0, 1),
+        ("default", 10, 0), ("default", 10, 1)]
+    # The point without overrides is the main job's own model.
+    assert task.points()[0][3].task_id == TrainTagModel(replicate=0).task_id
+    ok, ran = run_tasks([task])
+    assert ok and sum(t.startswith("TrainTagModel") for t in ran) == 6
+    result = json.loads(open(task.file("comparison.json")).read())
+    runs = result["runs"]
+    assert len(runs) == 6 and {r["architecture"] for r in runs} == {"dieleman", "shortchunk"}
+    for run in runs:
+        assert run["n_params"] > 0 and run["seconds_per_epoch"] > 0
+        paired = run["paired"]["cnn_minus_bag_of_frames"]["roc_auc_macro"]
+        assert paired["ci_low"] <= paired["value"] <= paired["ci_high"]
+    assert {r["n_train"] for r in runs if r["train_size"] == 10} == {10}
+    groups = result["summary"]["groups"]
+    full = [g for g in groups if g["train_size"] == 0]
+    chosen = max(full, key=lambda g: g["valid_roc_auc"]["mean"])["config"]
+    assert result["summary"]["chosen"] == chosen
+    table = open(task.file("comparison.md")).read()
+    assert f"Chosen on the **validation** ROC-AUC: **{chosen}**" in table
+    assert re.search(r"^\| (\*\*)?short-chunk(\*\*)? \| shortchunk \| ", table, re.M)
+    assert re.search(r"^\| (\*\*)?default(\*\*)? \| dieleman \| ", table, re.M)
+    assert "Learning curve of **default**" in table and "| 10 |" in table
+    assert os.path.getsize(task.file("comparison.png")) > 1000
+
+    with pytest.raises(ValueError, match="'epoch' is not a TrainTagModel setting"):
+        CompareTagModels(seeds=1, grid={"default": {"epoch": 3}}).points()
+    with pytest.raises(ValueError, match="curve_config 'other' is not a grid point"):
+        CompareTagModels(seeds=1, grid={"default": {}}, curve_config="other").points()

@@ -226,3 +226,85 @@ def test_bad_splits_are_refused(corpus, tmp_path):
                         epochs=1, n_mels=40, **SMALL)
     with pytest.raises(ValueError, match="test split is empty"):
         evaluate_tags("unused.keras", paths, dict(splits, test=[]), targets, VOCAB)
+
+
+def test_small_data_training_options_learn_deterministically_and_are_recorded(corpus, tmp_path):
+    """Augmentation, warm-up + cosine, label smoothing, AdamW, a subset of the training tracks."""
+    paths, splits, targets = corpus
+    kwargs = dict(SMALL, epochs=10, patience=10, optimizer="adamw", weight_decay=1e-4,
+                  schedule="cosine", warmup_epochs=2, label_smoothing=0.1, max_train_tracks=36,
+                  augmentation=dict(gain_db=3, time_shift=2, time_masks=1, time_mask_frames=4,
+                                    freq_masks=1, freq_mask_bands=2, mixup=0.2))
+    summary = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
+                              **kwargs)
+    assert summary["best_metric"] > 0.8
+    rates = [h["learning_rate"] for h in summary["history"]]
+    assert rates[0] < rates[1] and rates[1] == pytest.approx(3e-3, rel=0.05)   # warm-up, peak
+    assert rates[-1] < rates[2]                                                   # cosine decay
+    assert summary["n_train"] == 36
+    used = json.loads((tmp_path / "out" / "tracks.json").read_text())["train"]
+    assert len(used) == 36 and set(used) < set(splits["train"])
+    config = summary["config"]
+    assert config["augmentation"]["mixup"] == 0.2 and config["label_smoothing"] == 0.1
+    assert config["architecture"] == "dieleman" and config["max_train_tracks"] == 36
+    assert summary["n_params"] > 0 and summary["seconds_per_epoch"] > 0
+    assert summary["receptive_field_frames"] == 11
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["n_params"] == \
+        summary["n_params"]
+    again = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2", tmp_path / "work2",
+                            **kwargs)
+    assert [h["loss"] for h in again["history"]] == [h["loss"] for h in summary["history"]]
+
+
+def test_shortchunk_network_trains_end_to_end(corpus, tmp_path):
+    paths, splits, targets = corpus
+    summary = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
+                              **dict(SMALL, architecture="shortchunk", filters=(4, 8),
+                                     kernel_size=3, pool_sizes=(2, "2x1"), residual=True,
+                                     epochs=3, patience=3))
+    assert summary["config"]["architecture"] == "shortchunk" and summary["config"]["residual"]
+    assert summary["config"]["pool_sizes"] == [2, "2x1"]
+    model = network.load_model(tmp_path / "out" / "model.keras")
+    assert isinstance(model.get_layer("conv1a"), keras.layers.Conv2D)
+
+
+def test_unfit_settings_fail_before_any_spectrogram_is_read(corpus, tmp_path, monkeypatch):
+    import krotos.model.train as train_module
+
+    def no_reading(*args, **kwargs):
+        pytest.fail("spectrograms were read before the settings were checked")
+
+    monkeypatch.setattr(train_module, "band_statistics", no_reading)
+    paths, splits, targets = corpus
+    cases = [(dict(window_frames=10), r"receptive field of the dieleman network \(11 frames\) "
+                                      r"is longer than the window \(10 frames\)"),
+             (dict(architecture="shortchunk", filters=(4,) * 5, kernel_size=3,
+                   pool_sizes=(2,) * 5, window_frames=200), "does not fit n_mels=16"),
+             (dict(augmentation={"mixup": 0.2}, batch_size=1), "mixup needs batches"),
+             (dict(augmentation={"freq_masks": 1, "freq_mask_bands": 16}),
+              "frequency masks wider than the input"),
+             (dict(max_train_tracks=0), "max_train_tracks must be >= 1")]
+    for overrides, message in cases:
+        with pytest.raises(ValueError, match=message):
+            train_tag_model(paths, splits, targets, VOCAB, tmp_path / "o", tmp_path / "w",
+                            epochs=1, **dict(SMALL, **overrides))
+
+
+def test_warmup_ramps_linearly_to_the_peak_then_follows_the_schedule():
+    from krotos.model.train import LinearWarmup, make_optimizer
+
+    opt = make_optimizer("adam", 0.01, "cosine", total_steps=110, warmup_steps=10)
+    schedule = opt._learning_rate
+    assert isinstance(schedule, LinearWarmup)
+    values = [float(schedule(step)) for step in (0, 4, 9, 10, 60, 109)]
+    assert values[:3] == pytest.approx([0.001, 0.005, 0.01])
+    assert values[3] == pytest.approx(0.01) and values[4] == pytest.approx(0.005, rel=0.02)
+    assert values[5] < 1e-4
+    flat = make_optimizer("adam", 0.01, "constant", warmup_steps=4)._learning_rate
+    assert [float(flat(s)) for s in (0, 3, 50)] == pytest.approx([0.0025, 0.01, 0.01])
+    copy = LinearWarmup.from_config(schedule.get_config())
+    assert float(copy(60)) == pytest.approx(values[4])
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        from krotos.model.train import tag_loss
+
+        tag_loss(1.0)

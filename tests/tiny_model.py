@@ -88,7 +88,8 @@ def build():
     train_tag_model([shard], splits, tags, VOCAB, folders["TrainTagModel"],
                     os.path.join(root, "work-tags"), window_frames=WINDOW_FRAMES,
                     filters=(8, 8), pool_sizes=(2,), dense_units=(16,), dropout=0.0,
-                    epochs=2, batch_size=8, patience=5, n_mels=N_MELS, seed=0)
+                    epochs=2, batch_size=8, patience=5, n_mels=N_MELS, seed=0,
+                    features=params.as_dict())
 
     # Plays: every user played some warm songs; the cold songs' plays are held out.
     n_songs = len(track_ids)

@@ -35,7 +35,14 @@ def run(args):
         raise CommandError("--top must be >= 0")
     if args.vectors and not args.vectors.endswith((".json", ".npy")):
         raise CommandError(f"--vectors {args.vectors}: the name must end in .json or .npy")
-    embedder = load_embedder(args, model_files(args), max_windows=args.max_windows or None)
+    files = model_files(args)
+    embedder = load_embedder(args, files, max_windows=args.max_windows or None)
+    from krotos.model.train import describe_tag_model, tag_model_line
+
+    # Which model produced the tags: said once, before the results.
+    args.tag_model = describe_tag_model(files.tag_dir)
+    if not args.json:
+        print(f"tags by the tag model {tag_model_line(args.tag_model)}", flush=True)
     results, failed = {}, 0
     for path in progress_bar(args.files, "predicting"):
         try:
@@ -63,7 +70,7 @@ def _print(path, result, args):
     if args.json:
         print(json.dumps({"file": path, "duration": result["duration"],
                           "windows": result["windows"], "tags": top,
-                          "vector": result["vector"]}), flush=True)
+                          "vector": result["vector"], "tag_model": args.tag_model}), flush=True)
         return
     print(f"{path}  ({result['duration']:.1f} s, {result['windows']} windows)")
     for tag, p in top.items():

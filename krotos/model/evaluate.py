@@ -160,8 +160,8 @@ def tag_metrics(y_true, y_score, vocabulary):
 
 
 def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, baseline_scores=None,
-                  n_resamples=1000, seed=0, max_interval_width=0.1, batch_size=64,
-                  hop_frames=None, max_windows=None, progress=_no_progress):
+                  other_scores=None, n_resamples=1000, seed=0, max_interval_width=0.1,
+                  batch_size=64, hop_frames=None, max_windows=None, progress=_no_progress):
     """Score a saved tag model on the test split, with bootstrap intervals over clips.
 
     Parameters
@@ -183,6 +183,11 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
         ``splits["train"]`` and ``splits["valid"]``). A clip it leaves
         without a finite score is dropped for both models, so that they are
         compared on the same clips.
+    other_scores : dict, optional
+        ``{name: callable}`` of more models scored the same way (e.g.
+        ``"linear_probe"``, :func:`krotos.model.embed.linear_probe_scores`).
+        Every model is compared on the clips that all of them scored; the CNN
+        is paired with each, and a ``linear_probe`` with the bag of frames.
     n_resamples, seed : int
         Bootstrap resamples of the test clips and their seed.
     max_interval_width : float
@@ -194,9 +199,10 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
     Returns
     -------
     dict
-        ``models``: ``{"cnn" [, "bag_of_frames"]: {"roc_auc_macro" |
+        ``models``: ``{"cnn" [, "bag_of_frames", other models]: {"roc_auc_macro" |
         "pr_auc_macro": {"value", "ci_low", "ci_high"}}}``; ``paired``:
-        ``{"cnn_minus_bag_of_frames": {...}}`` (empty without a baseline);
+        ``{"cnn_minus_bag_of_frames": {...}, "cnn_minus_<other>": {...},
+        "linear_probe_minus_bag_of_frames": {...}}`` (empty without another model);
         ``bootstrap`` (unit ``"clip"``); ``warnings``; and from
         :func:`tag_metrics` of the CNN ``per_tag``, ``n_clips``, ``n_tags``,
         ``n_tags_scored`` and ``tags_not_scored``; plus ``n_test_tracks``
@@ -227,20 +233,27 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
     scored_ids = [t for t, g in zip(index.track_ids, ok) if g]
     y_true = index.target_matrix(targets)[ok]
     scores = scores[ok]
+    others = dict({"bag_of_frames": baseline_scores} if baseline_scores is not None else {},
+                  **(other_scores or {}))
     scores_by_model = {"cnn": scores}
-    if baseline_scores is not None:
-        progress(0.8, "bag-of-frames baseline")
-        base = np.asarray(baseline_scores(scored_ids), dtype=np.float64)
-        if base.shape != scores.shape:
-            raise ValueError(f"the baseline returned scores of shape {base.shape}, "
+    keep = np.ones(len(scored_ids), dtype=bool)
+    for name, score_fn in others.items():
+        progress(0.8, f"{name.replace('_', ' ')} scores")
+        other = np.asarray(score_fn(scored_ids), dtype=np.float64)
+        if other.shape != scores.shape:
+            raise ValueError(f"the {name} model returned scores of shape {other.shape}, "
                              f"expected {scores.shape}")
-        has_base = np.all(np.isfinite(base), axis=1)
-        skipped.update({t: "no bag-of-frames baseline score"
-                        for t, g in zip(scored_ids, has_base) if not g})
-        y_true, scores, base = y_true[has_base], scores[has_base], base[has_base]
-        if len(y_true) == 0:
-            raise ValueError("the baseline scored none of the test clips")
-        scores_by_model = {"cnn": scores, "bag_of_frames": base}
+        has = np.all(np.isfinite(other), axis=1)
+        what = "bag-of-frames baseline" if name == "bag_of_frames" else name.replace("_", " ")
+        skipped.update({t: f"no {what} score" for t, g, k in zip(scored_ids, has, keep)
+                        if k and not g})
+        keep &= has
+        scores_by_model[name] = other
+    if others:
+        if not keep.any():
+            raise ValueError(f"the {' and '.join(others)} scores cover none of the test clips")
+        scores_by_model = {name: m[keep] for name, m in scores_by_model.items()}
+        y_true, scores = y_true[keep], scores[keep]
     metrics = tag_metrics(y_true, scores, vocabulary)
     if metrics["n_tags_scored"] == 0:
         statuses = list(metrics["tags_not_scored"].values())
@@ -250,7 +263,11 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
             f"({statuses.count('no_positive')} without a positive, "
             f"{statuses.count('no_negative')} without a negative)")
     progress(0.9, f"bootstrap: {n_resamples} resamples of the test clips")
-    intervals = tag_metric_intervals(y_true, scores_by_model, n_resamples=n_resamples, seed=seed)
+    pairs = [("cnn", name) for name in scores_by_model if name != "cnn"]
+    if {"linear_probe", "bag_of_frames"} <= set(scores_by_model):
+        pairs.append(("linear_probe", "bag_of_frames"))
+    intervals = tag_metric_intervals(y_true, scores_by_model, n_resamples=n_resamples, seed=seed,
+                                     pairs=pairs)
     del metrics["roc_auc_macro"], metrics["pr_auc_macro"]  # under models.cnn, with intervals
     metrics.update(models=intervals["models"], paired=intervals["paired"],
                    bootstrap=intervals["bootstrap"],

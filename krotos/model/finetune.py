@@ -32,6 +32,7 @@ from keras import ops
 
 from krotos.coldstart.vectors import unit_normalize, write_latents
 from krotos.model.data import index_tracks, summarize_skips
+from krotos.model.embed import check_same_features, model_file
 from krotos.model.evaluate import predict_clips
 from krotos.model.network import conv_layer_names, load_model, replace_output
 from krotos.model.train import _write_json_atomic, make_deterministic, make_optimizer, train
@@ -163,13 +164,18 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
                      work_dir, *, objective="mse", freeze_epochs=2, epochs=30, batch_size=32,
                      optimizer="adam", learning_rate=5e-4, schedule="constant",
                      weight_decay=None, patience=5, crops_per_track=2, seed=0,
-                     eval_max_windows=None, jit_compile="auto", progress=_no_progress):
+                     eval_max_windows=None, features=None, jit_compile="auto",
+                     progress=_no_progress):
     """Fine-tune a trained tag model to predict latent factors; resumable.
+
+    Any tag model works (either architecture), including one trained on
+    another dataset: only its input features must be those of the shards.
 
     Parameters
     ----------
     tag_model_path : str
-        ``model.keras`` written by :func:`krotos.model.train.train_tag_model`.
+        ``model.keras`` written by :func:`krotos.model.train.train_tag_model`
+        (or its folder), from this pipeline or another one.
     shard_paths : sequence of str
     splits : dict
         ``{"train": [track_id, ...], "valid": [...]}``: warm songs only; the
@@ -190,6 +196,10 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
     epochs, batch_size, optimizer, learning_rate, schedule, weight_decay, patience,
     crops_per_track, seed, eval_max_windows, jit_compile
         See :func:`krotos.model.train.train`.
+    features : dict, optional
+        The shards' extraction parameters (a manifest's ``params``): a tag
+        model that records other ones (``features.json``) is refused before
+        any training (:func:`krotos.model.embed.check_same_features`).
     progress : callable(fraction, message)
 
     Returns
@@ -202,6 +212,10 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
     for split in ("train", "valid"):
         if not splits.get(split):
             raise ValueError(f"the {split!r} split of songs with factors is empty")
+    tag_model_path = model_file(tag_model_path)
+    if features is not None:
+        for warning in check_same_features(tag_model_path, features, "the spectrograms"):
+            log.warning(warning)
     base = load_model(tag_model_path)
     n_mels = int(base.inputs[0].shape[2])
     train_index = index_tracks(shard_paths, [t for t in splits["train"] if t in targets],
@@ -229,7 +243,7 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
     model.save(os.path.join(out_dir, "model.keras"))
     summary = dict(
         result, objective=objective, n_factors=int(n_factors), n_train=len(train_index),
-        n_valid=len(valid_index), freeze_epochs=freeze_epochs,
+        n_valid=len(valid_index), freeze_epochs=freeze_epochs, tag_model=tag_model_path,
         config=dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                     learning_rate=learning_rate, schedule=schedule, weight_decay=weight_decay,
                     patience=patience, crops_per_track=crops_per_track, seed=seed),

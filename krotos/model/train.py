@@ -26,12 +26,14 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
-from krotos.model.data import (ShardReaderPool, band_statistics, index_tracks, summarize_skips,
-                               training_dataset)
+from krotos.model.data import (Augmentation, ShardReaderPool, band_statistics, index_tracks,
+                               summarize_skips, training_dataset)
 from krotos.model.evaluate import predict_clips, roc_auc_macro
 from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
-                                  build_tag_model, model_input_shape)
+                                  build_tag_model, check_tag_model, count_parameters,
+                                  model_input_shape)
 from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
@@ -100,10 +102,46 @@ def make_deterministic():
     tf.config.experimental.enable_op_determinism()
 
 
+@keras.saving.register_keras_serializable(package="krotos")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """A linear ramp from ``peak / warmup_steps`` to ``peak`` over ``warmup_steps``, then ``after``.
+
+    ``after`` (a schedule, or a float for a constant rate) counts its steps
+    from the end of the warm-up.
+    """
+
+    def __init__(self, peak, warmup_steps, after):
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+        self.after = after
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        ramp = self.peak * (step + 1.0) / float(max(self.warmup_steps, 1))
+        if isinstance(self.after, keras.optimizers.schedules.LearningRateSchedule):
+            rest = self.after(ops.maximum(step - self.warmup_steps, 0.0))
+        else:
+            rest = ops.cast(self.after, "float32")
+        return ops.where(step < self.warmup_steps, ramp, rest)
+
+    def get_config(self):
+        after = self.after
+        if isinstance(after, keras.optimizers.schedules.LearningRateSchedule):
+            after = keras.optimizers.schedules.serialize(after)
+        return dict(peak=self.peak, warmup_steps=self.warmup_steps, after=after)
+
+    @classmethod
+    def from_config(cls, config):
+        after = config["after"]
+        if isinstance(after, dict):
+            after = keras.optimizers.schedules.deserialize(after)
+        return cls(config["peak"], config["warmup_steps"], after)
+
+
 def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_steps=None,
                    decay_rate=0.1, warmup_steps=0, weight_decay=None, momentum=0.9,
                    clipnorm=None):
-    """A Keras optimizer with a learning-rate schedule.
+    """A Keras optimizer with a learning-rate schedule and an optional linear warm-up.
 
     Parameters
     ----------
@@ -111,35 +149,44 @@ def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_s
     learning_rate : float
         Peak learning rate.
     schedule : {'constant', 'cosine', 'exponential'}
-        ``cosine`` decays to 0 over ``total_steps`` (after ``warmup_steps`` of
-        linear warm-up); ``exponential`` multiplies the rate by ``decay_rate``
-        over ``total_steps``.
+        After the warm-up: ``constant`` keeps the peak; ``cosine`` decays to 0
+        over the remaining ``total_steps - warmup_steps``; ``exponential``
+        multiplies the rate by ``decay_rate`` over them.
     total_steps : int
         Optimizer steps of the whole run (needed by the decaying schedules).
     decay_rate : float
     warmup_steps : int
+        Steps of linear warm-up from ``learning_rate / warmup_steps`` to the peak
+        (0: none). Adam's first steps, with its moment estimates still poor,
+        are the ones a warm-up protects (Goyal et al. 2017; Liu et al. 2020).
     weight_decay : float, optional
+        Decoupled weight decay (Loshchilov & Hutter 2019): every optimizer
+        applies it as ``w -= learning_rate * weight_decay * w``; ``adamw``
+        defaults to 1e-4 when None.
     momentum : float
         For ``sgd`` (Nesterov) and ``rmsprop``.
     clipnorm : float, optional
     """
+    warmup_steps = int(warmup_steps or 0)
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
     if schedule == "constant":
         lr = float(learning_rate)
     elif schedule in ("cosine", "exponential"):
         if not total_steps:
             raise ValueError(f"the {schedule!r} schedule needs total_steps")
+        decay_steps = max(1, int(total_steps) - warmup_steps)
         if schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(
-                0.0 if warmup_steps else float(learning_rate),
-                decay_steps=max(1, int(total_steps) - int(warmup_steps)),
-                warmup_target=float(learning_rate) if warmup_steps else None,
-                warmup_steps=int(warmup_steps))
+            lr = keras.optimizers.schedules.CosineDecay(float(learning_rate),
+                                                        decay_steps=decay_steps)
         else:
             lr = keras.optimizers.schedules.ExponentialDecay(
-                float(learning_rate), decay_steps=int(total_steps), decay_rate=float(decay_rate))
+                float(learning_rate), decay_steps=decay_steps, decay_rate=float(decay_rate))
     else:
         raise ValueError(f"unknown learning-rate schedule {schedule!r} "
                          f"(constant, cosine, exponential)")
+    if warmup_steps:
+        lr = LinearWarmup(float(learning_rate), warmup_steps, lr)
     common = dict(learning_rate=lr, clipnorm=clipnorm)
     if weight_decay and name != "adamw":
         common["weight_decay"] = float(weight_decay)
@@ -152,6 +199,30 @@ def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_s
     if name == "rmsprop":
         return keras.optimizers.RMSprop(momentum=float(momentum), **common)
     raise ValueError(f"unknown optimizer {name!r} (adam, adamw, sgd, rmsprop)")
+
+
+def tag_loss(label_smoothing=0.0):
+    """Binary cross-entropy of the tag outputs, with optional label smoothing.
+
+    Label smoothing (Szegedy et al. 2016) trains towards ``y (1 - s) + s / 2``:
+    Last.fm tags are noisy and missing ones are not negatives, so full
+    confidence in a 0 or a 1 is not what the labels support.
+    """
+    s = float(label_smoothing or 0.0)
+    if not 0.0 <= s < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if not s:
+        return "binary_crossentropy"
+    return keras.losses.BinaryCrossentropy(label_smoothing=s)
+
+
+def _loss_key(loss):
+    """A description of ``loss`` that is the same in every process (for the fingerprint)."""
+    if isinstance(loss, str):
+        return loss
+    if hasattr(loss, "get_config"):
+        return dict(loss.get_config(), cls=type(loss).__name__)
+    return getattr(loss, "__name__", type(loss).__name__)
 
 
 def _scalar(name, value):
@@ -264,7 +335,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
           crops_per_track=1, seed=0, train_weights=None, freeze_layers=(), freeze_epochs=0,
           log_dir=None, eval_batch_size=64, eval_max_windows=None, parallel_reads=2,
           shards_per_block=8, cache_mb=1024, jit_compile="auto", metric_name="val_metric",
-          progress=_no_progress):
+          augmentation=None, augment_fill=None, progress=_no_progress):
     """Train ``model`` with early stopping on a validation metric; resumable.
 
     Parameters
@@ -309,6 +380,11 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
     jit_compile : bool or 'auto'
     metric_name : str
         Name of the validation metric in the history and TensorBoard.
+    augmentation : krotos.model.data.Augmentation, optional
+        Augmentation of the training batches (see
+        :func:`krotos.model.data.training_dataset`); None: none.
+    augment_fill : array-like (n_mels,), optional
+        Value of masked bins (the training split's band means).
     progress : callable(fraction, message)
 
     Returns
@@ -342,9 +418,13 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
             layer.trainable = True
     optimizer.build(model.trainable_variables)
     optimizer_config = {k: v for k, v in optimizer.get_config().items() if k != "name"}
-    fingerprint = _fingerprint(model, dict(loss=str(loss), batch_size=batch_size, seed=seed,
+    if augmentation is not None:
+        augmentation.check(window_frames, n_mels, batch_size)
+    fingerprint = _fingerprint(model, dict(loss=_loss_key(loss), batch_size=batch_size, seed=seed,
                                            crops=crops_per_track, n_train=len(train_index),
-                                           optimizer=optimizer_config))
+                                           optimizer=optimizer_config,
+                                           augmentation=(augmentation.as_dict()
+                                                         if augmentation else None)))
     state = _load_checkpoint(work_dir, model, optimizer, fingerprint)
     if state:
         progress(state["epoch"] / epochs, f"resuming after epoch {state['epoch']} "
@@ -373,7 +453,8 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
             ds = training_dataset(train_index, train_targets, window_frames, batch_size,
                                   seed=seed, epoch=epoch, crops_per_track=crops_per_track,
                                   shards_per_block=shards_per_block, weights=train_weights,
-                                  parallel_reads=parallel_reads, pool=pool)
+                                  parallel_reads=parallel_reads, pool=pool,
+                                  augmentation=augmentation, fill=augment_fill)
             t0 = time.perf_counter()
             fit = model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
                             callbacks=[_BatchProgress(progress, epoch, epochs, steps)])
@@ -451,12 +532,14 @@ def _hash_ids(ids):
 
 
 def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir, *,
-                    window_frames=130, filters=DEFAULT_FILTERS, kernel_size=4,
-                    pool_sizes=DEFAULT_POOL_SIZES, dense_units=DEFAULT_DENSE_UNITS,
-                    dropout=0.5, batch_norm=False, global_pooling=("mean", "max", "l2"),
-                    epochs=50, batch_size=32, optimizer="adam", learning_rate=1e-3,
-                    schedule="constant", weight_decay=None, patience=5, crops_per_track=1,
-                    stats_max_tracks=5000, seed=0, eval_max_windows=None, n_mels=None,
+                    window_frames=130, architecture="dieleman", filters=DEFAULT_FILTERS,
+                    kernel_size=4, pool_sizes=DEFAULT_POOL_SIZES,
+                    dense_units=DEFAULT_DENSE_UNITS, dropout=0.5, batch_norm=False,
+                    residual=False, global_pooling=("mean", "max", "l2"), epochs=50,
+                    batch_size=32, optimizer="adam", learning_rate=1e-3, schedule="constant",
+                    warmup_epochs=0, weight_decay=None, label_smoothing=0.0, augmentation=None,
+                    patience=5, crops_per_track=1, stats_max_tracks=5000, seed=0,
+                    max_train_tracks=None, eval_max_windows=None, n_mels=None, features=None,
                     cache_mb=1024, jit_compile="auto", progress=_no_progress):
     """Train the tag CNN on the train split, early-stopped on the valid split's ROC-AUC.
 
@@ -473,22 +556,40 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     out_dir : str
         Receives ``model.keras`` (takes raw log-mel windows of
         ``(window_frames, n_mels)``; standardization inside), ``normalization.json``,
-        ``vocabulary.json``, ``training.json`` (configuration, history, skips)
-        and ``tracks.json`` (the training and validation tracks used).
+        ``vocabulary.json``, ``features.json`` (the extraction parameters, when
+        ``features`` is given), ``training.json`` (configuration, history,
+        parameter count, seconds per epoch, skips) and ``tracks.json`` (the
+        training and validation tracks used).
     work_dir : str
         Checkpoints and TensorBoard logs (``work_dir/tensorboard``); reuse resumes.
     window_frames : int
         Training window (130 frames = 3 s at 22.05 kHz, hop 512).
-    filters, kernel_size, pool_sizes, dense_units, dropout, batch_norm, global_pooling
-        The network (:func:`krotos.model.network.build_tag_model`).
+    architecture, filters, kernel_size, pool_sizes, dense_units, dropout, batch_norm, residual,
+    global_pooling
+        The network (:func:`krotos.model.network.build_tag_model`); checked
+        against ``n_mels`` and the window before any data is read.
     epochs, batch_size, patience, crops_per_track, seed, eval_max_windows, cache_mb, jit_compile
         Training (:func:`train`).
     optimizer, learning_rate, schedule, weight_decay
         See :func:`make_optimizer`.
+    warmup_epochs : float
+        Linear learning-rate warm-up, in epochs (0: none).
+    label_smoothing : float
+        See :func:`tag_loss`.
+    augmentation : krotos.model.data.Augmentation or dict, optional
+        Augmentation of the training windows (checked before any data is read).
     stats_max_tracks : int
         Training tracks read for the normalization statistics (a random subset beyond).
+    max_train_tracks : int, optional
+        Train on a random subset (drawn from ``seed``) of this many of the
+        training tracks that have tags; the others are recorded as skipped.
+        For learning curves: how the model fares with less data. None: all.
     n_mels : int, optional
         Expected mel bands (default: that of the shards).
+    features : dict, optional
+        The spectrogram extraction parameters (the manifest's ``params``),
+        recorded so that the model can be used on other data with the same
+        input features (:mod:`krotos.model.embed`, fine-tuning).
     progress : callable(fraction, message)
 
     Returns
@@ -500,9 +601,19 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     for split in ("train", "valid"):
         if not splits.get(split):
             raise ValueError(f"the {split!r} split is empty")
+    if not isinstance(augmentation, Augmentation):
+        augmentation = Augmentation.from_dict(augmentation)
     make_deterministic()
     train_index = index_tracks(shard_paths, splits["train"], n_mels=n_mels)
     n_mels = train_index.n_mels
+    frame_rate = _frame_rate(features)
+    architecture_kwargs = dict(architecture=architecture, filters=tuple(filters),
+                               kernel_size=kernel_size, pool_sizes=tuple(pool_sizes),
+                               residual=residual)
+    # Before any spectrogram is read: a network or an augmentation that does
+    # not fit the input fails now, not after the statistics pass.
+    field = check_tag_model(n_mels, window_frames, frame_rate=frame_rate, **architecture_kwargs)
+    augmentation.check(window_frames, n_mels, batch_size)
     valid_index = index_tracks(shard_paths, splits["valid"], n_mels=n_mels)
     train_index = train_index.subset([t for t in train_index.track_ids if t in targets], "no tags")
     valid_index = valid_index.subset([t for t in valid_index.track_ids if t in targets], "no tags")
@@ -511,6 +622,13 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
             reasons = {r: v["count"] for r, v in summarize_skips(index.skipped).items()}
             raise ValueError(f"no {name} track has both a spectrogram and a tag vector "
                              f"(skipped: {reasons})")
+    if max_train_tracks is not None and int(max_train_tracks) < 1:
+        raise ValueError(f"max_train_tracks must be >= 1 (or None for all), got {max_train_tracks}")
+    if max_train_tracks and len(train_index) > int(max_train_tracks):
+        rng = np.random.default_rng([int(seed), int(max_train_tracks)])
+        keep = rng.choice(len(train_index), int(max_train_tracks), replace=False)
+        train_index = train_index.subset([train_index.track_ids[i] for i in sorted(keep)],
+                                         f"not drawn (max_train_tracks={max_train_tracks})")
     os.makedirs(work_dir, exist_ok=True)
     progress(0.0, "normalization statistics")
     mean, std, bad = _load_or_compute_stats(work_dir, train_index, stats_max_tracks, seed,
@@ -533,18 +651,20 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
                          "ROC-AUC early stopping is undefined")
 
     keras.utils.set_random_seed(int(seed))  # before the weights are initialized
-    model = build_tag_model(n_mels, window_frames, len(vocabulary), filters=filters,
-                            kernel_size=kernel_size, pool_sizes=pool_sizes,
-                            dense_units=dense_units, dropout=dropout, batch_norm=batch_norm,
-                            global_pooling=global_pooling, norm_mean=mean, norm_std=std)
-    steps = epochs * -(-len(train_index) * crops_per_track // batch_size)
-    opt = make_optimizer(optimizer, learning_rate, schedule, total_steps=steps,
+    model = build_tag_model(n_mels, window_frames, len(vocabulary), dense_units=dense_units,
+                            dropout=dropout, batch_norm=batch_norm,
+                            global_pooling=global_pooling, norm_mean=mean, norm_std=std,
+                            **architecture_kwargs)
+    steps_per_epoch = -(-len(train_index) * crops_per_track // batch_size)
+    opt = make_optimizer(optimizer, learning_rate, schedule, total_steps=epochs * steps_per_epoch,
+                         warmup_steps=int(round(float(warmup_epochs) * steps_per_epoch)),
                          weight_decay=weight_decay)
     result = train(model, train_index, targets, valid_index, targets,
-                   loss="binary_crossentropy", metric_fn=roc_auc_macro, work_dir=work_dir,
+                   loss=tag_loss(label_smoothing), metric_fn=roc_auc_macro, work_dir=work_dir,
                    epochs=epochs, batch_size=batch_size, optimizer=opt, patience=patience,
                    crops_per_track=crops_per_track, seed=seed, eval_max_windows=eval_max_windows,
                    cache_mb=cache_mb, jit_compile=jit_compile, metric_name="val_roc_auc",
+                   augmentation=augmentation, augment_fill=mean,
                    progress=lambda f, m=None: progress(0.02 + 0.97 * f, m))
 
     os.makedirs(out_dir, exist_ok=True)
@@ -553,17 +673,25 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
                        dict(mean=mean.tolist(), std=std.tolist(), n_mels=n_mels,
                             window_frames=int(window_frames), applied_in_model=True))
     _write_json_atomic(os.path.join(out_dir, "vocabulary.json"), vocabulary)
+    if features is not None:
+        _write_json_atomic(os.path.join(out_dir, "features.json"), dict(features))
     write_track_sets(os.path.join(out_dir, "tracks.json"), train=train_index.track_ids,
                      valid=valid_index.track_ids)
+    seconds = [h["seconds"] for h in result["history"]]
     summary = dict(
         result,
-        config=dict(window_frames=window_frames, n_mels=n_mels, filters=list(filters),
-                    kernel_size=kernel_size, pool_sizes=list(pool_sizes),
+        config=dict(window_frames=window_frames, n_mels=n_mels, architecture=architecture,
+                    filters=list(filters), kernel_size=kernel_size,
+                    pool_sizes=[str(p) if isinstance(p, str) else p for p in pool_sizes],
                     dense_units=list(dense_units), dropout=dropout, batch_norm=batch_norm,
-                    global_pooling=list(global_pooling), epochs=epochs, batch_size=batch_size,
-                    optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
-                    weight_decay=weight_decay, patience=patience,
-                    crops_per_track=crops_per_track, seed=seed),
+                    residual=residual, global_pooling=list(global_pooling), epochs=epochs,
+                    batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+                    schedule=schedule, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+                    label_smoothing=label_smoothing, augmentation=augmentation.as_dict(),
+                    patience=patience, crops_per_track=crops_per_track, seed=seed,
+                    max_train_tracks=max_train_tracks),
+        n_params=count_parameters(model), receptive_field_frames=field,
+        seconds_per_epoch=round(float(np.mean(seconds)), 3) if seconds else None,
         n_train=len(train_index), n_valid=len(valid_index),
         tags_without_train_positives=no_train_pos,
         skipped=dict(train=summarize_skips(train_index.skipped),
@@ -571,3 +699,50 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     _write_json_atomic(os.path.join(out_dir, "training.json"), summary)
     progress(1.0, f"best val ROC-AUC {result['best_metric']:.4f} at epoch {result['best_epoch']}")
     return summary
+
+
+def _frame_rate(features):
+    """Spectrogram frames per second from extraction parameters, or None."""
+    try:
+        return float(features["sample_rate"]) / float(features["hop_length"])
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
+def describe_tag_model(model_dir):
+    """Which tag model a folder holds, from its ``training.json``.
+
+    Parameters
+    ----------
+    model_dir : str
+        A ``TrainTagModel`` output folder (or the folder of a ``model.keras``
+        written by :func:`train_tag_model`).
+
+    Returns
+    -------
+    dict
+        ``path``, ``architecture``, ``n_params``, ``best_valid_roc_auc``,
+        ``best_epoch``, ``n_train`` (None where the file does not say, e.g. a
+        model written before they were recorded).
+    """
+    path = os.path.join(model_dir, "training.json")
+    training = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            training = json.load(f)
+    config = training.get("config", {})
+    return {"path": os.path.abspath(model_dir),
+            "architecture": config.get("architecture", "dieleman" if config else None),
+            "n_params": training.get("n_params"),
+            "best_valid_roc_auc": training.get("best_metric"),
+            "best_epoch": training.get("best_epoch"), "n_train": training.get("n_train")}
+
+
+def tag_model_line(description):
+    """One line naming a tag model for people: folder, architecture, size, validation score."""
+    parts = [description.get("architecture") or "unknown architecture"]
+    if description.get("n_params"):
+        parts.append(f"{description['n_params']:,} parameters")
+    if description.get("best_valid_roc_auc") is not None:
+        parts.append(f"validation ROC-AUC {description['best_valid_roc_auc']:.3f}")
+    return f"{description['path']} ({', '.join(parts)})"

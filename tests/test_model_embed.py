@@ -1,0 +1,134 @@
+"""Embeddings as a product: every track, audio files (real ones), the linear probe, `krotos embed`."""
+
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tiny_model  # noqa: E402
+from conftest import real_fixture  # noqa: E402
+
+from krotos.cli import main  # noqa: E402
+from krotos.model import embed  # noqa: E402
+from krotos.model.scores import roc_auc_macro  # noqa: E402
+
+REAL = ["TRWJAZW128F42760DD_test.mp3", "joram-moments_of_clarity-08-solipsism-59-88.mp3",
+        "Kevin_MacLeod_-_Vibe_Ace.ogg", "Karissa_Hobbs_-_Lets_Go_Fishin.ogg"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model.build()
+
+
+@pytest.fixture(scope="module")
+def real_files():
+    return [str(real_fixture("audio", name)) for name in REAL]
+
+
+def test_every_track_is_embedded_by_the_penultimate_layer(model, tmp_path):
+    from krotos.model.evaluate import predict_clips
+    from krotos.model.data import index_tracks
+    from krotos.model.network import load_model
+
+    tag_dir = model["folders"]["TrainTagModel"]
+    result = embed.embed_tracks(tag_dir, [model["shard"]], str(tmp_path / "e.h5"))
+    assert result == {"n_tracks": tiny_model.N_CLIPS, "n_failed": 0, "dim": 16}
+    ids, vectors, attrs = embed.read_embeddings(tmp_path / "e.h5")
+    assert ids == sorted(model["track_ids"]) and vectors.shape == (tiny_model.N_CLIPS, 16)
+    assert attrs["layer"] == "embedding" and attrs["model"].endswith("model.keras")
+    sub = embed.embedding_model(load_model(f"{tag_dir}/model.keras"))
+    expected, _ = predict_clips(sub, index_tracks([model["shard"]], ids))
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_audio_files_get_the_embedding_their_spectrogram_would_get(model, tmp_path):
+    tag_dir = model["folders"]["TrainTagModel"]
+    embedder = embed.AudioEmbedder(tag_dir)              # features from features.json
+    assert embedder.dim == 16 and embedder.n_mels == tiny_model.N_MELS
+    embed.embed_tracks(tag_dir, [model["shard"]], str(tmp_path / "e.h5"))
+    ids, vectors, _ = embed.read_embeddings(tmp_path / "e.h5")
+    tid = model["track_ids"][3]
+    got = embedder.embed(f"{model['clips']}/{tid}.wav")
+    np.testing.assert_allclose(got["vector"], vectors[ids.index(tid)], rtol=1e-4, atol=1e-5)
+
+
+def test_linear_probe_on_real_audio_tells_the_pieces_apart(model, real_files):
+    """Pieces of four real recordings; the probe learns which recording each comes from."""
+    embedder = embed.AudioEmbedder(model["folders"]["TrainTagModel"])
+    ids, vectors, targets = [], [], {}
+    for k, path in enumerate(real_files):
+        mel = embedder.spectrogram(path)
+        for i in range(0, min(len(mel), 16 * 86) - 85, 86):       # 2 s pieces, 16 at most
+            tid = f"{k}-{i // 86}"
+            ids.append(tid)
+            vectors.append(embedder.embed_spectrogram(mel[i:i + 86])[0])
+            targets[tid] = np.eye(len(real_files), dtype=np.float32)[k]
+    splits = {name: [t for t in ids if int(t.split("-")[1]) % 3 == r]
+              for r, name in enumerate(("train", "valid", "test"))}
+    test_ids, scores, info = embed.linear_probe_scores(ids, np.array(vectors), splits, targets)
+    assert test_ids == splits["test"] and scores.shape == (len(test_ids), len(real_files))
+    assert info["C"] in embed.PROBE_CS and info["dim"] == 16
+    assert roc_auc_macro(np.array([targets[t] for t in test_ids]), scores) > 0.8
+    with pytest.raises(ValueError, match="needs valid tracks with an embedding"):
+        embed.linear_probe_scores(ids, np.array(vectors), dict(splits, valid=["nope"]), targets)
+
+
+def test_models_trained_on_other_features_are_refused(model, tmp_path):
+    tag_dir = model["folders"]["TrainTagModel"]
+    params = tiny_model.extract_params().as_dict()
+    assert embed.check_same_features(tag_dir, params) == []
+    with pytest.raises(ValueError, match=r"other input features than these spectrograms "
+                                         r"\(hop_length: model 512, data 256\)"):
+        embed.check_same_features(tag_dir, dict(params, hop_length=256))
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "model.keras").write_bytes(Path(tag_dir, "model.keras").read_bytes())
+    assert "records no features.json" in embed.check_same_features(bare, params)[0]
+    with pytest.raises(ValueError, match="takes 32 mel bands, these spectrograms have 64"):
+        embed.check_same_features(bare, dict(params, n_mels=64))
+    with pytest.raises(FileNotFoundError, match="no such tag model"):
+        embed.model_file(tmp_path / "missing")
+
+
+def test_krotos_embed_writes_vectors_of_real_files(model, real_files, tmp_path, capsys):
+    tag_dir = model["folders"]["TrainTagModel"]
+    bad = tmp_path / "notes.ogg"
+    bad.write_text("not audio")
+    npy, js, h5 = tmp_path / "v.npy", tmp_path / "v.json", tmp_path / "v.h5"
+    assert main(["embed", "--tag-model", tag_dir, "--out", str(npy), real_files[0], str(bad),
+                 real_files[2]]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: not decodable" in err and "1 of 3 files failed" in err
+    vectors = np.load(npy)
+    assert vectors.shape == (3, 16) and np.isnan(vectors[1]).all()
+    assert np.isfinite(vectors[[0, 2]]).all()
+    assert main(["embed", "--tag-model", tag_dir, "--out", str(js), *real_files]) == 0
+    assert len(json.loads(js.read_text())[real_files[3]]) == 16
+    assert main(["embed", "--tag-model", f"{tag_dir}/model.keras", "--out", str(h5),
+                 real_files[1]]) == 0
+    with h5py.File(h5) as f:
+        assert [t.decode() for t in f["track_ids"][()]] == [real_files[1]]
+    np.testing.assert_allclose(embed.read_embeddings(h5)[1][0],
+                               json.loads(js.read_text())[real_files[1]], rtol=1e-5)
+    capsys.readouterr()
+    assert main(["embed", "--tag-model", tag_dir, real_files[0]]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["file"] == real_files[0] and len(line["vector"]) == 16
+
+
+def test_krotos_embed_refuses_bad_arguments(model, real_files, capsys):
+    tag_dir = model["folders"]["TrainTagModel"]
+    for args, message in ((["--tag-model", tag_dir], "give audio files, or --catalogue"),
+                          (["--tag-model", tag_dir, "--catalogue"], "give --out FILE.h5"),
+                          (["--tag-model", tag_dir, "--out", "x.txt", real_files[0]],
+                           "must end in .h5, .npy or .json"),
+                          (["--tag-model", "/nonexistent", real_files[0]], "no such tag model")):
+        assert main(["embed", *args]) == 1
+        assert message in capsys.readouterr().err
