@@ -36,8 +36,9 @@ CHUNK_FRAMES = 256
 #: go: one HDF5 resize and write per block instead of per track.
 BUFFER_BYTES = 8 << 20
 
-#: Storage filters: gzip (level 1, with shuffle) packs the most; lzf, also
-#: built into h5py, compresses four times as fast for 6% more space.
+#: Storage filters. On Echo Nest features (25 float32 channels; measured on
+#: 2 cores): gzip (level 1, with shuffle) stores 112 KB a 3-minute track for
+#: 1.5 ms of CPU, lzf (built into h5py) 122 KB for 0.7 ms, none 185 KB for 0.15 ms.
 COMPRESSIONS = {"gzip": dict(compression="gzip", compression_opts=1, shuffle=True),
                 "lzf": dict(compression="lzf"),
                 "none": {}}

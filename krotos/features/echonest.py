@@ -194,7 +194,7 @@ def read_track_analysis(path, track_id=None, row=0, loudness="max", beats=True, 
     needed = SEGMENT_FIELDS + (LOUDNESS_FIELDS[loudness],)
     try:
         with MSDFile(path) as f:
-            song = f.song(row, fields=("track_id", "duration"))
+            song = f.table_row("analysis", row, ("track_id", "duration")) or {}
             if "track_id" not in song or "duration" not in song:
                 raise Rejected(NOT_MSD_TRACK, f"{where}: no analysis/songs table with "
                                               f"track_id and duration (not an MSD track file?)")
@@ -443,8 +443,6 @@ def features_of_file(path, params, track_id=None, row=0, where=None):
     where = os.fspath(path) if where is None else where
     analysis = read_track_analysis(path, track_id=track_id, row=row, loudness=params.loudness,
                                    beats=params.grid == "beats", where=where)
-    matrix, warnings = echonest_matrix(analysis, grid=params.grid, frame_rate=params.frame_rate,
-                                       where=where, min_seconds=params.min_seconds)
-    if not np.all(np.isfinite(matrix)):
-        raise Rejected(BAD_ANALYSIS, f"{where}: feature matrix has NaN or inf")
-    return matrix, warnings
+    # Finite segments (checked) make finite frame means: frames have positive widths.
+    return echonest_matrix(analysis, grid=params.grid, frame_rate=params.frame_rate,
+                           where=where, min_seconds=params.min_seconds)

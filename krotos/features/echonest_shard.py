@@ -121,7 +121,7 @@ def _track_id(item):
 
 
 def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
-                           compression="lzf"):
+                           compression="none"):
     """Compute the echonest matrices of one shard and write them to ``out_path``.
 
     Parameters
@@ -135,8 +135,10 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
     params : krotos.features.echonest.EchonestParams
     progress : callable, optional
         ``progress(fraction, message)``, called every few tracks.
-    compression : {'lzf', 'gzip', 'none'}
-        Storage filter of the shard (see :class:`krotos.audio.shards.ShardWriter`).
+    compression : {'none', 'lzf', 'gzip'}
+        Storage filter of the shard (see :class:`krotos.audio.shards.ShardWriter`):
+        none by default, lzf costs a third of the extraction time more for a
+        third less disk.
 
     Returns
     -------
@@ -190,7 +192,7 @@ def count_statuses(results):
 
 
 def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
-                                 compression="lzf"):
+                                 compression="none"):
     """The ``EchonestFeatures`` task's work: the shard's files in ``out_dir``.
 
     Writes ``shard.h5`` (:func:`extract_echonest_shard`) and ``results.json``

@@ -55,13 +55,19 @@ def _rows_space(dsid, start, stop):
     return h5py.h5s.create_simple(count), fspace
 
 
+#: Member classes read straight from the file's bytes (fixed size, no conversion).
+_RAW_CLASSES = (h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING)
+
+
 class _SongsTable:
     """One group's ``songs`` compound table, read only in the fields asked for.
 
     h5py's high-level ``Dataset`` turns the whole compound type (31 members in
     ``analysis/songs``) into a numpy dtype on every open: 0.2 ms a file, a
-    fifth of reading a track's four segment arrays. Here only the wanted
-    members are translated, and HDF5 converts just those (matched by name).
+    fifth of reading a track's four segment arrays. Here rows are read as
+    the file stores them, without any type conversion, and only the wanted
+    fields are looked at, in place (a field of another kind, such as a
+    variable-length string, goes through HDF5's conversion instead).
     """
 
     def __init__(self, dsid, where):
@@ -84,17 +90,35 @@ class _SongsTable:
                              for i in range(ftype.get_nmembers())}
         return self._members
 
+    def _raw_view(self, fields):
+        """A dtype viewing the file's own row layout, or None if a field needs conversion."""
+        formats, offsets = [], []
+        for name in fields:
+            i = self._members[name]
+            member = self._type.get_member_type(i)
+            if member.get_class() not in _RAW_CLASSES or (
+                    member.get_class() == h5py.h5t.STRING and member.is_variable_str()):
+                return None
+            formats.append(member.dtype)
+            offsets.append(self._type.get_member_offset(i))
+        return np.dtype({"names": list(fields), "formats": formats, "offsets": offsets,
+                         "itemsize": self._type.get_size()})
+
     def read(self, fields, start, stop):
         """Structured array of rows ``start:stop``, with those of ``fields`` the table has."""
         members = self.members
         fields = [name for name in fields if name in members]
-        dtype = np.dtype([(name, self._type.get_member_type(members[name]).dtype)
-                          for name in fields])
-        out = np.empty(stop - start, dtype)
+        view = self._raw_view(fields)
+        if view is None:
+            dtype = np.dtype([(name, self._type.get_member_type(members[name]).dtype)
+                              for name in fields])
+            out, mtype = np.empty(stop - start, dtype), _memory_type(dtype)
+        else:
+            out, mtype = np.empty(stop - start, view), self._type
         if fields and stop > start:
             mspace, fspace = _rows_space(self.id, start, stop)
             try:
-                self.id.read(mspace, fspace, out, mtype=_memory_type(dtype))
+                self.id.read(mspace, fspace, out, mtype=mtype)
             except (OSError, RuntimeError) as exc:
                 raise UnreadableFile(f"{self.where}: cannot read rows {start}..{stop - 1}, "
                                      f"damaged file ({exc})") from exc
@@ -215,6 +239,25 @@ class MSDFile:
             raise IndexError(f"{self.path}: song {i} out of range (0..{self.n_songs - 1})")
         return {name: _python(values[0])
                 for name, values in self._columns(i, i + 1, fields).items()}
+
+    def table_row(self, group, i, fields):
+        """Row ``i`` of ``group/songs`` only, in ``fields`` (those the table has).
+
+        The fast way to a few known fields (``analysis`` holds ``track_id`` and
+        ``duration``): no other table is opened.
+
+        Returns
+        -------
+        dict or None
+            None when the file has no ``group/songs`` table.
+        """
+        if not 0 <= i < self.n_songs:
+            raise IndexError(f"{self.path}: song {i} out of range (0..{self.n_songs - 1})")
+        table = self._table(group)
+        if table is None:
+            return None
+        rows = table.read(fields, i, i + 1)
+        return {name: _python(rows[name][0]) for name in rows.dtype.names}
 
     def songs(self, batch=4096, fields=None):
         """Iterate over all songs (dicts, as :meth:`song`), reading ``batch`` rows at a time."""
