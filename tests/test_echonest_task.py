@@ -11,6 +11,7 @@ from conftest import run_tasks
 
 @pytest.fixture
 def echonest_demo(tiny_demo, luigi_config):
+    luigi_config.set("krotos", "features", "echonest")
     luigi_config.set("DemoMSDFiles", "processes", 1)
     luigi_config.set("EchonestIndex", "shard_size", 16)
     luigi_config.set("EchonestFeatures", "min_seconds", 2.0)  # tiny demo clips are 4 s
