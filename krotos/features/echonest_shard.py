@@ -88,7 +88,8 @@ class TrackFiles:
         """How outputs name ``path``: relative to the folder, or the aggregate file's name."""
         if self.aggregate:
             return os.path.basename(self.root)
-        return os.path.relpath(path, self.root)
+        # Paths come from locate(): under the root (a string cut, not os.path.relpath).
+        return path[len(self.root) + 1:]
 
     def expected(self, track_id):
         """Where the track's file should be, relative to the root (for messages)."""
