@@ -128,6 +128,7 @@ def test_spectrogram_index_end_to_end(tiny_demo, luigi_config):
 def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypatch):
     """FetchPreviews(source=7digital) against a loopback server that serves the
     demo's previews by 7digital id (and 404 for one of them)."""
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)  # tiny demo clips last 4 s
     ok, _ = run_tasks([TagDatabase()])
     assert ok
     folder = TagDatabase().requires().paths()["previews"]
@@ -162,7 +163,6 @@ def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypa
         luigi_config.set("FetchPreviews", "source", "7digital")
         luigi_config.set("FetchPreviews", "base_url", f"http://127.0.0.1:{httpd.server_port}/clip/")
         luigi_config.set("FetchPreviews", "rate_limit", 0)
-        luigi_config.set("Spectrograms", "min_seconds", 2.0)
         task = Spectrograms(shard=0, n_shards=6)  # 40 demo tracks: 6 in shard 0
         ok, _ = run_tasks([task])
     finally:
@@ -188,6 +188,7 @@ def test_fetch_previews_from_a_7digital_server(tiny_demo, luigi_config, monkeypa
 
 def test_index_lists_every_shard_before_the_tag_database_exists(tiny_demo, luigi_config):
     """So that every worker, on every machine, takes shards on the very first run."""
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)  # tiny demo clips last 4 s
     luigi_config.set("SpectrogramIndex", "shard_size", 16)
     assert not os.path.exists(TagDatabase().output_dir)
     listed = SpectrogramIndex().requires()
