@@ -119,9 +119,34 @@ class TrainTagModel(Replicated, KrotosTask):
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from krotos.model.augment import Augmentation
+
+        # Unsafe settings are refused when the task is configured, before
+        # anything runs; what needs the data (window, bands) is checked again
+        # before training reads any spectrogram.
+        try:
+            Augmentation.from_dict(self.augmentation()).check(batch_size=self.batch_size)
+        except ValueError as exc:
+            raise ValueError(f"[TrainTagModel] {exc}") from None
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"[TrainTagModel] label_smoothing={self.label_smoothing}: must be in "
+                             f"[0, 1)")
+        if self.warmup_epochs < 0 or self.max_train_tracks < 0:
+            raise ValueError("[TrainTagModel] warmup_epochs and max_train_tracks must be >= 0")
+        if self.residual and self.architecture != "shortchunk":
+            raise ValueError("[TrainTagModel] residual = true needs architecture = shortchunk")
+
     def requires(self):
         return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
                 "split": SongSplit(replicate=self.replicate)}
+
+    def augmentation(self):
+        """The augmentation settings (``krotos.model.augment.Augmentation`` fields)."""
+        return dict(gain_db=self.gain_db, time_shift=self.time_shift, time_masks=self.time_masks,
+                    time_mask_frames=self.time_mask_frames, freq_masks=self.freq_masks,
+                    freq_mask_bands=self.freq_mask_bands, mixup=self.mixup)
 
     def training_kwargs(self, manifest):
         """The keyword arguments of :func:`krotos.model.train.train_tag_model` but the data."""
@@ -136,10 +161,7 @@ class TrainTagModel(Replicated, KrotosTask):
             learning_rate=self.learning_rate, schedule=self.schedule,
             warmup_epochs=self.warmup_epochs, weight_decay=self.weight_decay or None,
             label_smoothing=self.label_smoothing,
-            augmentation=dict(gain_db=self.gain_db, time_shift=self.time_shift,
-                              time_masks=self.time_masks, time_mask_frames=self.time_mask_frames,
-                              freq_masks=self.freq_masks, freq_mask_bands=self.freq_mask_bands,
-                              mixup=self.mixup),
+            augmentation=self.augmentation(),
             patience=self.patience, crops_per_track=self.crops_per_track,
             stats_max_tracks=self.stats_max_tracks,
             max_train_tracks=self.max_train_tracks or None,

@@ -7,7 +7,7 @@ tf = pytest.importorskip("tensorflow")
 
 from krotos.audio.shards import ShardWriter  # noqa: E402
 from krotos.model import data  # noqa: E402
-from krotos.model.data import Augmentation, augment_batch  # noqa: E402
+from krotos.model.augment import Augmentation, augment_batch  # noqa: E402
 
 B, T, F = 6, 40, 16
 SEED = tf.constant([3, 7], tf.int64)

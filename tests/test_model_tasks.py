@@ -107,3 +107,18 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
         CompareTagModels(seeds=1, grid={"default": {"epoch": 3}}).points()
     with pytest.raises(ValueError, match="curve_config 'other' is not a grid point"):
         CompareTagModels(seeds=1, grid={"default": {}}, curve_config="other").points()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(mixup=0.2, batch_size=1), r"\[TrainTagModel\] mixup needs batches of at least 2"),
+    (dict(time_masks=2, time_mask_frames=-5), r"time_mask_frames=-5: must be a finite number"),
+    (dict(gain_db=float("nan")), "gain_db=nan"),
+    (dict(label_smoothing=1.0), "label_smoothing=1.0: must be in"),
+    (dict(residual=True), "residual = true needs architecture = shortchunk"),
+])
+def test_unsafe_settings_are_refused_when_the_task_is_configured(settings, message):
+    from pipeline.tags_model import TrainTagModel
+
+    with pytest.raises(ValueError, match=message):
+        TrainTagModel(**settings)
+    assert TrainTagModel(mixup=0.2, batch_size=2).mixup == 0.2

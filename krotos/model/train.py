@@ -28,8 +28,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from krotos.model.data import (Augmentation, ShardReaderPool, band_statistics, index_tracks,
-                               summarize_skips, training_dataset)
+from krotos.model.augment import Augmentation
+from krotos.model.data import (ShardReaderPool, band_statistics, index_tracks, summarize_skips,
+                               training_dataset)
 from krotos.model.evaluate import predict_clips, roc_auc_macro
 from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
                                   build_tag_model, check_tag_model, count_parameters,
@@ -380,7 +381,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
     jit_compile : bool or 'auto'
     metric_name : str
         Name of the validation metric in the history and TensorBoard.
-    augmentation : krotos.model.data.Augmentation, optional
+    augmentation : krotos.model.augment.Augmentation, optional
         Augmentation of the training batches (see
         :func:`krotos.model.data.training_dataset`); None: none.
     augment_fill : array-like (n_mels,), optional
@@ -576,7 +577,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
         Linear learning-rate warm-up, in epochs (0: none).
     label_smoothing : float
         See :func:`tag_loss`.
-    augmentation : krotos.model.data.Augmentation or dict, optional
+    augmentation : krotos.model.augment.Augmentation or dict, optional
         Augmentation of the training windows (checked before any data is read).
     stats_max_tracks : int
         Training tracks read for the normalization statistics (a random subset beyond).
