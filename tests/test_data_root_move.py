@@ -10,12 +10,14 @@ first run and silently recompute everything).
 import glob
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import luigi
 import pytest
 
-from conftest import run_tasks
+from conftest import REPO, TINY, run_tasks
 
 _FAILURES = []
 
@@ -25,29 +27,45 @@ def _record_failure(task, exception):
     _FAILURES.append((task.get_task_family(), exception))
 
 
-def test_moved_data_root_needs_no_work_and_serves_the_model(tiny_dag, luigi_config, capsys):
-    pytest.importorskip("tensorflow")
-    from krotos.cli import main
-    from pipeline import FinetuneLatents
+@pytest.fixture(scope="module")
+def moved_root(tmp_path_factory):
+    """The tiny DAG run by the real ``luigi`` command, then its data root moved away.
 
-    ok, ran = run_tasks([FinetuneLatents()])
-    assert ok and ran
-    old = str(tiny_dag)
-    moved = tiny_dag.parent / "restored from backup" / "krotos-data"
+    Returns ``(old path, new path)``.
+    """
+    pytest.importorskip("tensorflow")
+    folder = tmp_path_factory.mktemp("relocation")
+    old = folder / "data"
+    args = [f"--{section}-{key.replace('_', '-')}={value}"
+            for section, values in TINY.items() for key, value in values.items()]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "pipeline", "FinetuneLatents",
+         "--local-scheduler", "--no-lock", "--krotos-data-root", str(old), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    moved = folder / "restored from backup" / "krotos-data"
     moved.parent.mkdir()
     os.rename(old, moved)
-    luigi_config.set("krotos", "data_root", str(moved))
+    return old, moved
 
-    # Nothing in the outputs points at the old place.
-    holding_old_path = [str(p.relative_to(moved)) for p in moved.rglob("*")
-                        if p.is_file() and old.encode() in p.read_bytes()]
-    assert holding_old_path == [], "outputs that record an absolute path into the data root"
+
+@pytest.fixture
+def at_moved_root(moved_root, tiny_dag, luigi_config):
+    luigi_config.set("krotos", "data_root", str(moved_root[1]))
+    return moved_root[1]
+
+
+def test_moved_data_root_needs_no_work_and_serves_the_model(at_moved_root, capsys):
+    from krotos.cli import main
+    from pipeline import FinetuneLatents
 
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok and ran == []
 
     capsys.readouterr()
-    preview = sorted(glob.glob(str(moved / "DemoDataset" / "*" / "previews" / "*.mp3")))[0]
+    preview = sorted(glob.glob(str(at_moved_root / "DemoDataset" / "*" / "previews" / "*.mp3")))[0]
     assert main(["predict", preview, "--top", "2", "--json"]) == 0
     predicted = json.loads(capsys.readouterr().out.splitlines()[0])
     assert predicted["file"] == preview and len(predicted["tags"]) == 2
@@ -55,6 +73,13 @@ def test_moved_data_root_needs_no_work_and_serves_the_model(tiny_dag, luigi_conf
     similar = json.loads(capsys.readouterr().out)["similar"]
     assert len(similar) == 3
     assert main(["predict", "--model", FinetuneLatents().output_dir, preview]) == 0
+
+
+def test_no_output_records_an_absolute_path_into_the_data_root(moved_root):
+    old, moved = moved_root
+    holding_old_path = sorted(str(p.relative_to(moved)) for p in moved.rglob("*")
+                              if p.is_file() and str(old).encode() in p.read_bytes())
+    assert holding_old_path == [], "outputs that record an absolute path into the data root"
 
 
 def test_data_root_moved_during_a_run_is_a_clear_error(tiny_demo, luigi_config, tmp_path):
