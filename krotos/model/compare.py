@@ -268,8 +268,18 @@ def markdown(result):
     return "\n".join(lines)
 
 
+def _errorbar(ax, interval, y, color, label=None):
+    v = interval["value"]
+    if v is None:
+        return
+    lo = v - (interval["ci_low"] if interval["ci_low"] is not None else v)
+    hi = (interval["ci_high"] if interval["ci_high"] is not None else v) - v
+    ax.errorbar(v, y, xerr=[[lo], [hi]], fmt="o", color=color, markersize=4, capsize=2,
+                label=label)
+
+
 def plot(result, path):
-    """Test ROC-AUC per model and seed (with intervals) beside the bag of frames, and the curve."""
+    """Per model and seed: CNN − bag of frames and test ROC-AUC with intervals; the learning curve."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,43 +289,44 @@ def plot(result, path):
     configs = list(dict.fromkeys(r["config"] for r in runs))
     curve = [r for r in result["runs"] if r["config"] == result.get("curve_config")]
     sizes = sorted({r["train_size"] for r in curve})
-    panels = 2 if len(sizes) > 1 else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels + 1, 0.5 * len(configs) + 2.5),
-                             squeeze=False)
-    ax = axes[0][0]
+    panels = 3 if len(sizes) > 1 else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels + 2.4, 0.55 * len(configs) + 2.2),
+                             gridspec_kw={"width_ratios": [1, 1, 1.1][:panels]})
+    diff_ax, auc_ax = axes[0], axes[1]
     for y, config in enumerate(configs):
         members = [r for r in runs if r["config"] == config]
         for k, r in enumerate(members):
-            off = (k - (len(members) - 1) / 2) * 0.12
-            for model, color in (("cnn", "tab:blue"), ("bag_of_frames", "tab:gray")):
-                m = r["models"][model]["roc_auc_macro"]
-                if m["value"] is None:
-                    continue
-                lo = m["value"] - (m["ci_low"] if m["ci_low"] is not None else m["value"])
-                hi = (m["ci_high"] if m["ci_high"] is not None else m["value"]) - m["value"]
-                ax.errorbar(m["value"], y + off + (0.04 if model == "cnn" else -0.04),
-                            xerr=[[lo], [hi]], fmt="o", color=color, markersize=4, capsize=2,
-                            label=("CNN" if model == "cnn" else "bag of frames")
-                            if y == 0 and k == 0 else None)
-    ax.set_yticks(range(len(configs)))
-    ax.set_yticklabels(configs)
-    ax.invert_yaxis()
-    ax.set(xlabel="test macro ROC-AUC (95% interval over clips)",
-           title="each seed: CNN (blue) and bag of frames (gray)")
-    ax.legend(loc="best", fontsize=8)
-    if panels == 2:
-        ax = axes[0][1]
+            off = (k - (len(members) - 1) / 2) * 0.18
+            _errorbar(diff_ax, r["paired"]["cnn_minus_bag_of_frames"]["roc_auc_macro"],
+                      y + off, "tab:blue")
+            _errorbar(auc_ax, r["models"]["cnn"]["roc_auc_macro"], y + off - 0.04, "tab:blue")
+            _errorbar(auc_ax, r["models"]["bag_of_frames"]["roc_auc_macro"], y + off + 0.04,
+                      "tab:gray")
+    for ax in (diff_ax, auc_ax):
+        ax.set_yticks(range(len(configs)))
+        ax.set_ylim(len(configs) - 0.5, -0.5)
+    diff_ax.set_yticklabels(configs)
+    auc_ax.set_yticklabels([])
+    diff_ax.axvline(0, color="0.4", linewidth=1, linestyle="--")
+    diff_ax.set(xlabel="CNN − bag of frames, test ROC-AUC", title="paired difference, each seed")
+    auc_ax.set(xlabel="test macro ROC-AUC (95% intervals over clips)",
+               title="CNN (blue), bag of frames (gray)")
+    if panels == 3:
+        ax = axes[2]
         x = [s if s else max(r["n_train"] for r in curve) for s in sizes]
         for model, color, label in (("cnn", "tab:blue", result["curve_config"]),
                                     ("bag_of_frames", "tab:gray", "bag of frames")):
-            means = [np.mean([r["models"][model]["roc_auc_macro"]["value"] for r in curve
-                              if r["train_size"] == s]) for s in sizes]
+            means = []
             for s, xs in zip(sizes, x):
                 pts = [r["models"][model]["roc_auc_macro"]["value"] for r in curve
                        if r["train_size"] == s]
                 ax.scatter([xs] * len(pts), pts, color=color, s=10, alpha=0.5)
+                means.append(np.mean(pts))
             ax.plot(x, means, marker="o", color=color, label=label)
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(v) for v in x])
         ax.set(xlabel="training clips", ylabel="test macro ROC-AUC",
                title="learning curve (dots: seeds)")
         ax.legend(fontsize=8)
