@@ -22,8 +22,7 @@ def test_dag_runs_and_reruns_only_what_is_stale(tiny_dag, luigi_config, capsys):
     assert set(families(ran)) == {
         "DemoDataset", "TagDatabase", "SongSplit", "FetchPreviews", "Spectrograms",
         "SpectrogramIndex", "PlayMatrix", "TuneALS", "Factorize", "EvaluateCF", "TrainTagModel",
-        "EvaluateTags",
-        "FinetuneLatents", "EvaluateRecommendation", "Report"}
+        "Embed", "EvaluateTags", "FinetuneLatents", "EvaluateRecommendation", "Report"}
     assert families(ran).count("Spectrograms") == 2
     assert families(ran).count("Factorize") == 2  # without and with the cold songs' plays
     out = capsys.readouterr().out
@@ -44,7 +43,7 @@ def test_dag_runs_and_reruns_only_what_is_stale(tiny_dag, luigi_config, capsys):
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok
     assert sorted(set(families(ran))) == [
-        "EvaluateRecommendation", "EvaluateTags", "FinetuneLatents", "Report",
+        "Embed", "EvaluateRecommendation", "EvaluateTags", "FinetuneLatents", "Report",
         "SpectrogramIndex", "Spectrograms", "TrainTagModel"]
 
 
