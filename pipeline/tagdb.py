@@ -19,7 +19,7 @@ class TagDatabase(KrotosTask):
     and ``summary.json`` (counts of tracks, tags and bad input rows by reason).
     """
 
-    version = 2
+    version = 3  # 3: paths relative to the data root, renamed-file map
 
     n_tags = luigi.IntParameter(
         default=50, description="vocabulary size: the most frequent tags (50 as in the MSD literature)")
