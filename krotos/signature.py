@@ -56,3 +56,28 @@ def compute_signature(family, params, version, upstream):
     payload = signature_payload(family, params, version, upstream)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:SIGNATURE_LENGTH]
+
+
+def output_name(path):
+    """How an output file or folder is named in records: ``<TaskFamily>/<signature>[/file]``.
+
+    Records (``training.json``, ``metrics.json``, HDF5 attributes) name the
+    models they came from by these last components, never by an absolute
+    path, so that a data root can be moved or mounted elsewhere. A path that
+    is not a task output keeps its last three components.
+
+    Parameters
+    ----------
+    path : str
+
+    Returns
+    -------
+    str
+    """
+    import os
+
+    parts = os.path.normpath(os.fspath(path)).split(os.sep)
+    for i in range(len(parts) - 1, 0, -1):
+        if len(parts[i]) == SIGNATURE_LENGTH and all(c in "0123456789abcdef" for c in parts[i]):
+            return "/".join(parts[i - 1:])
+    return "/".join(p for p in parts[-3:] if p)

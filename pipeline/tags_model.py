@@ -270,6 +270,7 @@ class EvaluateTags(Replicated, KrotosTask):
         from krotos.audio.manifest import read_manifest
         from krotos.model.evaluate import evaluate_tags
         from krotos.model.train import configure_threads, describe_tag_model
+        from krotos.signature import output_name
 
         configure_threads(self.threads, 2 if self.threads else 0)
         manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
@@ -290,7 +291,8 @@ class EvaluateTags(Replicated, KrotosTask):
             max_windows=self.max_windows or None, progress=self.progress)
         metrics["bag_of_frames_baseline"] = baseline
         if self.linear_probe:
-            metrics["linear_probe"] = dict(probe, model=self.requires()["embeddings"].model_path())
+            metrics["linear_probe"] = dict(
+                probe, model=output_name(self.requires()["embeddings"].model_path()))
         metrics["tag_model"] = describe_tag_model(self.requires()["model"].output_dir)
         with self.staging() as tmp:
             with open(os.path.join(tmp, "metrics.json"), "w") as f:

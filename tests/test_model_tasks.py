@@ -48,7 +48,7 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     assert set(metrics["models"]) == {"cnn", "bag_of_frames", "linear_probe"}
     assert {"cnn_minus_linear_probe", "linear_probe_minus_bag_of_frames"} <= set(metrics["paired"])
     assert metrics["linear_probe"]["dim"] == 16 and metrics["linear_probe"]["n_train"] > 0
-    assert metrics["tag_model"]["path"] == train_task.output_dir
+    assert metrics["tag_model"]["path"] == f"TrainTagModel/{train_task.signature()}"
     assert metrics["tag_model"]["architecture"] == "dieleman"
     assert any(t.startswith("Embed") for t in ran)
     from krotos.model.embed import read_embeddings

@@ -28,6 +28,8 @@ import os
 import h5py
 import numpy as np
 
+from krotos.signature import output_name
+
 log = logging.getLogger(__name__)
 
 EMBEDDING_LAYER = "embedding"
@@ -191,7 +193,7 @@ def embed_tracks(model_path, shard_paths, out_path, *, track_ids=None, batch_siz
     vectors, ok = predict_clips(model, index, batch_size=batch_size, max_windows=max_windows,
                                 progress=progress)
     write_embeddings(out_path, np.asarray(index.track_ids, dtype=object)[ok], vectors[ok],
-                     model=path, n_failed=int((~ok).sum()))
+                     model=output_name(path), n_failed=int((~ok).sum()))
     return dict(n_tracks=int(ok.sum()), n_failed=int((~ok).sum()), dim=int(vectors.shape[1]))
 
 

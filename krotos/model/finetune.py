@@ -36,6 +36,7 @@ from krotos.model.embed import check_same_features, model_file
 from krotos.model.evaluate import predict_clips
 from krotos.model.network import conv_layer_names, load_model, replace_output
 from krotos.model.train import _write_json_atomic, make_deterministic, make_optimizer, train
+from krotos.signature import output_name
 from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
     model.save(os.path.join(out_dir, "model.keras"))
     summary = dict(
         result, objective=objective, n_factors=int(n_factors), n_train=len(train_index),
-        n_valid=len(valid_index), freeze_epochs=freeze_epochs, tag_model=tag_model_path,
+        n_valid=len(valid_index), freeze_epochs=freeze_epochs,
+        tag_model=output_name(tag_model_path),
         config=dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                     learning_rate=learning_rate, schedule=schedule, weight_decay=weight_decay,
                     patience=patience, crops_per_track=crops_per_track, seed=seed),

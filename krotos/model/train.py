@@ -35,6 +35,7 @@ from krotos.model.evaluate import predict_clips, roc_auc_macro
 from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
                                   build_tag_model, check_tag_model, count_parameters,
                                   model_input_shape)
+from krotos.signature import output_name
 from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
@@ -732,7 +733,7 @@ def describe_tag_model(model_dir):
         with open(path, encoding="utf-8") as f:
             training = json.load(f)
     config = training.get("config", {})
-    return {"path": os.path.abspath(model_dir),
+    return {"path": output_name(os.path.abspath(model_dir)),
             "architecture": config.get("architecture", "dieleman" if config else None),
             "n_params": training.get("n_params"),
             "best_valid_roc_auc": training.get("best_metric"),
