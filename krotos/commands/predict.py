@@ -1,6 +1,7 @@
 """``krotos predict FILE...``: top tags of audio files, and their latent vectors."""
 
 import json
+import os
 import sys
 
 from krotos.commands import CommandError
@@ -39,8 +40,9 @@ def run(args):
     embedder = load_embedder(args, files, max_windows=args.max_windows or None)
     from krotos.model.train import describe_tag_model, tag_model_line
 
-    # Which model produced the tags: said once, before the results.
-    args.tag_model = describe_tag_model(files.tag_dir)
+    # Which model produced the tags: said once, before the results (here,
+    # for the person at the terminal, by its full path).
+    args.tag_model = dict(describe_tag_model(files.tag_dir), path=os.path.abspath(files.tag_dir))
     if not args.json:
         print(f"tags by the tag model {tag_model_line(args.tag_model)}", flush=True)
     results, failed = {}, 0
