@@ -425,6 +425,10 @@ def job_status(queue, job_id):
         queue.started_job_registry.cleanup()
         status = job.get_status()
         status = getattr(status, "value", status)
+    if status in ("finished", "failed", "stopped", "canceled"):
+        # get_status() reads the status afresh, but meta (the error) and the
+        # result were read at fetch time, possibly before the worker wrote them.
+        job.refresh()
     body = {"job_id": job.id, "status": status,
             "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
             "ended_at": job.ended_at.isoformat() if job.ended_at else None}
