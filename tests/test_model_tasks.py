@@ -76,7 +76,8 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
     grid = {"default": {}, "short-chunk": {"architecture": "shortchunk", "filters": "4,8",
                                            "kernel_size": 3, "pool_sizes": "2,2x1",
                                            "batch_norm": "true"}}
-    task = CompareTagModels(seeds=2, grid=grid, train_sizes="10", n_resamples=200)
+    task = CompareTagModels(seeds=2, grid=grid, curve_config="default", train_sizes="10",
+                            n_resamples=200)
     assert [(name, size, r) for name, size, r, _ in task.points()] == [
         ("default", 0, 0), ("default", 0, 1), ("short-chunk", 0, 0), ("short-chunk", 0, 1),
         ("default", 10, 0), ("default", 10, 1)]
@@ -104,7 +105,7 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
     assert os.path.getsize(task.file("comparison.png")) > 1000
 
     with pytest.raises(ValueError, match="'epoch' is not a TrainTagModel setting"):
-        CompareTagModels(seeds=1, grid={"default": {"epoch": 3}}).points()
+        CompareTagModels(seeds=1, grid={"default": {"epoch": 3}}, curve_config="default").points()
     with pytest.raises(ValueError, match="curve_config 'other' is not a grid point"):
         CompareTagModels(seeds=1, grid={"default": {}}, curve_config="other").points()
 
