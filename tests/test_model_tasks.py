@@ -14,9 +14,9 @@ from conftest import run_tasks  # noqa: E402
 def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     from pipeline.tags_model import EvaluateTags, TrainTagModel
 
-    for key, value in {"window_seconds": 1.5, "filters": "8,8", "pool_sizes": "2",
-                       "dense_units": "16", "epochs": 2, "batch_size": 8,
-                       "threads": 2}.items():
+    for key, value in {"architecture": "dieleman", "window_seconds": 1.5, "filters": "8,8",
+                       "kernel_size": 4, "pool_sizes": "2", "dense_units": "16", "epochs": 2,
+                       "batch_size": 8, "threads": 2}.items():
         luigi_config.set("TrainTagModel", key, value)
     luigi_config.set("SongSplit", "valid_fraction", 0.25)     # 40 songs: a usable valid split
     luigi_config.set("Spectrograms", "min_seconds", 2.0)      # the tiny demo's clips are 4 s
@@ -57,6 +57,16 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     ids, vectors, _ = read_embeddings(Embed().file("embeddings.h5"))
     assert vectors.shape == (len(ids), 16) and len(ids) > metrics["n_test_clips_scored"]
     assert json.loads(open(train_task.file("features.json")).read())["n_mels"] == 128
+    # `krotos embed --catalogue` finds the configured model and writes the same vectors.
+    import numpy as np
+
+    from krotos.cli import main
+
+    out = os.path.join(str(tiny_demo), "catalogue.h5")
+    assert main(["embed", "--catalogue", "--out", out]) == 0
+    cli_ids, cli_vectors, _ = read_embeddings(out)
+    assert cli_ids == ids
+    np.testing.assert_allclose(cli_vectors, vectors, rtol=1e-5, atol=1e-6)
 
     ok, ran = run_tasks([EvaluateTags()])                           # nothing left to do
     assert ok and ran == []
@@ -66,9 +76,9 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
     """Two architectures x two seeds and a learning-curve point, scored beside the bag of frames."""
     from pipeline.tags_model import CompareTagModels, TrainTagModel
 
-    for key, value in {"window_seconds": 1.5, "filters": "8,8", "pool_sizes": "2",
-                       "dense_units": "16", "epochs": 2, "batch_size": 8,
-                       "threads": 2}.items():
+    for key, value in {"architecture": "dieleman", "window_seconds": 1.5, "filters": "8,8",
+                       "kernel_size": 4, "pool_sizes": "2", "dense_units": "16", "epochs": 2,
+                       "batch_size": 8, "threads": 2}.items():
         luigi_config.set("TrainTagModel", key, value)
     luigi_config.set("SongSplit", "valid_fraction", 0.25)
     luigi_config.set("Spectrograms", "min_seconds", 2.0)
@@ -115,7 +125,8 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
     (dict(time_masks=2, time_mask_frames=-5), r"time_mask_frames=-5: must be a finite number"),
     (dict(gain_db=float("nan")), "gain_db=nan"),
     (dict(label_smoothing=1.0), "label_smoothing=1.0: must be in"),
-    (dict(residual=True), "residual = true needs architecture = shortchunk"),
+    (dict(residual=True, architecture="dieleman"),
+     "residual = true needs architecture = shortchunk"),
 ])
 def test_unsafe_settings_are_refused_when_the_task_is_configured(settings, message):
     from pipeline.tags_model import TrainTagModel

@@ -34,23 +34,33 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def _configured_tag_model():
-    """The current configuration's TrainTagModel folder and spectrogram manifest."""
-    import pipeline
+def _configured_manifest():
+    """The current configuration's spectrogram manifest (its path; it may not exist yet)."""
     from pipeline.echonest import feature_index_task
 
     from krotos.config import ConfigError
 
     try:
+        return feature_index_task().file("manifest.json")
+    except (ConfigError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _configured_tag_model():
+    """The current configuration's TrainTagModel folder and spectrogram manifest."""
+    import pipeline
+
+    from krotos.config import ConfigError
+
+    try:
         folder = pipeline.TrainTagModel().output_dir
-        manifest = feature_index_task().file("manifest.json")
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     if not os.path.isfile(os.path.join(folder, "model.keras")):
         raise CommandError(f"no trained tag model for the current configuration (looked for "
                            f"{folder}): run `luigi --module pipeline TrainTagModel` first, or "
                            f"give --tag-model DIR")
-    return folder, manifest
+    return folder, _configured_manifest()
 
 
 def run(args):
@@ -82,8 +92,7 @@ def run(args):
     params = None
     if model_features(model) is None:
         # An older model without features.json: the configuration's features.
-        manifest = manifest or _configured_tag_model()[1]
-        params = _manifest_params(manifest)
+        params = _manifest_params(manifest or _configured_manifest())
     return _files(model, params, args)
 
 
@@ -100,17 +109,13 @@ def _catalogue(model, manifest, args):
     from krotos.audio.manifest import read_manifest
     from krotos.model.embed import check_same_features, embed_tracks
 
-    if manifest is None:
-        from pipeline.echonest import feature_index_task
-
-        manifest = feature_index_task().file("manifest.json")
-    params = _manifest_params(manifest)
+    params = _manifest_params(manifest or _configured_manifest())
     try:
         for warning in check_same_features(model, params, "the catalogue's spectrograms"):
             print(f"krotos embed: warning: {warning}", file=sys.stderr)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    shards = [s["path"] for s in read_manifest(manifest)["shards"]]
+    shards = [s["path"] for s in read_manifest(manifest or _configured_manifest())["shards"]]
     result = embed_tracks(model, shards, os.path.abspath(args.out),
                           max_windows=args.max_windows or None)
     print(f"{result['n_tracks']} tracks embedded in {result['dim']} dimensions by {model} "
