@@ -469,15 +469,35 @@ def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch
         augmentation.check(window_frames, index.n_mels, batch_size)
         fill = np.zeros(index.n_mels) if fill is None else np.asarray(fill, dtype=np.float64)
         base = np.random.default_rng([int(seed), int(epoch), 0xA06]).integers(0, 2 ** 31)
+        augmenter = _augmenter(augmentation, fill, int(y_all.shape[1]))
 
         def augment(b, batch):
             x, y, w = batch
-            return augment_batch(x, y, w, tf.stack([tf.constant(base, tf.int64), b]),
-                                 augmentation, fill)
+            return augmenter(x, y, w, tf.stack([tf.constant(base, tf.int64), b]))
 
         ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE,
                                 deterministic=True)
     return ds.prefetch(prefetch)
+
+
+#: Traced augmentation functions by (settings, fill, label width): built once,
+#: not once per epoch (each epoch is a new dataset, and tracing the masks'
+#: graph cost more than augmenting a small epoch).
+_AUGMENTERS = {}
+
+
+def _augmenter(augmentation, fill, n_labels):
+    key = (augmentation, tuple(np.round(fill, 6).tolist()), n_labels)
+    fn = _AUGMENTERS.get(key)
+    if fn is None:
+        n_mels = len(fill)
+        spec = [tf.TensorSpec([None, None, n_mels], tf.float32),
+                tf.TensorSpec([None, n_labels], tf.float32), tf.TensorSpec([None], tf.float32),
+                tf.TensorSpec([2], tf.int64)]
+        fn = _AUGMENTERS[key] = tf.function(
+            lambda x, y, w, seed: augment_batch(x, y, w, seed, augmentation, fill),
+            input_signature=spec)
+    return fn
 
 
 def evaluation_dataset(index, window_frames, batch_size, *, hop_frames=None,
