@@ -8,9 +8,15 @@ from pipeline.base import KrotosTask
 
 
 class DemoDataset(KrotosTask):
-    """Synthesized songs, tags and listeners, written in the real MSD formats."""
+    """Synthesized songs, tags and listeners, written in the real MSD formats.
 
-    version = 1
+    Its parameters are checked against what the rest of the pipeline needs
+    (``[SongSplit]`` fractions, ``[TrainTagModel] window_seconds``, the feature
+    extraction's ``min_seconds``) while Luigi builds the graph, so a demo too
+    small for them fails before anything is rendered.
+    """
+
+    version = 2
 
     n_songs = luigi.IntParameter(default=600, description="number of songs (one track each)")
     n_users = luigi.IntParameter(default=2000, description="number of Taste Profile users")
@@ -21,7 +27,17 @@ class DemoDataset(KrotosTask):
         description="processes rendering audio; 0: one per CPU core")
 
     def requires(self):
+        # Luigi asks for the requirements (directly, or through the signature
+        # of any task downstream) before it runs anything: the place for checks.
+        self.check_parameters()
         return []
+
+    def check_parameters(self):
+        """Raise :class:`krotos.demo.checks.DemoParameterError` for settings too small
+        for the pipeline, naming the parameter and its minimum."""
+        from krotos.demo.checks import check_demo_parameters
+
+        check_demo_parameters(self.n_songs, self.n_users, self.clip_seconds, **_pipeline_needs())
 
     def paths(self):
         """``{input: path}`` in the same keys as a configured real dataset."""
@@ -42,6 +58,30 @@ class DemoDataset(KrotosTask):
                                clip_seconds=self.clip_seconds, seed=self.seed,
                                workers=self.processes or os.cpu_count(),
                                progress=self.progress)
+
+
+def _setting(task_cls, name):
+    """``task_cls``'s parameter ``name`` as configured (command line, luigi.cfg, default),
+    without instantiating the task (its other parameters may be required)."""
+    return dict(task_cls.get_params())[name].task_value(task_cls.get_task_family(), name)
+
+
+def _pipeline_needs():
+    """What the configured pipeline asks of the demo."""
+    # Imported here: these modules import this one.
+    from pipeline.config import krotos
+    from pipeline.split import SongSplit
+    from pipeline.tags_model import TrainTagModel
+
+    if krotos().features == "echonest":
+        from pipeline.echonest import EchonestFeatures as Features
+    else:
+        from pipeline.audio import Spectrograms as Features
+    return dict(valid_fraction=_setting(SongSplit, "valid_fraction"),
+                test_fraction=_setting(SongSplit, "test_fraction"),
+                window_seconds=_setting(TrainTagModel, "window_seconds"),
+                min_seconds=_setting(Features, "min_seconds"),
+                min_seconds_setting=f"[{Features.get_task_family()}] min_seconds")
 
 
 class DemoMSDFiles(KrotosTask):

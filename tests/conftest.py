@@ -86,6 +86,8 @@ def tiny_demo(luigi_config, data_root):
     for key, value in {"n_songs": 40, "n_users": 60, "clip_seconds": 4.0,
                        "seed": 7, "processes": 1}.items():
         luigi_config.set("DemoDataset", key, value)
+    # The demo refuses clips shorter than what the spectrograms accept (issue 14).
+    luigi_config.set("Spectrograms", "min_seconds", 2.0)
     return data_root
 
 

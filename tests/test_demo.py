@@ -12,6 +12,7 @@ import soundfile as sf
 
 from conftest import run_tasks
 from krotos.demo import write_demo_dataset
+from krotos.demo.catalogue import generate_catalogue
 from krotos.demo.styles import STYLES
 from krotos.demo.synth import render_song
 from pipeline.demo import DemoDataset
@@ -99,25 +100,23 @@ def test_same_seed_gives_byte_identical_files(demo_dir, tmp_path):
     assert _digest_tree(other)["train_triplets.txt"] != _digest_tree(demo_dir)["train_triplets.txt"]
 
 
-def _features(style_index, seed):
-    mix = np.zeros(len(STYLES))
-    mix[style_index] = 1.0
-    audio = render_song(mix, STYLES, 4.0, 22050, np.random.default_rng(seed)).mean(axis=1)
-    onsets = librosa.onset.onset_strength(y=audio, sr=22050).mean()
-    flatness = librosa.feature.spectral_flatness(y=audio).mean()
-    return onsets, flatness
+def _onset_rate(spec, seed):
+    audio = render_song(spec, 4.0, 22050, np.random.default_rng(seed)).mean(axis=1)
+    return librosa.onset.onset_strength(y=audio, sr=22050).mean()
 
 
 def test_styles_are_audibly_different():
-    """One simple feature separates two styles, song after song."""
-    ambient = [_features(3, s) for s in range(4)]
-    metal = [_features(6, s) for s in range(4)]
-    classical = [_features(5, s) for s in range(4)]
-    hip_hop = [_features(4, s) for s in range(4)]
-    # Slow pads have weak onsets; metal is all attacks.
-    assert max(o for o, _ in ambient) < min(o for o, _ in metal)
-    # A clean piano is tonal; hip hop's drums and hiss are noisy.
-    assert max(f for _, f in classical) < min(f for _, f in hip_hop)
+    """Slow drones and thrash metal differ in their onsets, song after song."""
+    cat = generate_catalogue(n_songs=200, n_users=50, seed=1)
+    by_groove = {}
+    for spec in cat.specs:
+        groove = STYLES[spec.groove_style].grooves[spec.groove].name
+        if spec.harmony_style == spec.melody_style == spec.groove_style:
+            by_groove.setdefault(groove, []).append(spec)
+    drones = [_onset_rate(s, i) for i, s in enumerate(by_groove["drone"][:3])]
+    thrash = [_onset_rate(s, i) for i, s in enumerate(by_groove["thrash"][:3])]
+    assert len(drones) == len(thrash) == 3
+    assert max(drones) < min(thrash)
 
 
 def test_demo_task_writes_under_its_signature_and_reruns_nothing(tiny_demo):
@@ -133,14 +132,49 @@ def test_demo_task_writes_under_its_signature_and_reruns_nothing(tiny_demo):
 
 
 def test_cli_builds_demo_and_second_run_does_nothing(tmp_path, luigi_cli):
+    # The smallest demo the pipeline accepts, with 1 s windows and clips.
     args = ("--module", "pipeline", "DemoDataset", "--local-scheduler",
-            "--krotos-data-root", str(tmp_path), "--DemoDataset-n-songs", "6",
-            "--DemoDataset-n-users", "5", "--DemoDataset-clip-seconds", "1")
+            "--krotos-data-root", str(tmp_path), "--DemoDataset-n-songs", "30",
+            "--DemoDataset-n-users", "50", "--DemoDataset-clip-seconds", "1",
+            "--TrainTagModel-window-seconds", "1", "--Spectrograms-min-seconds", "1")
     first = luigi_cli(*args)
     assert first.returncode == 0, first.stderr
     (signature,) = os.listdir(tmp_path / "DemoDataset")
-    assert len(os.listdir(tmp_path / "DemoDataset" / signature / "previews")) == 6
+    assert len(os.listdir(tmp_path / "DemoDataset" / signature / "previews")) == 30
     second = luigi_cli(*args)
     assert second.returncode == 0
     assert "1 complete ones were encountered" in second.stderr + second.stdout
     assert "ran successfully" not in second.stderr + second.stdout
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("n_songs", 20, "n_songs = 20 is too small: artist-disjoint splits with at least 3 songs "
+                    "in valid (0.1) and test (0.2) need n_songs >= 30"),
+    ("n_users", 30, "n_users = 30 is too small for the evaluation: it needs n_users >= 50"),
+    ("clip_seconds", 2.5, "clip_seconds = 2.5 is shorter than the model window, "
+                          "[TrainTagModel] window_seconds = 3: it needs clip_seconds >= 3"),
+])
+def test_too_small_settings_fail_before_anything_is_rendered(tiny_demo, luigi_config, caplog,
+                                                             setting, value, message):
+    from pipeline.split import SongSplit
+
+    luigi_config.set("Spectrograms", "min_seconds", 1.0)
+    luigi_config.set("DemoDataset", setting, value)
+    with caplog.at_level("WARNING"):
+        ok, ran = run_tasks([SongSplit()])
+    assert not ok and ran == []
+    assert message in caplog.text
+    assert not (tiny_demo / "DemoDataset").exists()
+
+
+def test_cli_names_the_setting_and_its_minimum(tmp_path, luigi_cli):
+    result = luigi_cli("--module", "pipeline", "DemoDataset", "--local-scheduler",
+                       "--krotos-data-root", str(tmp_path), "--DemoDataset-n-songs", "10",
+                       "--DemoDataset-n-users", "5", "--DemoDataset-clip-seconds", "1")
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "[DemoDataset] n_songs = 10 is too small" in out and "n_songs >= 30" in out
+    assert "[DemoDataset] n_users = 5 is too small" in out and "n_users >= 50" in out
+    assert ("[DemoDataset] clip_seconds = 1 is shorter than the shortest usable clip, "
+            "[Spectrograms] min_seconds = 5: it needs clip_seconds >= 5") in out
+    assert not (tmp_path / "DemoDataset").exists()

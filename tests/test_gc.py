@@ -54,11 +54,12 @@ def test_stale_entries_keep_reachable_live_and_unknown(tmp_path):
 
 @pytest.fixture
 def small_demo(luigi_config, data_root):
-    for key, value in {"n_songs": 12, "n_users": 10, "clip_seconds": 2.0,
+    # The smallest demo the pipeline accepts (krotos.demo.checks) with 3 s windows.
+    for key, value in {"n_songs": 30, "n_users": 50, "clip_seconds": 3.0,
                        "processes": 1}.items():
         luigi_config.set("DemoDataset", key, value)
     luigi_config.set("Spectrograms", "min_seconds", 1.0)
-    luigi_config.set("SpectrogramIndex", "shard_size", 4)
+    luigi_config.set("SpectrogramIndex", "shard_size", 10)  # three shards of 10 songs
     return data_root
 
 

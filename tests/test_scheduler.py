@@ -24,8 +24,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
-TINY = ["--DemoDataset-n-songs", "12", "--DemoDataset-n-users", "10",
-        "--DemoDataset-clip-seconds", "2", "--DemoDataset-processes", "1",
+# The smallest demo the pipeline accepts (krotos.demo.checks): 30 songs, 50 users,
+# clips as long as the 3 s training window; 6 shards of 5 tracks.
+TINY = ["--DemoDataset-n-songs", "30", "--DemoDataset-n-users", "50",
+        "--DemoDataset-clip-seconds", "3", "--DemoDataset-processes", "1",
         "--Spectrograms-min-seconds", "1"]
 # Poll the scheduler often, so that a second process joins a run this short.
 POLL = ["--worker-wait-interval", "0.2", "--worker-wait-jitter", "0.2"]
@@ -138,7 +140,7 @@ def single_run(tmp_path_factory):
         code, out = finish(start_luigi(
             ["--module", "pipeline.audio", "SpectrogramIndex", "--workers", "2",
              "--scheduler-host", "127.0.0.1", "--scheduler-port", str(server.port),
-             "--SpectrogramIndex-shard-size", "2", "--krotos-data-root", str(data), *TINY]))
+             "--SpectrogramIndex-shard-size", "5", "--krotos-data-root", str(data), *TINY]))
         yield server, data, code, out
     finally:
         server.stop()
@@ -213,7 +215,7 @@ def test_two_machines_both_run_shards_on_the_first_run(luigid, single_run, tmp_p
     outputs are those of one process alone."""
     data = tmp_path / "data"
     log = tmp_path / "runs.log"
-    args = ["--module", "scheduler_dag", "SpectrogramIndex", "--SpectrogramIndex-shard-size", "2",
+    args = ["--module", "scheduler_dag", "SpectrogramIndex", "--SpectrogramIndex-shard-size", "5",
             # One worker each, so that neither can take every ready shard at once.
             "--workers", "1",
             # --no-lock: Luigi refuses a second identical command on one machine;

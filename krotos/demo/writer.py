@@ -108,9 +108,9 @@ def write_unique_tracks(path, cat):
 
 
 def _render_preview(job):
-    path, mix, clip_seconds, seed, index = job
+    path, spec, clip_seconds, seed, index = job
     rng = np.random.default_rng([seed, 1, index])
-    audio = render_song(mix, STYLES, clip_seconds, SAMPLE_RATE, rng)
+    audio = render_song(spec, clip_seconds, SAMPLE_RATE, rng)
     tmp = path + ".part"
     # VBR at a modest quality: encoding dominates the demo's cost, and the
     # pipeline resamples to 22.05 kHz anyway.
@@ -123,7 +123,7 @@ def _render_preview(job):
 def write_previews(folder, cat, clip_seconds, seed, workers=1, progress=None):
     """Render and encode one mp3 per track, named by its 7digital id."""
     os.makedirs(folder, exist_ok=True)
-    jobs = [(os.path.join(folder, f"{int(cat.digital_ids[i])}.mp3"), cat.track_mix[i],
+    jobs = [(os.path.join(folder, f"{int(cat.digital_ids[i])}.mp3"), cat.track_spec(i),
              clip_seconds, seed, i) for i in range(len(cat.track_ids))]
     if workers <= 1:
         results = map(_render_preview, jobs)
