@@ -220,6 +220,11 @@ def test_replace_output_keeps_trained_layers():
     assert latent.output.shape[-1] == 7
     assert latent.get_layer("output").activation.__name__ == "linear"
     assert latent.get_layer("conv1") is model.get_layer("conv1")
+    # The fresh head starts at zero (a linear probe of the embedding), so its
+    # first errors cannot push the hidden ReLUs dead (issue 14).
+    np.testing.assert_array_equal(latent.get_layer("output").kernel.numpy(), 0.0)
+    x = np.random.default_rng(0).normal(size=(2, 24, N_MELS)).astype(np.float32)
+    np.testing.assert_array_equal(latent(x).numpy(), 0.0)
 
 
 def test_global_pooling_statistics():

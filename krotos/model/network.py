@@ -399,7 +399,12 @@ def replace_output(model, n_outputs, activation="linear", name=None):
     name : str, optional
     """
     embedding = model.get_layer("embedding").output
-    outputs = layers.Dense(int(n_outputs), activation=activation, name="output")(embedding)
+    # A zero-initialized head: fine-tuning starts as a linear probe of the
+    # embedding. A random head's first large errors push every hidden ReLU
+    # below zero within an epoch when the targets carry a weak signal (the
+    # demo's factors: issue 14), and the model then predicts one constant.
+    outputs = layers.Dense(int(n_outputs), activation=activation, kernel_initializer="zeros",
+                           name="output")(embedding)
     return keras.Model(model.inputs, outputs, name=name or model.name)
 
 
