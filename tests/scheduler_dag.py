@@ -9,6 +9,7 @@ how often each task really ran, and in which ``luigi`` process
 """
 
 import os
+import time
 
 import luigi
 
@@ -30,9 +31,39 @@ def _log_event(event, task):
         os.close(fd)
 
 
+SHARD_FAMILIES = ("FetchPreviews", "Spectrograms")
+
+
+def _wait_for_another_process(task):
+    """With ``$KROTOS_RUN_BARRIER`` set, hold this process's first shard until
+    another process has started a shard too (or 120 s pass).
+
+    Without it, whether a second ``luigi`` process gets a share of a short run
+    depends on how fast the first one starts: on a quick machine the first can
+    run every shard before the second has imported TensorFlow. Holding one shard
+    keeps the others pending in the scheduler, so the test sees whether the
+    second process is offered them, which is what it is about.
+    """
+    path = os.environ.get("KROTOS_RUN_LOG")
+    if not (path and os.environ.get("KROTOS_RUN_BARRIER")
+            and task.task_family in SHARD_FAMILIES):
+        return
+    me = os.environ.get("KROTOS_RUN_TAG", "-")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with open(path) as log:
+            tags = {tag for tag, _pid, event, task_id in
+                    (line.rstrip("\n").split("\t") for line in log)
+                    if event == "START" and task_id.split("_", 1)[0] in SHARD_FAMILIES}
+        if tags - {me}:
+            return
+        time.sleep(0.1)
+
+
 @luigi.Task.event_handler(luigi.Event.START)
 def _started(task):
     _log_event("START", task)
+    _wait_for_another_process(task)
 
 
 @luigi.Task.event_handler(luigi.Event.SUCCESS)

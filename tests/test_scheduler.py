@@ -43,7 +43,7 @@ def free_port():
 
 def _env(**extra):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(TESTS)]))
-    for key in ("LUIGI_CONFIG_PATH", "KROTOS_RUN_LOG", "KROTOS_RUN_TAG"):
+    for key in ("LUIGI_CONFIG_PATH", "KROTOS_RUN_LOG", "KROTOS_RUN_TAG", "KROTOS_RUN_BARRIER"):
         env.pop(key, None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -223,8 +223,11 @@ def test_two_machines_both_run_shards_on_the_first_run(luigid, single_run, tmp_p
             "--no-lock", "--worker-keep-alive", *POLL,
             "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid.port),
             "--krotos-data-root", str(data), *TINY]
-    first = start_luigi(args, log, "A")
-    second = start_luigi(args, log, "B")
+    # KROTOS_RUN_BARRIER (tests/scheduler_dag.py): each process's first shard
+    # waits until the other has started one, so the outcome does not hang on
+    # which process finished importing first.
+    first = start_luigi(args, log, "A", KROTOS_RUN_BARRIER=1)
+    second = start_luigi(args, log, "B", KROTOS_RUN_BARRIER=1)
     results = [finish(first), finish(second)]
 
     # Each command's summary covers its own share of the work: a process whose
