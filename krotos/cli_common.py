@@ -62,3 +62,38 @@ def write_atomic(path, write):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def generated_markers(name):
+    """The begin and end markers of a generated block of a Markdown file."""
+    return f"<!-- {name}: begin", f"<!-- {name}: end -->"
+
+
+def replace_generated_block(path, text, name):
+    """Put ``text`` between the ``<!-- NAME: begin ... -->`` and ``<!-- NAME: end -->``
+    markers of a Markdown file (atomically); the rest of the file is kept.
+
+    Raises
+    ------
+    CommandError
+        The file does not exist or lacks the markers.
+    """
+    begin, end_marker = generated_markers(name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = f.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    start = content.find(begin)
+    end = content.find(end_marker, start) if start >= 0 else -1
+    if start < 0 or end < 0:
+        raise CommandError(f"{path} has no '{begin} ...' / '{end_marker}' markers: put the "
+                           f"pair where the generated text goes")
+    start = content.index("\n", start) + 1
+    content = content[:start] + text.rstrip("\n") + "\n" + content[end:]
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(content)
+
+    write_atomic(path, write)

@@ -411,6 +411,7 @@ class CompareTagModels(KrotosTask):
         from krotos.audio.manifest import read_manifest
         from krotos.model import compare
         from krotos.model.train import configure_threads
+        from krotos.replicates import machine_description
 
         configure_threads(self.threads, 2 if self.threads else 0)
         manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
@@ -427,6 +428,8 @@ class CompareTagModels(KrotosTask):
             curve_config=self.curve_config, n_resamples=self.n_resamples, seed=self.seed,
             batch_size=self.batch_size, progress=self.progress)
         result["grid"] = {name: dict(self.grid[name]) for name in self.grid}
+        # Seconds per epoch mean something only with the machine (`krotos compare-tags`).
+        result["machine"] = machine_description()
         with self.staging() as tmp:
             with open(os.path.join(tmp, "comparison.json"), "w") as f:
                 json.dump(result, f, indent=1, sort_keys=True, default=str)

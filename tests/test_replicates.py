@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -86,15 +87,35 @@ def test_replicates_task_draws_other_test_songs_and_prints_the_table(tiny_dag, l
 
 def test_readme_block_is_replaced_between_its_markers(tmp_path):
     from krotos.commands import CommandError
-    from krotos.commands.results import replace_generated_block
+    from krotos.cli_common import replace_generated_block
+    from krotos.commands.results import MARKERS
 
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- krotos results: begin (generated) -->\nold\n"
                       "<!-- krotos results: end -->\noutro\n")
-    replace_generated_block(readme, "| new |\n")
-    replace_generated_block(readme, "| newer |")
+    replace_generated_block(readme, "| new |\n", MARKERS)
+    replace_generated_block(readme, "| newer |", MARKERS)
     assert readme.read_text() == ("intro\n<!-- krotos results: begin (generated) -->\n| newer |\n"
                                   "<!-- krotos results: end -->\noutro\n")
     (tmp_path / "plain.md").write_text("no markers\n")
     with pytest.raises(CommandError, match="markers"):
-        replace_generated_block(tmp_path / "plain.md", "x")
+        replace_generated_block(tmp_path / "plain.md", "x", MARKERS)
+
+
+def test_the_readme_has_the_generated_blocks_of_its_commands(tmp_path):
+    """`krotos results` and `krotos compare-tags` --update-readme work on the real README."""
+    from krotos.cli_common import replace_generated_block
+    from krotos.commands import compare_tags, results
+
+    original = (REPO / "README.md").read_text(encoding="utf-8")
+    copy = tmp_path / "README.md"
+    copy.write_text(original, encoding="utf-8")
+    for name in (results.MARKERS, compare_tags.MARKERS):
+        replace_generated_block(copy, f"| {name} table |", name)
+    text = copy.read_text(encoding="utf-8")
+    assert "| krotos results table |\n<!-- krotos results: end -->" in text
+    assert "| krotos compare-tags table |\n<!-- krotos compare-tags: end -->" in text
+    assert text.index("krotos results table") < text.index("krotos compare-tags table")
+    blocks = re.compile(r"(<!-- krotos [a-z-]+: begin[^\n]*\n).*?(<!-- krotos [a-z-]+: end -->)",
+                        re.S)
+    assert blocks.sub(r"\1\2", text) == blocks.sub(r"\1\2", original)   # only the blocks changed

@@ -2,6 +2,9 @@
 
 from krotos.commands import CommandError
 
+#: ``<!-- krotos results: begin ... -->`` / ``<!-- krotos results: end -->`` in the README.
+MARKERS = "krotos results"
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -29,6 +32,7 @@ def run(args):
     import json
     import os
 
+    from krotos.cli_common import replace_generated_block
     from krotos.replicates import collect_replicates, machine_description, markdown_table
     from pipeline.replicates import Replicates, replicate_run
 
@@ -62,34 +66,6 @@ def run(args):
                  f"Machine: {result.get('machine', 'unknown')}.")
     print(text)
     if args.update_readme:
-        replace_generated_block(args.update_readme, text)
+        replace_generated_block(args.update_readme, text, MARKERS)
         print(f"updated {args.update_readme}")
     return 0
-
-
-BEGIN = "<!-- krotos results: begin"
-END = "<!-- krotos results: end -->"
-
-
-def replace_generated_block(path, text):
-    """Put ``text`` between the results markers of a Markdown file (atomically).
-
-    Raises
-    ------
-    CommandError
-        The file lacks the markers.
-    """
-    import os
-
-    with open(path, encoding="utf-8") as f:
-        content = f.read()
-    start = content.find(BEGIN)
-    end = content.find(END, start)
-    if start < 0 or end < 0:
-        raise CommandError(f"{path} has no '{BEGIN} ...' / '{END}' markers")
-    start = content.index("\n", start) + 1
-    content = content[:start] + text.rstrip("\n") + "\n" + content[end:]
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(content)
-    os.replace(tmp, path)
