@@ -132,3 +132,56 @@ def test_krotos_embed_refuses_bad_arguments(model, real_files, capsys):
                           (["--tag-model", "/nonexistent", real_files[0]], "no such tag model")):
         assert main(["embed", *args]) == 1
         assert message in capsys.readouterr().err
+
+
+def test_krotos_embed_on_real_songs_then_the_linear_probe(model, real_files, tmp_path, capsys):
+    """`krotos embed` on the real mp3/ogg music beside broken files, and a linear probe
+    trained on what it wrote: the product path a user with a few labelled clips takes."""
+    import soundfile as sf
+
+    from krotos.audio.decode import load_audio
+
+    tag_dir = model["folders"]["TrainTagModel"]
+    cut = tmp_path / "cut.mp3"                         # a real preview, downloaded halfway
+    cut.write_bytes(Path(real_files[0]).read_bytes()[:30000])
+    text = tmp_path / "notes.ogg"
+    text.write_text("not audio")
+    files = [real_files[0], str(cut), real_files[1], real_files[2], str(text), real_files[3]]
+    h5, npy = tmp_path / "songs.h5", tmp_path / "songs.npy"
+    assert main(["embed", "--tag-model", tag_dir, "--out", str(h5), *files]) == 1
+    err = capsys.readouterr().err
+    assert f"{cut}: truncated" in err and f"{text}: not decodable" in err
+    assert "2 of 6 files failed" in err
+    ids, vectors, attrs = embed.read_embeddings(h5)
+    assert ids == real_files and vectors.shape == (4, 16) and attrs["n_failed"] == 2
+    assert np.isfinite(vectors).all() and (np.abs(vectors).sum(axis=1) > 0).all()
+    # Different songs, different embeddings: no two rows alike.
+    distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)
+    scale = np.linalg.norm(vectors, axis=1).mean()
+    assert distances[np.triu_indices(4, 1)].min() > 0.01 * scale
+    assert main(["embed", "--tag-model", tag_dir, "--out", str(npy), *files]) == 1
+    matrix = np.load(npy)
+    assert matrix.shape == (6, 16) and np.isnan(matrix[[1, 4]]).all()
+    np.testing.assert_allclose(matrix[[0, 2, 3, 5]], vectors, rtol=1e-5, atol=1e-6)
+
+    # 2 s excerpts of each song as files of their own (44.1 kHz ogg and 22.05 kHz mp3
+    # alike), embedded by the command; the probe learns which song an excerpt is from.
+    pieces, targets = [], {}
+    for k, path in enumerate(real_files):
+        samples, sr = load_audio(path)
+        for i in range(min(len(samples) // (2 * sr), 9)):
+            piece = str(tmp_path / f"song{k}-{i}.wav")
+            sf.write(piece, samples[i * 2 * sr:(i + 1) * 2 * sr], sr)
+            pieces.append(piece)
+            targets[piece] = np.eye(len(real_files), dtype=np.float32)[k]
+    assert main(["embed", "--tag-model", tag_dir, "--out", str(tmp_path / "pieces.h5"),
+                 *pieces]) == 0
+    ids, vectors, _ = embed.read_embeddings(tmp_path / "pieces.h5")
+    assert ids == pieces and np.isfinite(vectors).all()
+    splits = {name: [p for p in pieces if int(p.rsplit("-", 1)[1][:-4]) % 3 == r]
+              for r, name in enumerate(("train", "valid", "test"))}
+    test_ids, scores, info = embed.linear_probe_scores(ids, vectors, splits, targets)
+    assert test_ids == splits["test"] and scores.shape == (len(test_ids), 4)
+    assert info["n_train"] == len(splits["train"]) and info["dim"] == 16
+    auc = roc_auc_macro(np.array([targets[t] for t in test_ids]), scores)
+    assert np.isfinite(auc) and auc > 0.7

@@ -8,7 +8,25 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from conftest import run_tasks  # noqa: E402
+from conftest import real_fixture, run_tasks  # noqa: E402
+
+
+def _embed_real_music(model_args, out):
+    """`krotos embed` of the real mp3/ogg fixtures: finite, and a different vector per song."""
+    import numpy as np
+
+    from krotos.cli import main
+    from krotos.model.embed import read_embeddings
+
+    files = sorted(str(p) for p in real_fixture("audio").iterdir()
+                   if p.suffix in (".mp3", ".ogg"))
+    assert len(files) == 4
+    assert main(["embed", *model_args, "--out", str(out), *files]) == 0
+    vectors = read_embeddings(out)[1] if str(out).endswith(".h5") else np.load(out)
+    assert np.isfinite(vectors).all()
+    distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)
+    assert distances[np.triu_indices(len(files), 1)].min() > 0.01 * np.abs(vectors).max()
+    return vectors
 
 
 def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
@@ -70,6 +88,10 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
 
     ok, ran = run_tasks([EvaluateTags()])                           # nothing left to do
     assert ok and ran == []
+
+    # The pipeline's own tag model (128 mel bands, from features.json) on the real music.
+    vectors = _embed_real_music([], tiny_demo.parent / "real.npy")
+    assert vectors.shape == (4, 16)
 
 
 def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_config, capsys):
@@ -153,6 +175,11 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
     assert plain.read_text() == "no markers here\n"
     assert main(["compare-tags", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["chosen"] == chosen
+
+    # The short-chunk CNN (2-D, batch norm, 32 mel bands) on the real music.
+    short = next(t for name, size, r, t in task.points() if name == "short-chunk")
+    vectors = _embed_real_music(["--tag-model", short.output_dir], tiny_demo.parent / "real.h5")
+    assert vectors.shape == (4, 16)
 
     with pytest.raises(ValueError, match="'epoch' is not a TrainTagModel setting"):
         CompareTagModels(seeds=1, grid={"default": {"epoch": 3}}, curve_config="default").points()
