@@ -175,10 +175,10 @@ class Spectrograms(KrotosTask):
 def _warm_up_before_fork(task, dependency):
     # Fires in the worker's main process when it schedules a shard. Loading
     # librosa there once, instead of in every forked shard task, saves ~1.5 s
-    # per shard, and SQLAlchemy (every shard reads its tracks from the tag
-    # database) ~0.25 s; it stays out of module import so that
-    # `import pipeline` remains cheap. Importing opens no database.
-    import krotos.tagdb  # noqa: F401
+    # per shard, and the tag database's reader (every shard reads its tracks
+    # from it); it stays out of module import so that `import pipeline`
+    # remains cheap. Importing opens no database.
+    import krotos.tagdb.reader  # noqa: F401
     from krotos.audio.extract import warm_up
 
     warm_up()

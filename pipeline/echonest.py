@@ -68,7 +68,7 @@ class EchonestFeatures(KrotosTask):
     def run(self):
         from krotos.audio.sharding import shard_items
         from krotos.features.echonest_shard import TrackFiles, extract_echonest_shard_files
-        from krotos.tagdb import TagDB
+        from krotos.tagdb.reader import TagDB
 
         with TagDB(self.requires()["tagdb"].file("tags.sqlite")) as db:
             tracks = shard_items(db.tracks(), self.shard, self.n_shards)
@@ -83,11 +83,10 @@ class EchonestFeatures(KrotosTask):
 @EchonestFeatures.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)
 def _import_before_fork(task, dependency):
     # Fires in the worker's main process when it schedules a shard: what
-    # every shard imports (SQLAlchemy for the track list: ~0.25 s, h5py)
-    # loads once there instead of in each forked shard task. Importing opens
-    # no database.
+    # every shard imports (h5py, the tag database's reader) loads once there
+    # instead of in each forked shard task. Importing opens no database.
     import krotos.features.echonest_shard  # noqa: F401
-    import krotos.tagdb  # noqa: F401
+    import krotos.tagdb.reader  # noqa: F401
 
 
 class EchonestIndex(ShardIndex):

@@ -265,7 +265,7 @@ def test_tagdb_opens_read_only_and_rejects_other_files(tmp_path, small):
     path, _, _ = build(tmp_path, small)
     with TagDB(path) as db:
         with pytest.raises(Exception, match="readonly"):
-            db._conn.exec_driver_sql("DELETE FROM tracks")
+            db._conn.execute("DELETE FROM tracks")
     with pytest.raises(InputFileError, match=r"track_metadata\.db: not a krotos tag database"):
         TagDB(small["track_metadata"])
     (tmp_path / "junk.sqlite").write_bytes(b"junk" * 100)

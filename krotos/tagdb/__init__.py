@@ -2,11 +2,27 @@
 
 Build it with :func:`build_tag_database` (the ``TagDatabase`` task does), read
 it with :class:`TagDB`.
+
+The names are imported on first use: a reader of the database (every shard
+task) does not load the builder, its ORM schema and SQLAlchemy's ORM.
 """
 
-from krotos.tagdb.builder import AUDIO_FILTERS, build_tag_database
-from krotos.tagdb.canonical import canonical_tag
-from krotos.tagdb.reader import TagDB, Track
+import importlib
+
+_WHERE = {"AUDIO_FILTERS": "builder", "build_tag_database": "builder",
+          "canonical_tag": "canonical", "TagDB": "reader", "Track": "reader"}
 
 __all__ = ["AUDIO_FILTERS", "TagDB", "Track", "build_tag_database",
            "canonical_tag"]
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

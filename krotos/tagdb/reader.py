@@ -7,8 +7,6 @@ import pathlib
 import sqlite3
 
 import numpy as np
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
 
 from krotos.msd import sqlite_input
 from krotos.msd.errors import InputFileError
@@ -53,18 +51,18 @@ class TagDB:
         if os.path.getsize(self.path) == 0:
             # SQLite opens an empty file as an empty database: "no such table" would mislead.
             raise database_error(self.path, sqlite3.DatabaseError("file is empty"))
+        # A URI keeps '?', '%' or '#' in the path literal (percent-encoded).
         uri = pathlib.Path(self.path).resolve().as_uri() + "?mode=ro"
-        # A creator, because SQLAlchemy's URL parsing would undo the URI's
-        # percent-encoding of '?', '%' or '#' in the path.
-        self._engine = create_engine(
-            "sqlite+pysqlite://",
-            creator=lambda: sqlite3.connect(uri, uri=True, timeout=sqlite_input.LOCK_TIMEOUT))
+        # Plain sqlite3, not SQLAlchemy: every shard task opens the database
+        # for its track list, and importing SQLAlchemy costs more than reading it.
+        self._conn = None
         try:
-            self._conn = self._engine.connect()
-            meta = dict(self._conn.execute(text("SELECT key, value FROM meta")).all())
-        except DBAPIError as exc:
-            self._engine.dispose()
-            raise database_error(self.path, exc.orig, "not a krotos tag database") from exc
+            self._conn = sqlite3.connect(uri, uri=True, timeout=sqlite_input.LOCK_TIMEOUT)
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error as exc:
+            if self._conn is not None:
+                self._conn.close()
+            raise database_error(self.path, exc, "not a krotos tag database") from exc
         self._meta = {key: json.loads(value) for key, value in meta.items()}
         self._vocab = None
 
@@ -77,10 +75,10 @@ class TagDB:
     def close(self):
         """Close the database."""
         self._conn.close()
-        self._engine.dispose()
 
     def _rows(self, sql, **params):
-        return self._conn.execute(text(sql), params).all()
+        # Named parameters (``:name``) as SQLite binds them.
+        return self._conn.execute(sql, params).fetchall()
 
     @property
     def params(self):
@@ -139,7 +137,7 @@ class TagDB:
 
     def _driver_rows(self, sql, params=()):
         # Plain DB-API execution: these queries run with thousands of parameters.
-        return self._conn.exec_driver_sql(sql, tuple(params)).fetchall()
+        return self._conn.execute(sql, tuple(params)).fetchall()
 
     def _in_batches(self, sql, values, extra=()):
         """Run ``sql`` (ending in ``IN ({})``) over ``values`` in batches; concatenate the rows."""
