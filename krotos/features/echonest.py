@@ -265,12 +265,14 @@ def check_analysis(analysis, where="track"):
     if wrong:
         raise Rejected(BAD_ANALYSIS, f"{where}: segment arrays disagree in shape: "
                                      f"{'; '.join(wrong)}")
-    for name, values in (("segments_start", starts), ("segments_timbre", timbre),
-                         ("segments_pitches", pitches), ("segment loudness", loud)):
-        bad = int(np.count_nonzero(~np.isfinite(values)))
-        if bad:
-            raise Rejected(BAD_ANALYSIS, f"{where}: {bad} NaN/inf value(s) in {name}")
     values = np.concatenate([timbre, pitches, loud[:, None]], axis=1)
+    # One look at every value; the counts per array only for the message.
+    if not (np.isfinite(starts).all() and np.isfinite(values).all()):
+        for name, array in (("segments_start", starts), ("segments_timbre", timbre),
+                            ("segments_pitches", pitches), ("segment loudness", loud)):
+            bad = int(np.count_nonzero(~np.isfinite(array)))
+            if bad:
+                raise Rejected(BAD_ANALYSIS, f"{where}: {bad} NaN/inf value(s) in {name}")
     warnings = []
 
     duration = float(analysis.get("duration", np.nan))
@@ -279,23 +281,31 @@ def check_analysis(analysis, where="track"):
         end = None
     repaired = 0
 
-    inversions = int(np.count_nonzero(np.diff(starts) < 0))
+    # The checks below find nothing to repair in almost every file: each
+    # costs one pass over the start times then.
+    steps = starts[1:] - starts[:-1]
+    inversions = int(np.count_nonzero(steps < 0))
     if inversions:
         order = np.argsort(starts, kind="stable")
         starts, values = starts[order], values[order]
+        steps = starts[1:] - starts[:-1]
         repaired += inversions
         warnings.append(f"{inversions} segment(s) start before their predecessor "
                         f"(out of order / overlapping): sorted by start time")
     # Of several rows with one start time the last wins: zero-length segments
     # have no time to hold their values.
-    keep = np.append(np.diff(starts) > 0, True)
-    dropped = int(np.count_nonzero(~keep))
+    increasing = steps > 0
+    dropped = len(increasing) - int(np.count_nonzero(increasing))
     if dropped:
+        keep = np.append(increasing, True)
         starts, values = starts[keep], values[keep]
         repaired += dropped
         warnings.append(f"{dropped} segment(s) with a duplicate start time dropped")
-    inside = (starts >= 0) & (starts < end if end is not None else True)
-    outside = int(np.count_nonzero(~inside))
+    # The starts now increase: inside the track when the first and last are.
+    outside = 0
+    if not (starts[0] >= 0 and (end is None or starts[-1] < end)):
+        inside = (starts >= 0) & (starts < end if end is not None else True)
+        outside = int(np.count_nonzero(~inside))
     if outside:
         starts, values = starts[inside], values[inside]
         repaired += outside
@@ -315,8 +325,10 @@ def check_analysis(analysis, where="track"):
                         f"{end:.3f} s (last segment start + median segment length)")
 
     beats = np.asarray(analysis.get("beats_start", np.zeros(0)), dtype=np.float64).ravel()
-    good = np.isfinite(beats) & (beats >= 0) & (beats < end)
-    clean_beats = np.unique(beats[good])
+    clean_beats = beats  # none read: the fixed grid does not need them
+    if len(beats):
+        good = np.isfinite(beats) & (beats >= 0) & (beats < end)
+        clean_beats = np.unique(beats[good])
     if len(clean_beats) != len(beats):
         warnings.append(f"{len(beats) - len(clean_beats)} beat(s) non-finite, duplicated "
                         f"or outside the track dropped")
@@ -325,27 +337,47 @@ def check_analysis(analysis, where="track"):
 
 # --------------------------------------------------------------------------- grid
 
-def _box_means(starts, values, end, edges):
+def _box_means(starts, values, end, edges, dtype=np.float64):
     """Mean of the piecewise-constant segment signal over each ``[edges[i], edges[i + 1])``.
 
     The running integral of the signal is evaluated once at every frame edge
     (frames share their edges), so a frame costs two table lookups whatever
-    the number of segments it spans.
+    the number of segments it spans. Computed in float64 and rounded once to
+    ``dtype`` as the last step writes the result.
     """
-    bounds = np.append(starts, end)
+    n = len(values)
+    bounds = np.empty(n + 1)
+    bounds[:n] = starts
+    bounds[n] = end
     bounds[0] = 0.0  # the first segment also covers the time before it
-    integral = np.empty((len(values) + 1, values.shape[1]))
+    integral = np.empty((n + 1, values.shape[1]))
     integral[0] = 0.0
-    np.add.accumulate(np.diff(bounds)[:, None] * values, axis=0, out=integral[1:])
-    k = np.searchsorted(bounds, edges, side="right") - 1
-    np.clip(k, 0, len(values) - 1, out=k)
+    np.add.accumulate((bounds[1:] - bounds[:-1])[:, None] * values, axis=0, out=integral[1:])
+    k = np.searchsorted(bounds, edges, side="right")
+    k -= 1
+    np.minimum(np.maximum(k, 0, out=k), n - 1, out=k)
     at_edges = integral.take(k, axis=0)
     partial = values.take(k, axis=0)
     partial *= (edges - bounds.take(k))[:, None]
     at_edges += partial
-    means = at_edges[1:] - at_edges[:-1]
-    means *= (1.0 / np.diff(edges))[:, None]
-    return means
+    means = np.subtract(at_edges[1:], at_edges[:-1], out=partial[:-1])
+    out = np.empty(means.shape, dtype)
+    np.multiply(means, (1.0 / (edges[1:] - edges[:-1]))[:, None], out=out, casting="same_kind")
+    return out
+
+
+def _frame_edges(clean, grid, frame_rate):
+    """Frame boundaries: frame ``i`` spans ``[edges[i], edges[i + 1])`` (see :func:`frame_spans`).
+
+    Both grids tile time (each frame ends where the next one starts), so the
+    edges are ``frame_spans``' starts followed by its last end, the same numbers.
+    """
+    if grid == "fixed":
+        n = int(np.floor(clean["end"] * frame_rate + 1e-9))
+        return np.arange(n + 1, dtype=np.float64) / frame_rate
+    if grid == "beats":
+        return np.append(clean["beats"], clean["end"])
+    raise ValueError(f"grid must be 'fixed' or 'beats', got {grid!r}")
 
 
 def frame_spans(clean, grid="fixed", frame_rate=10.0):
@@ -403,13 +435,12 @@ def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track", min_
     if grid == "beats" and len(clean["beats"]) == 0:
         raise Rejected(BAD_ANALYSIS, f"{where}: no beats (grid='beats' needs "
                                      f"analysis/beats_start)")
-    lo, hi = frame_spans(clean, grid, frame_rate)
-    if len(lo) == 0:
+    edges = _frame_edges(clean, grid, frame_rate)
+    if len(edges) < 2:
         raise Rejected(TOO_SHORT, f"{where}: {clean['end']:.2f} s holds no whole frame "
                                   f"at {frame_rate:g} frames/s")
-    # Both grids tile time: each frame ends where the next one starts.
-    matrix = _box_means(clean["starts"], clean["values"], clean["end"], np.append(lo, hi[-1]))
-    return matrix.astype(np.float32), warnings
+    matrix = _box_means(clean["starts"], clean["values"], clean["end"], edges, np.float32)
+    return matrix, warnings
 
 
 def features_of_file(path, params, track_id=None, row=0, where=None):
