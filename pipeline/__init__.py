@@ -13,7 +13,8 @@ from pipeline.tagdb import TagDatabase  # noqa: F401
 from pipeline.split import SongSplit  # noqa: F401
 from pipeline.audio import FetchPreviews, Spectrograms, SpectrogramIndex  # noqa: F401
 from pipeline.cf import PlayMatrix, TuneALS, Factorize, EvaluateCF  # noqa: F401
-from pipeline.tags_model import TrainTagModel, EvaluateTags, Embed, CompareTagModels  # noqa: F401
+from pipeline.tags_model import (  # noqa: F401
+    TrainTagModel, EvaluateTags, Embed, CompareTagModels, DemoTagCeiling)
 from pipeline.latents import FinetuneLatents, EvaluateRecommendation  # noqa: F401
 from pipeline.report import Report  # noqa: F401
 from pipeline.replicates import Replicates  # noqa: F401

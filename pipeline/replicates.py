@@ -9,19 +9,28 @@ from luigi.task import flatten
 from pipeline.base import KrotosTask
 from pipeline.cf import EvaluateCF
 from pipeline.latents import EvaluateRecommendation, FinetuneLatents
-from pipeline.tags_model import EvaluateTags
+from pipeline.tags_model import DemoTagCeiling, EvaluateTags
+
+
+def _demo():
+    from pipeline.dataset import dataset_task
+    from pipeline.demo import DemoDataset
+
+    return isinstance(dataset_task(), DemoDataset)
 
 
 def replicate_run(replicate):
     """What :func:`krotos.replicates.collect_replicates` needs of one replicate.
 
-    The metrics files of its three evaluations and, when one is missing, the
-    first failure recorded by a task of the replicate (see
-    ``KrotosTask.on_failure``).
+    The metrics files of its three evaluations (and, on the demo, of its tag
+    ceiling) and, when one is missing, the first failure recorded by a task
+    of the replicate (see ``KrotosTask.on_failure``).
     """
     files = {"tags": EvaluateTags(replicate=replicate).file("metrics.json"),
              "cf": EvaluateCF(replicate=replicate).file("metrics.json"),
              "cold": EvaluateRecommendation(replicate=replicate).file("metrics.json")}
+    if _demo():
+        files["ceiling"] = DemoTagCeiling(replicate=replicate).file("metrics.json")
     run = {"replicate": replicate, "files": files}
     if not all(os.path.isfile(p) for p in files.values()):
         run["failure"] = _recorded_failure(FinetuneLatents(replicate=replicate))
@@ -60,7 +69,10 @@ class Replicates(KrotosTask):
     seeds = luigi.IntParameter(default=5, description="number of replicates (seeds 0..seeds-1)")
 
     def requires(self):
-        return [FinetuneLatents(replicate=r) for r in range(self.seeds)]
+        runs = [FinetuneLatents(replicate=r) for r in range(self.seeds)]
+        if _demo():
+            runs += [DemoTagCeiling(replicate=r) for r in range(self.seeds)]
+        return runs
 
     def run(self):
         from krotos.replicates import (collect_replicates, machine_description, markdown_table,

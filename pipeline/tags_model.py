@@ -343,6 +343,50 @@ def _probe_scorer(embeddings_path, splits, targets, info):
     return scores
 
 
+class DemoTagCeiling(Replicated, KrotosTask):
+    """The demo's tag ceiling (``metrics.json``): tags predicted from what each
+    test track is truly made of, scored on the clips ``EvaluateTags`` scores
+    (see :mod:`krotos.demo.ceiling`). Only for the built-in demo, whose
+    generator knows those attributes."""
+
+    version = 1
+
+    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
+    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
+
+    def requires(self):
+        from pipeline.dataset import dataset_task
+        from pipeline.demo import DemoDataset
+
+        demo = dataset_task()
+        if not isinstance(demo, DemoDataset):
+            raise ValueError("DemoTagCeiling needs the built-in demo dataset (its generator "
+                             "knows what each track is made of); a real dataset is configured "
+                             "in [krotos]")
+        return {"demo": demo, "tagdb": TagDatabase(), "spectrograms": feature_index_task(),
+                "split": SongSplit(replicate=self.replicate)}
+
+    def run(self):
+        from krotos.audio.manifest import read_manifest
+        from krotos.demo.catalogue import generate_catalogue
+        from krotos.demo.ceiling import tag_ceiling
+
+        demo = self.requires()["demo"]
+        self.set_status_message("regenerating the demo world")
+        catalogue = generate_catalogue(demo.n_songs, demo.n_users, demo.seed)
+        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        splits, targets, _ = _split_targets(self.requires()["tagdb"].file("tags.sqlite"),
+                                            manifest, self.requires()["split"].read())
+        metrics = tag_ceiling(catalogue, splits, targets, n_resamples=self.n_resamples,
+                              seed=self.replicate_seed(self.seed))
+        with self.staging() as tmp:
+            with open(os.path.join(tmp, "metrics.json"), "w") as f:
+                json.dump(metrics, f, indent=1, sort_keys=True)
+        roc = metrics["models"]["audible_attributes"]["roc_auc_macro"]
+        self.set_status_message(f"ceiling ROC-AUC {roc['value']:.3f} "
+                                f"[{roc['ci_low']:.3f}, {roc['ci_high']:.3f}]")
+
+
 class CompareTagModels(KrotosTask):
     """Every model of a grid under ``seeds`` replicates, scored beside the bag of
     frames on the same test clips (``comparison.json``, ``comparison.md``,

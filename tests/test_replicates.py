@@ -50,6 +50,24 @@ def test_table_has_every_seed_and_names_the_failed_one(tmp_path):
     # A replicate without a recorded reason still says why it is missing.
     alone = collect_replicates([{"replicate": 0, "files": {}}])
     assert "not finished" in alone["replicates"][0]["reason"]
+    # Without a ceiling file (a real dataset) the demo-only row is left out,
+    # and no replicate is failed for lacking it.
+    assert not any("ceiling" in label for label in result["figures"])
+
+
+def test_the_demo_ceiling_row_appears_when_its_files_exist(tmp_path):
+    runs = []
+    for r, value in ((0, 0.89), (1, 0.91)):
+        files = _write_run(tmp_path / f"r{r}", 0.88)
+        ceiling = tmp_path / f"r{r}" / "ceiling.json"
+        ceiling.write_text(json.dumps(
+            {"models": {"audible_attributes": {"roc_auc_macro": _interval(value)}}}))
+        runs.append({"replicate": r, "files": dict(files, ceiling=str(ceiling))})
+    result = collect_replicates(runs)
+    label = "tags: ceiling (true audible attributes), ROC-AUC"
+    assert label in result["figures"]
+    assert result["summary"][label]["mean"] == pytest.approx(0.90)
+    assert "0.890 [0.870, 0.910]" in markdown_table(result)
 
 
 pytest.importorskip("tensorflow")
@@ -66,6 +84,13 @@ def test_replicates_task_draws_other_test_songs_and_prints_the_table(tiny_dag, l
     assert tests[0] != tests[1]
     result = json.load(open(Replicates(seeds=2).file("replicates.json")))
     assert [r["status"] for r in result["replicates"]] == ["ok", "ok"]
+    # On the demo, each seed's tag ceiling is scored on that seed's test clips.
+    assert sum(t.startswith("DemoTagCeiling") for t in ran) == 2
+    ceiling = "tags: ceiling (true audible attributes), ROC-AUC"
+    assert result["summary"][ceiling]["n"] == 2
+    for r in result["replicates"]:
+        figure = r["figures"][ceiling]
+        assert 0.0 <= figure["ci_low"] <= figure["value"] <= figure["ci_high"] <= 1.0
     assert "CPU cores" in result["machine"]
     assert os.path.exists(Replicates(seeds=2).file("replicates.png"))
 
