@@ -1,7 +1,7 @@
 """Collaborative filtering: play matrix, weighted-ALS factors, their evaluation.
 
-PlayMatrix -> (TuneALS on the validation plays) -> Factorize -> EvaluateCF; the cold-start evaluation later reads
-``plays.h5`` (held-out plays, ``cold_songs``) and ``factors.h5``.
+PlayMatrix -> (TuneALS on the validation plays) -> Factorize -> EvaluateCF; the cold-start
+evaluation later reads ``plays.h5`` (held-out plays, ``cold_songs``) and ``factors.h5``.
 """
 
 import json
