@@ -230,7 +230,6 @@ def main():
     from krotos.features.echonest_shard import extract_echonest_shard
 
     ids = [os.path.basename(p)[:-3] for p in paths]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started, cpu = time.perf_counter(), time.process_time()
     results = extract_echonest_shard(ids, msd_h5, os.path.join(work, "one_shard.h5"),
                                      EchonestParams())

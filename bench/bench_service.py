@@ -125,11 +125,11 @@ def memory(tmp):
     warm_up()  # librosa's first call compiles and caches; not a per-input cost
     print(f"peak numpy memory per input (tracemalloc), limits {limits}")
     for name, data in inputs.items():
-        def limited():
+        def limited(data=data, name=name):
             samples, sr, _ = decode_limited(data, name, limits)
             spectrogram_of_samples(samples, sr, params, name, min_seconds=0.5)
 
-        def unlimited():
+        def unlimited(data=data, name=name):
             path = os.path.join(tmp, "input.bin")
             with open(path, "wb") as f:
                 f.write(data)

@@ -86,7 +86,8 @@ def main():
     summary = build_tag_database(out, track_metadata=meta, lastfm_tags=tags)
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"build: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 1024:.0f} MiB (before build {before / 1024:.0f} MiB), "
+    print(f"build: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 1024:.0f} MiB "
+          f"(before build {before / 1024:.0f} MiB), "
           f"tags.sqlite {os.path.getsize(out) / 2**20:.0f} MiB, "
           f"{summary['tracks']['kept']} tracks, {summary['tags']['canonical']} canonical tags")
     with TagDB(out) as db:

@@ -99,7 +99,7 @@ def test_every_bad_input_is_recorded_and_the_shard_completes(bad_and_good, tmp_p
     with ShardReader(out) as reader:
         assert reader.track_ids == [t for t, s in expected.items() if s == st.OK]
         assert reader.params["n_mels"] == 128 and reader.params["sample_rate"] == 22050
-        for tid, mel in reader:
+        for _tid, mel in reader:
             assert mel.dtype == np.float16 and mel.shape[1] == 128
             assert mel.shape[0] == 1 + (6 * 22050) // 512
             assert -100.01 <= mel.min() and mel.max() < 80

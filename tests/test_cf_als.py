@@ -62,8 +62,10 @@ def _planted(seed=0, n_groups=5, users_per_group=40, songs_per_group=30, p_in=0.
     dense = (rng.random((n_users, n_songs)) < p) * rng.integers(1, 10, (n_users, n_songs))
     # Shuffle so that groups are not contiguous blocks of rows/columns.
     dense = dense[rng.permutation(n_users)][:, rng.permutation(n_songs)]
-    return PlayMatrix(sp.csr_matrix(dense.astype(np.int32)), np.array([f"U{i}" for i in range(n_users)]),
-                      np.array([f"S{j}" for j in range(n_songs)]), np.array([f"T{j}" for j in range(n_songs)]))
+    return PlayMatrix(sp.csr_matrix(dense.astype(np.int32)),
+                      np.array([f"U{i}" for i in range(n_users)]),
+                      np.array([f"S{j}" for j in range(n_songs)]),
+                      np.array([f"T{j}" for j in range(n_songs)]))
 
 
 def test_planted_structure_beats_baselines():

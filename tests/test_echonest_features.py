@@ -115,7 +115,7 @@ def test_shard_of_real_files_in_msd_tree(real_dir, tmp_path):
         out.mkdir(parents=True)
         fractions = []
         extract_echonest_shard_files(part, str(tree), str(out), en.EchonestParams(),
-                                     progress=lambda f, m: fractions.append(f))
+                                     progress=lambda f, m, fractions=fractions: fractions.append(f))
         assert fractions[-1] == 1.0
         shard_dirs.append(str(out))
     index_dir = tmp_path / "EchonestIndex" / "sig"

@@ -1,7 +1,6 @@
 """Fine-tuning the tag CNN to predict latent factors (tiny shards, real training)."""
 
 import json
-import os
 
 import numpy as np
 import pytest

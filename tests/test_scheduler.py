@@ -73,11 +73,11 @@ class Luigid:
             try:
                 self.api("task_list")
                 return
-            except OSError:
+            except OSError as err:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError("luigid did not start: "
-                                       + (folder / "luigid.out").read_text())
+                                       + (folder / "luigid.out").read_text()) from err
                 time.sleep(0.1)
 
     def api(self, method, **data):
@@ -190,7 +190,7 @@ def tree_digest(root):
         h = hashlib.sha256()
         if path.suffix == ".h5":
             with h5py.File(path, "r") as f:
-                def visit(name, obj):
+                def visit(name, obj, h=h):
                     h.update(name.encode())
                     for key in sorted(obj.attrs):
                         h.update(key.encode() + repr(np.asarray(obj.attrs[key]).tolist()).encode())

@@ -4,7 +4,6 @@ import json
 import os
 
 import luigi
-import pytest
 
 from conftest import run_tasks
 from krotos.signature import compute_signature

@@ -387,7 +387,7 @@ def _bass(ctx):
         intervals = rng.choice([0, 0, 7, 12], size=len(syncopated))
     kick = ctx.groove.drums.get("low", "")
     for bar in range(ctx.n_bars):
-        def root(step):
+        def root(step, bar=bar):
             return int(harmony.chord_notes(ctx.beat_of(bar, step), low)[0])
 
         if idiom == "kick":

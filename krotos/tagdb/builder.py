@@ -22,7 +22,7 @@ from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metad
 from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.schema import (
-    SCHEMA_VERSION, Base, Meta, Mismatch, SongTrack, Tag, TagSpelling, Track, TrackTag, Vocabulary)
+    SCHEMA_VERSION, Base, Meta, Mismatch, Tag, TagSpelling, Track, TrackTag, Vocabulary)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _no_progress(fraction, message):
 def scan_previews(folder):
     """Return the stems (``"6394026"``, ``"TRABFDT12903CADD73"``) of audio files under ``folder``."""
     stems = set()
-    for root, _dirs, files in os.walk(os.fspath(folder)):
+    for _root, _dirs, files in os.walk(os.fspath(folder)):
         for name in files:
             stem, ext = os.path.splitext(name)
             if ext.lower() in AUDIO_EXTENSIONS:
