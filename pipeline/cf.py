@@ -46,7 +46,7 @@ class PlayMatrix(Replicated, KrotosTask):
         default=0.1, description="fraction of each user's warm songs held out for validation")
     seed = luigi.IntParameter(default=0, description="seed of the held-out plays")
     chunk_lines = luigi.IntParameter(
-        default=1_000_000, significant=False, description="triplet lines parsed at a time")
+        default=250_000, significant=False, description="triplet lines parsed at a time")
 
     def requires(self):
         return {"tagdb": TagDatabase(), "dataset": dataset_task(),
@@ -141,9 +141,9 @@ class Factorize(Replicated, KrotosTask):
     version = 2
 
     factors = GridParameter(default=(50,), description="latent dimensions (a list: tuned)")
-    regularization = GridParameter(default=(10.0,), description="L2 weight lambda (a list: tuned)")
+    regularization = GridParameter(default=(10, 100, 1000), description="L2 weight lambda (a list: tuned)")
     iterations = luigi.IntParameter(default=15, description="ALS sweeps")
-    alpha = GridParameter(default=(2.0,), description="confidence weight of plays (a list: tuned)")
+    alpha = GridParameter(default=(2, 10, 40), description="confidence weight of plays (a list: tuned)")
     epsilon = luigi.FloatParameter(default=1.0, description="count scale of the log confidence")
     confidence = luigi.ChoiceParameter(
         default="log", choices=["log", "linear"],

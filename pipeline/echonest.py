@@ -95,6 +95,9 @@ class EchonestIndex(ShardIndex):
 
     shard_task = EchonestFeatures
 
+    # About 2 ms a track: 1000 keeps the per-task start-up small (luigi.cfg).
+    shard_size = luigi.IntParameter(default=1000, description="tracks per shard (at most)")
+
 
 FEATURES = ("mel", "echonest")
 

@@ -49,15 +49,15 @@ class FinetuneLatents(Replicated, KrotosTask):
     objective = luigi.ChoiceParameter(choices=["mse", "wpe"], default="mse",
                                       description="mse on unit-normalized factors, or wpe")
     freeze_epochs = luigi.IntParameter(default=2, description="epochs with frozen conv layers")
-    epochs = luigi.IntParameter(default=30, description="maximum epochs")
+    epochs = luigi.IntParameter(default=100, description="maximum epochs")
     batch_size = luigi.IntParameter(default=32, description="windows per step")
-    crops_per_track = luigi.IntParameter(default=2, description="random windows per song per epoch")
+    crops_per_track = luigi.IntParameter(default=4, description="random windows per song per epoch")
     optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"], default="adam",
                                       description="optimizer")
-    learning_rate = luigi.FloatParameter(default=5e-4, description="(peak) learning rate")
+    learning_rate = luigi.FloatParameter(default=3e-3, description="(peak) learning rate")
     schedule = luigi.ChoiceParameter(choices=["constant", "cosine", "exponential"],
                                      default="constant", description="learning-rate schedule")
-    patience = luigi.IntParameter(default=5, description="epochs without validation gain")
+    patience = luigi.IntParameter(default=10, description="epochs without validation gain")
     eval_max_windows = luigi.IntParameter(default=0, description="validation windows per clip; 0 = all")
     seed = luigi.IntParameter(default=0, description="random seed")
     threads = luigi.IntParameter(default=0, significant=False,

@@ -71,24 +71,24 @@ class TrainTagModel(Replicated, KrotosTask):
     resources = {"training": 1}
 
     window_seconds = luigi.FloatParameter(default=3.0, description="training window, seconds")
-    architecture = luigi.ChoiceParameter(choices=["dieleman", "shortchunk"], default="dieleman",
+    architecture = luigi.ChoiceParameter(choices=["dieleman", "shortchunk"], default="shortchunk",
                                          description="1-D Dieleman CNN or 2-D short-chunk CNN")
-    filters = luigi.Parameter(default="256,256,512,512", description="conv filters per layer")
-    kernel_size = luigi.IntParameter(default=4, description="conv width in frames (shortchunk: "
+    filters = luigi.Parameter(default="8,16,32,32,64", description="conv filters per layer")
+    kernel_size = luigi.IntParameter(default=3, description="conv width in frames (shortchunk: "
                                                             "side of the square kernel)")
-    pool_sizes = luigi.Parameter(default="4,2,2",
+    pool_sizes = luigi.Parameter(default="2,2,2,2,2",
                                  description="dieleman: max-pool after each conv but the last; "
                                              "shortchunk: after each conv, N or TIMExFREQ")
-    dense_units = luigi.Parameter(default="2048,2048", description="hidden dense layers")
-    dropout = luigi.FloatParameter(default=0.5, description="dropout after each dense layer")
-    batch_norm = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+    dense_units = luigi.Parameter(default="128", description="hidden dense layers")
+    dropout = luigi.FloatParameter(default=0.1, description="dropout after each dense layer")
+    batch_norm = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                      description="batch norm after each conv")
     residual = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                    description="shortchunk: residual blocks")
     global_pooling = luigi.Parameter(default="mean,max,l2", description="temporal pooling stats")
-    epochs = luigi.IntParameter(default=50, description="maximum epochs")
+    epochs = luigi.IntParameter(default=60, description="maximum epochs")
     batch_size = luigi.IntParameter(default=32, description="windows per step")
-    crops_per_track = luigi.IntParameter(default=1,
+    crops_per_track = luigi.IntParameter(default=4,
                                          description="random windows per track per epoch")
     optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"], default="adam",
                                       description="optimizer")
@@ -105,7 +105,7 @@ class TrainTagModel(Replicated, KrotosTask):
     freq_masks = luigi.IntParameter(default=0, description="augmentation: frequency masks")
     freq_mask_bands = luigi.IntParameter(default=0, description="widest frequency mask, bands")
     mixup = luigi.FloatParameter(default=0.0, description="augmentation: mixup alpha; 0 = off")
-    patience = luigi.IntParameter(default=5, description="epochs without val ROC-AUC gain")
+    patience = luigi.IntParameter(default=10, description="epochs without val ROC-AUC gain")
     stats_max_tracks = luigi.IntParameter(default=5000,
                                           description="tracks read for band statistics")
     max_train_tracks = luigi.IntParameter(default=0, description="train on a seeded subset of "
@@ -113,7 +113,7 @@ class TrainTagModel(Replicated, KrotosTask):
     eval_max_windows = luigi.IntParameter(default=0,
                                           description="validation windows per clip; 0 = all")
     seed = luigi.IntParameter(default=0, description="random seed")
-    cache_mb = luigi.FloatParameter(default=1024, significant=False,
+    cache_mb = luigi.FloatParameter(default=1024.0, significant=False,
                                     description="MB of RAM for caching a split's spectrograms "
                                                 "(used if the split fits whole)")
     threads = luigi.IntParameter(default=0, significant=False,
@@ -387,6 +387,25 @@ class DemoTagCeiling(Replicated, KrotosTask):
                                 f"[{roc['ci_low']:.3f}, {roc['ci_high']:.3f}]")
 
 
+#: ``[CompareTagModels] grid`` of luigi.cfg (where the points are explained).
+DEFAULT_COMPARISON_GRID = {
+    "default": {},
+    "default + specaug + mixup": {
+        "architecture": "shortchunk", "window_seconds": 3.0, "filters": "8,16,32,32,64",
+        "kernel_size": 3, "pool_sizes": "2,2,2,2,2", "dense_units": "128", "dropout": 0.1,
+        "batch_norm": True, "gain_db": 6, "time_masks": 2, "time_mask_frames": 12,
+        "freq_masks": 2, "freq_mask_bands": 12, "mixup": 0.2},
+    "shortchunk 16-64, dropout 0.5": {
+        "architecture": "shortchunk", "window_seconds": 3.7, "filters": "16,32,32,64,64",
+        "kernel_size": 3, "pool_sizes": "2,2,2,2,2", "dense_units": "128", "dropout": 0.5,
+        "batch_norm": True},
+    "dieleman + batch norm": {
+        "architecture": "dieleman", "window_seconds": 3.0, "filters": "32,32,64,64",
+        "kernel_size": 4, "pool_sizes": "4,2,2", "dense_units": "256,256", "dropout": 0.5,
+        "batch_norm": True},
+}
+
+
 class CompareTagModels(KrotosTask):
     """Every model of a grid under ``seeds`` replicates, scored beside the bag of
     frames on the same test clips (``comparison.json``, ``comparison.md``,
@@ -402,11 +421,11 @@ class CompareTagModels(KrotosTask):
     version = 1
 
     seeds = luigi.IntParameter(default=3, description="replicates (seeds 0..seeds-1)")
-    grid = luigi.DictParameter(default={"default": {}},
+    grid = luigi.DictParameter(default=DEFAULT_COMPARISON_GRID,
                                description="{name: {TrainTagModel parameter: value}} (JSON)")
     curve_config = luigi.Parameter(default="default",
                                    description="grid point of the learning curve")
-    train_sizes = luigi.Parameter(default="",
+    train_sizes = luigi.Parameter(default="100,200",
                                   description="training tracks of the learning curve, e.g. "
                                               "100,200,400 (the full set is always there)")
     n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
