@@ -11,10 +11,7 @@ from krotos.audio.decode import DecodeError, load_audio
 from krotos.audio.features import log_mel
 from krotos.audio.resample import check_resampler, resample
 from krotos.audio.shards import ShardWriter
-
-
-def _no_progress(fraction, message):
-    pass
+from krotos.progress import no_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +112,9 @@ def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
     """Check, resample and compute the log-mel of decoded mono samples.
 
     The second half of :func:`spectrogram_of_file`, for callers that decode
-    themselves (the web service decodes uploads with limits of its own).
+    themselves (the web service decodes uploads with limits of its own). The
+    frames come back rounded to the shards' storage type (``params.dtype``),
+    so that every caller gets the very values a shard holds and a model reads.
 
     Parameters
     ----------
@@ -132,7 +131,7 @@ def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
     Returns
     -------
     np.ndarray
-        ``(frames, n_mels)`` float32.
+        ``(frames, n_mels)`` float32, holding ``params.dtype`` values.
 
     Raises
     ------
@@ -154,6 +153,8 @@ def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
     mel = log_mel(samples, sample_rate=params.sample_rate, n_fft=params.n_fft,
                   hop_length=params.hop_length, n_mels=params.n_mels,
                   fmin=params.fmin, fmax=params.fmax, amin=params.amin)
+    # The one rounding to the storage type: the shard writer's cast is then exact.
+    mel = mel.astype(params.dtype).astype(np.float32)
     if not np.all(np.isfinite(mel)):
         raise Rejected(st.UNDECODABLE, f"{name}: spectrogram has NaN or inf")
     return mel
@@ -183,7 +184,7 @@ def extract_shard(previews, out_path, params, progress=None):
     """
     from threadpoolctl import threadpool_limits
 
-    progress = progress or _no_progress
+    progress = progress or no_progress
     results = {}
     n = len(previews)
     # One shard is one core's work; parallelism comes from running shards in

@@ -41,12 +41,9 @@ import scipy.sparse as sp
 
 from krotos.cf.confidence import confidence_matrix
 from krotos.cf.playmatrix import atomic_h5, read_play_split, read_strings, write_strings
+from krotos.progress import no_progress
 
 FORMAT_VERSION = 1
-
-
-def _no_progress(fraction, message=""):
-    pass
 
 
 def _gpu_available():
@@ -98,7 +95,7 @@ def fit_als(plays, factors=50, regularization=1.0, iterations=15, alpha=2.0, eps
     import implicit.cpu.als
     import threadpoolctl
 
-    progress = progress or _no_progress
+    progress = progress or no_progress
     plays = sp.csr_matrix(plays)
     n_users, n_songs = plays.shape
     conf = confidence_matrix(plays, confidence, alpha, epsilon)
@@ -211,7 +208,7 @@ def factorize_play_split(split_path, out_path, factors=50, regularization=1.0, i
     dict
         Summary: shapes, seconds per iteration, solver.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     split = read_play_split(split_path)
     plays = split.fit_plays
     if include_cold:

@@ -18,11 +18,8 @@ from krotos.cf.als import read_factors
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
 from krotos.msd.errors import EmptyResultError
+from krotos.progress import no_progress
 from krotos.stats import interval_warnings, unit_metric_intervals
-
-
-def _no_progress(fraction, message=""):
-    pass
 
 
 def write_json_atomic(path, data):
@@ -143,7 +140,7 @@ def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0,
     krotos.msd.errors.EmptyResultError
         No user has a held-out play of a warm song: there is nothing to score.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     split = read_play_split(split_path)
     factors = read_factors(factors_path)
     if not (np.array_equal(factors["user_ids"], split.user_ids)

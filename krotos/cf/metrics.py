@@ -31,13 +31,11 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
+from krotos.progress import no_progress
+
 #: Bytes of working memory per (user, item) cell of a batch: scores, sorted
 #: scores, 64-bit sort keys, relevance flags and argpartition indices.
 _BYTES_PER_CELL = 40
-
-
-def _no_progress(fraction, message=""):
-    pass
 
 
 def factor_scorer(user_factors, item_factors):
@@ -235,7 +233,7 @@ def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
         ``per_user`` a dict of arrays ``users``, ``auc``, ``ap``, ``precision``,
         ``recall``, ``ndcg``.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     heldout = sp.csr_matrix(heldout)
     n_users, n_items = heldout.shape
     if exclude is not None:

@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from krotos.msd.errors import EmptyResultError
+from krotos.progress import no_progress
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ FORMAT_VERSION = 2
 
 #: Largest play count (and sum of counts) stored.
 MAX_PLAYS = np.iinfo(np.int64).max
-
-
-def _no_progress(fraction, message=""):
-    pass
 
 
 @dataclass
@@ -176,7 +173,7 @@ def build_play_matrix(chunks, song_to_track=None, progress=None):
         the int64 maximum and was capped there), ``users``, ``songs``,
         ``nonzeros``.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     users_coder, songs_coder = _Coder(), _Coder()
     lost_users = set()  # users with a dropped line: some may have nothing left
     rows, cols, vals = [], [], []
@@ -561,7 +558,7 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
     from krotos.msd.errors import BadInputLog
     from krotos.msd.triplets import iter_triplet_chunks
 
-    progress = progress or _no_progress
+    progress = progress or no_progress
     errors = BadInputLog()
     chunks = iter_triplet_chunks(triplets_path, chunk_lines=chunk_lines, errors=errors)
     read_progress = lambda f, m: progress(0.8 * f, m)  # noqa: E731

@@ -16,12 +16,9 @@ import numpy as np
 from krotos.cf.als import fit_als
 from krotos.cf.metrics import evaluate_ranking, factor_scorer
 from krotos.cf.playmatrix import read_play_split
+from krotos.progress import no_progress
 
 METRICS = ("map_at_500", "auc", "ndcg_at_10")
-
-
-def _no_progress(fraction, message=""):
-    pass
 
 
 def tune_als(split_path, *, factors=(50,), regularization=(10.0,), alpha=(2.0,), iterations=15,
@@ -53,7 +50,7 @@ def tune_als(split_path, *, factors=(50,), regularization=(10.0,), alpha=(2.0,),
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    progress = progress or _no_progress
+    progress = progress or no_progress
     points = list(itertools.product([int(f) for f in factors], [float(r) for r in regularization],
                                     [float(a) for a in alpha]))
     if not points:

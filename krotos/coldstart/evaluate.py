@@ -41,6 +41,7 @@ from krotos.cf.playmatrix import read_play_split
 from krotos.coldstart.baseline import clip_statistics, fit_linear_baseline
 from krotos.coldstart.vectors import read_latents, unit_normalize
 from krotos.msd.errors import EmptyResultError
+from krotos.progress import no_progress
 from krotos.splits import write_track_sets
 from krotos.stats import interval_warnings, unit_metric_intervals
 
@@ -48,10 +49,6 @@ METRICS = ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10")
 
 #: Paired differences reported, ``a - b``.
 PAIRS = (("cnn", "linear"), ("cnn", "random"), ("upper_bound", "cnn"))
-
-
-def _no_progress(fraction, message=None):
-    pass
 
 
 def _relative(value, low, high):
@@ -64,7 +61,7 @@ def _relative(value, low, high):
 def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_path,
                         shard_paths, out_path, *, track_tags=None, n_example_users=5,
                         top_n=10, seed=0, fit_tracks=None, n_resamples=1000,
-                        max_interval_width=0.1, progress=_no_progress):
+                        max_interval_width=0.1, progress=no_progress):
     """Rank the cold-start songs for every user with each representation; write metrics.
 
     Parameters

@@ -20,10 +20,7 @@ import os
 
 from krotos.audio.shards import ShardWriter
 from krotos.features import echonest as en
-
-
-def _no_progress(fraction, message):
-    pass
+from krotos.progress import no_progress
 
 
 def msd_h5_path(root, track_id):
@@ -149,7 +146,7 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
         table was repaired, or whose file is not named after it, has that
         in ``reason``. Files are named relative to the ``msd_h5`` folder.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     files = msd_h5 if isinstance(msd_h5, TrackFiles) else TrackFiles(msd_h5)
     results = {}
     n = len(tracks)

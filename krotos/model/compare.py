@@ -22,13 +22,11 @@ import os
 
 import numpy as np
 
+from krotos.progress import no_progress
+
 log = logging.getLogger(__name__)
 
 METRICS = ("roc_auc_macro", "pr_auc_macro")
-
-
-def _no_progress(fraction, message=None):
-    pass
 
 
 def _ids_key(ids):
@@ -337,7 +335,7 @@ def plot(result, path):
 
 
 def compare_tag_models(runs_to_score, shard_paths, vocabulary, *, curve_config=None,
-                       n_resamples=1000, seed=0, batch_size=64, progress=_no_progress):
+                       n_resamples=1000, seed=0, batch_size=64, progress=no_progress):
     """Score every trained grid point and replicate, and summarize.
 
     Parameters

@@ -39,12 +39,9 @@ import tensorflow as tf
 
 from krotos.audio.shards import ShardReader
 from krotos.model.augment import Augmentation, augment_batch  # noqa: F401 - re-exported
+from krotos.progress import no_progress
 
 log = logging.getLogger(__name__)
-
-
-def _no_progress(fraction, message=None):
-    pass
 
 
 @dataclass
@@ -289,7 +286,7 @@ class ShardReaderPool:
             self._cache.clear()
 
 
-def band_statistics(index, max_tracks=None, seed=0, progress=_no_progress):
+def band_statistics(index, max_tracks=None, seed=0, progress=no_progress):
     """Per-band mean and standard deviation of the frames of a (training) split.
 
     Tracks holding NaN or inf are left out of the statistics and returned, so

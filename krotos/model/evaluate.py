@@ -24,6 +24,7 @@ from krotos.model.network import model_input_shape
 from krotos.model.scores import roc_auc_macro  # noqa: F401 - the validation metric, re-exported
 from krotos.cf.evaluate import undefined_metric_warnings
 from krotos.msd.errors import EmptyResultError
+from krotos.progress import no_progress
 from krotos.stats import interval_warnings, tag_metric_intervals
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,8 @@ def _forward(model):
     return fn
 
 
-def _no_progress(fraction, message=None):
-    pass
-
-
 def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames=None,
-                  max_windows=None, parallel_reads=2, pool=None, progress=_no_progress):
+                  max_windows=None, parallel_reads=2, pool=None, progress=no_progress):
     """Mean of the model's window predictions for every track of ``index``.
 
     Parameters
@@ -161,7 +158,7 @@ def tag_metrics(y_true, y_score, vocabulary):
 
 def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, baseline_scores=None,
                   other_scores=None, n_resamples=1000, seed=0, max_interval_width=0.1,
-                  batch_size=64, hop_frames=None, max_windows=None, progress=_no_progress):
+                  batch_size=64, hop_frames=None, max_windows=None, progress=no_progress):
     """Score a saved tag model on the test split, with bootstrap intervals over clips.
 
     Parameters

@@ -36,16 +36,13 @@ from krotos.model.embed import check_same_features, model_file
 from krotos.model.evaluate import predict_clips
 from krotos.model.network import conv_layer_names, load_model, replace_output
 from krotos.model.train import _write_json_atomic, make_deterministic, make_optimizer, train
+from krotos.progress import no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("mse", "wpe")
-
-
-def _no_progress(fraction, message=None):
-    pass
 
 
 def wpe_targets(song_factors, user_factors, plays, confidence, regularization):
@@ -166,7 +163,7 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
                      optimizer="adam", learning_rate=5e-4, schedule="constant",
                      weight_decay=None, patience=5, crops_per_track=2, seed=0,
                      eval_max_windows=None, features=None, jit_compile="auto",
-                     progress=_no_progress):
+                     progress=no_progress):
     """Fine-tune a trained tag model to predict latent factors; resumable.
 
     Any tag model works (either architecture), including one trained on
@@ -258,7 +255,7 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
 
 
 def predict_latents(model_path, shard_paths, out_path, *, batch_size=64, eval_max_windows=None,
-                    progress=_no_progress):
+                    progress=no_progress):
     """Predicted factors of every track in the shards, written to an HDF5 file.
 
     Layout: ``/track_ids`` (str), ``/factors`` (n, f) float32. Tracks without a

@@ -35,16 +35,13 @@ from krotos.model.evaluate import predict_clips, roc_auc_macro
 from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
                                   build_tag_model, check_tag_model, count_parameters,
                                   model_input_shape)
+from krotos.progress import no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
-
-
-def _no_progress(fraction, message=None):
-    pass
 
 
 def configure_threads(intra_op=0, inter_op=0, deterministic=True):
@@ -337,7 +334,7 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
           crops_per_track=1, seed=0, train_weights=None, freeze_layers=(), freeze_epochs=0,
           log_dir=None, eval_batch_size=64, eval_max_windows=None, parallel_reads=2,
           shards_per_block=8, cache_mb=1024, jit_compile="auto", metric_name="val_metric",
-          augmentation=None, augment_fill=None, progress=_no_progress):
+          augmentation=None, augment_fill=None, progress=no_progress):
     """Train ``model`` with early stopping on a validation metric; resumable.
 
     Parameters
@@ -542,7 +539,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
                     warmup_epochs=0, weight_decay=None, label_smoothing=0.0, augmentation=None,
                     patience=5, crops_per_track=1, stats_max_tracks=5000, seed=0,
                     max_train_tracks=None, eval_max_windows=None, n_mels=None, features=None,
-                    cache_mb=1024, jit_compile="auto", progress=_no_progress):
+                    cache_mb=1024, jit_compile="auto", progress=no_progress):
     """Train the tag CNN on the train split, early-stopped on the valid split's ROC-AUC.
 
     Parameters

@@ -17,10 +17,7 @@ import os
 import tempfile
 
 from krotos.audio import status as st
-
-
-def _no_progress(fraction, message):
-    pass
+from krotos.progress import no_progress
 
 
 def fetch_previews(tracks, source, progress=None):
@@ -42,7 +39,7 @@ def fetch_previews(tracks, source, progress=None):
     list of dict
         One record per track, in input order.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     records, counts = [], collections.Counter()
     n = len(tracks)
     for i, track in enumerate(tracks):

@@ -20,6 +20,7 @@ from krotos.msd.mismatches import read_sid_mismatches
 from krotos.msd.hdf5 import TRACK_FIELDS, iter_msd_h5_tracks
 from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metadata
 from krotos.msd.unique_tracks import iter_unique_tracks
+from krotos.progress import no_progress
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.schema import (
     SCHEMA_VERSION, Base, Meta, Mismatch, Tag, TagSpelling, Track, TrackTag, Vocabulary)
@@ -33,10 +34,6 @@ AUDIO_FILTERS = ("any", "local", "none")
 AUDIO_EXTENSIONS = (".mp3", ".ogg", ".wav", ".flac", ".m4a", ".aac", ".au", ".aiff", ".opus")
 
 _BATCH = 50_000
-
-
-def _no_progress(fraction, message):
-    pass
 
 
 def scan_previews(folder):
@@ -249,7 +246,7 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     if isinstance(lastfm_json, (str, os.PathLike)):
         lastfm_json = [lastfm_json]
     errors = ensure_log(errors)
-    progress = progress or _no_progress
+    progress = progress or no_progress
     params = dict(n_tags=int(n_tags), min_weight=float(min_weight), audio_filter=audio_filter)
     sources = dict(track_metadata=track_metadata, lastfm_tags=lastfm_tags,
                    lastfm_json=[os.fspath(p) for p in lastfm_json], sid_mismatches=sid_mismatches,
