@@ -10,6 +10,10 @@ killed run on purpose, so it is locked by the process using it
 which process runs it instead of training into the same folder at once. The
 lock is the kernel's (``flock``), so a killed process drops it and the next
 run takes the folder over.
+
+A single file is written the same way (:func:`atomic_path`,
+:func:`atomic_write`): into a hidden ``.tmp-*`` file beside it, renamed over
+the final name only when complete, and removed when the writing fails.
 """
 
 import contextlib
@@ -19,6 +23,7 @@ import glob
 import json
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 
@@ -118,6 +123,49 @@ def staged_directory(final_dir, metadata=None):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` that becomes ``path`` when the block succeeds.
+
+    The block writes the whole file at the yielded path (``open``, ``h5py``,
+    SQLite, ``np.savez``, Keras ``save_weights``: anything that takes a file
+    name); when the block ends without an exception the file is renamed over
+    ``path`` (``os.replace``, atomic on one filesystem), so that a reader sees
+    either the old file, or none, or the complete new one. When the block
+    raises, the temporary file is removed and the exception goes on.
+
+    The temporary name is ``.tmp-<pid>-<random>-<name of path>``: hidden (no
+    ``*.json`` glob picks it up), unique to the writer, in the same folder
+    (so the rename never crosses filesystems) and ending as ``path`` ends
+    (writers that insist on an extension, ``.npz`` or ``.weights.h5``, accept
+    it). The file is not created in advance: it gets the usual permissions of a
+    new file. The folder must exist. A killed writer leaves the hidden file,
+    never a file under the final name.
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", **open_kwargs):
+    """``with atomic_write(path) as f:`` writes a file that appears only when complete.
+
+    ``open(tmp, mode, **open_kwargs)`` on a temporary path of
+    :func:`atomic_path`; the file is closed, then renamed over ``path``. On an
+    exception nothing is renamed and the temporary file is removed.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **open_kwargs) as f:
+            yield f
 
 
 class WorkFolderBusy(RuntimeError):
