@@ -4,6 +4,7 @@ import os
 import sys
 
 from krotos.commands import CommandError
+from krotos.staging import atomic_path
 
 
 def add_model_arguments(parser):
@@ -54,14 +55,8 @@ def progress_bar(items, what, minimum=4):
 
 def write_atomic(path, write):
     """Call ``write(tmp_path)`` then rename, so a half-written file never appears."""
-    path = os.path.abspath(path)
-    tmp = f"{path}.part{os.getpid()}"
-    try:
+    with atomic_path(os.path.abspath(path)) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def generated_markers(name):

@@ -15,9 +15,9 @@ On disk (``manifest.json``)::
 
 import json
 import os
-import tempfile
 
 from krotos.audio import status as st
+from krotos.staging import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -63,15 +63,8 @@ def write_manifest(path, manifest):
     """Write ``manifest`` as JSON atomically (temporary file, then rename)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path, encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
 
 
 def read_manifest(path):

@@ -9,8 +9,6 @@ and songs: popularity (number of training listeners) and random scores.
 """
 
 import json
-import os
-import tempfile
 
 import numpy as np
 
@@ -19,21 +17,15 @@ from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer
 from krotos.cf.playmatrix import read_play_split
 from krotos.msd.errors import EmptyResultError
 from krotos.progress import no_progress
+from krotos.staging import atomic_write
 from krotos.stats import interval_warnings, unit_metric_intervals
 
 
 def write_json_atomic(path, data):
     """Write ``data`` as indented JSON to ``path`` via a temporary file and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def undefined_metric_warnings(intervals, why=None):

@@ -32,10 +32,10 @@ Evaluation protocol (what :func:`split_plays` produces)
   ``train + valid`` (:attr:`PlaySplit.fit_plays`).
 """
 
+import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import h5py
@@ -44,6 +44,7 @@ import scipy.sparse as sp
 
 from krotos.msd.errors import EmptyResultError
 from krotos.progress import no_progress
+from krotos.staging import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -420,32 +421,16 @@ def read_strings(h5, name):
     return h5[name].asstr()[()].astype(str)
 
 
+@contextlib.contextmanager
 def atomic_h5(path):
-    """Open a temporary HDF5 file beside ``path``; see :class:`_AtomicH5`."""
-    return _AtomicH5(path)
+    """``with atomic_h5(path) as h5:`` writes an HDF5 file that appears only when complete.
 
-
-class _AtomicH5:
-    """``with atomic_h5(path) as h5:`` writes a file that appears only when complete."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, self.tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp",
-                                        dir=folder)
-        os.close(fd)
-        self.h5 = h5py.File(self.tmp, "w")
-        return self.h5
-
-    def __exit__(self, exc_type, exc, tb):
-        self.h5.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            os.remove(self.tmp)
-        return False
+    A new HDF5 file at a temporary path (:func:`krotos.staging.atomic_path`),
+    closed and renamed over ``path`` when the block succeeds, removed when it
+    raises.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        yield h5
 
 
 def write_play_split(path, split):

@@ -43,6 +43,7 @@ from krotos.coldstart.vectors import read_latents, unit_normalize
 from krotos.msd.errors import EmptyResultError
 from krotos.progress import no_progress
 from krotos.splits import write_track_sets
+from krotos.staging import atomic_write
 from krotos.stats import interval_warnings, unit_metric_intervals
 
 METRICS = ("auc", "map_at_500", "precision_at_10", "recall_at_10", "ndcg_at_10")
@@ -198,11 +199,9 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
                 f"upper bound above random")
     summary["examples"] = _examples(split, heldout, representations["cnn"], tracks,
                                     track_tags, n_example_users, top_n)
-    tmp = out_path + ".part"
-    with open(tmp, "w") as f:
+    with atomic_write(out_path) as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, out_path)
     # Beside the metrics: the songs the linear baseline learned from, to be checked.
     write_track_sets(os.path.join(os.path.dirname(os.path.abspath(out_path)),
                                   "linear_baseline_tracks.json"), train=fit_ids)

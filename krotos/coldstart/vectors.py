@@ -4,10 +4,10 @@ Kept free of TensorFlow so that evaluation and serving code can read
 predictions without loading a model.
 """
 
-import os
-
 import h5py
 import numpy as np
+
+from krotos.staging import atomic_path
 
 
 def unit_normalize(vectors, eps=1e-12):
@@ -19,12 +19,10 @@ def unit_normalize(vectors, eps=1e-12):
 
 def write_latents(path, track_ids, factors):
     """Write ``/track_ids`` (str) and ``/factors`` (n, f) float32, atomically."""
-    tmp = path + ".part"
-    with h5py.File(tmp, "w") as h5:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("track_ids", data=np.asarray(list(track_ids), dtype=object),
                           dtype=h5py.string_dtype("utf-8"))
         h5.create_dataset("factors", data=np.asarray(factors, dtype=np.float32))
-    os.replace(tmp, path)
 
 
 def read_latents(path):

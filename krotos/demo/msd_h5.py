@@ -29,10 +29,11 @@ The analysis imitates the Echo Nest's from the audio, at its 22050 Hz:
 
 import hashlib
 import os
-import tempfile
 
 import h5py
 import numpy as np
+
+from krotos.staging import atomic_path
 
 #: The Echo Nest analysed audio at this rate (``analysis_sample_rate``).
 ANALYSIS_SAMPLE_RATE = 22050
@@ -395,16 +396,8 @@ def write_msd_track_arrays(path, track_row, analysis):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=directory)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write_layout(f, songs, arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_layout(f, songs, arrays)
 
 
 def _find_preview(folder, row):

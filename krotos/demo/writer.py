@@ -24,6 +24,7 @@ import soundfile as sf
 from krotos.demo.catalogue import generate_catalogue
 from krotos.demo.styles import STYLES
 from krotos.demo.synth import render_song
+from krotos.staging import atomic_path
 
 SAMPLE_RATE = 44100
 
@@ -111,12 +112,11 @@ def _render_preview(job):
     path, spec, clip_seconds, seed, index = job
     rng = np.random.default_rng([seed, 1, index])
     audio = render_song(spec, clip_seconds, SAMPLE_RATE, rng)
-    tmp = path + ".part"
     # VBR at a modest quality: encoding dominates the demo's cost, and the
     # pipeline resamples to 22.05 kHz anyway.
-    sf.write(tmp, audio, SAMPLE_RATE, format="MP3", bitrate_mode="VARIABLE",
-             compression_level=0.9)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, SAMPLE_RATE, format="MP3", bitrate_mode="VARIABLE",
+                 compression_level=0.9)
     return path
 
 

@@ -38,6 +38,7 @@ from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_
 from krotos.progress import no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
+from krotos.staging import atomic_path, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -274,10 +275,8 @@ def _reseed_layers(model, seed, epoch):
 
 
 def _write_json_atomic(path, payload):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         json.dump(payload, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 #: Public name for other stages (fine-tuning) that write JSON beside a model.
@@ -296,13 +295,14 @@ def _save_checkpoint(work_dir, epoch, model, optimizer, state):
     os.makedirs(ckpt, exist_ok=True)
     stem = os.path.join(ckpt, f"epoch-{epoch:04d}")
     model.save_weights(stem + ".weights.h5")
-    opt_tmp = stem + ".optimizer.tmp.npz"
-    np.savez(opt_tmp, *[v.numpy() for v in optimizer.variables])
-    os.replace(opt_tmp, stem + ".optimizer.npz")
+    with atomic_path(stem + ".optimizer.npz") as opt_tmp:
+        np.savez(opt_tmp, *[v.numpy() for v in optimizer.variables])
     _write_json_atomic(os.path.join(work_dir, STATE_FILE), dict(state, checkpoint=stem))
-    # Older epochs are superseded; the best weights live in their own file.
+    # Older epochs are superseded; the best weights live in their own file. A
+    # ``.tmp-*`` file here is a killed run's (this process holds the work folder).
     for name in os.listdir(ckpt):
-        if name.startswith("epoch-") and not name.startswith(os.path.basename(stem)):
+        if name.startswith(".tmp-") or (name.startswith("epoch-")
+                                        and not name.startswith(os.path.basename(stem))):
             os.remove(os.path.join(ckpt, name))
 
 
@@ -474,9 +474,8 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
             improved = state["best_metric"] is None or metric > state["best_metric"] + min_delta
             if improved:
                 os.makedirs(os.path.dirname(best_path), exist_ok=True)
-                tmp = best_path.replace(".weights.h5", ".tmp.weights.h5")
-                model.save_weights(tmp)
-                os.replace(tmp, best_path)
+                with atomic_path(best_path) as tmp:
+                    model.save_weights(tmp)
                 state.update(best_epoch=epoch + 1, best_metric=metric, wait=0)
             else:
                 state["wait"] += 1

@@ -14,10 +14,10 @@ dataset's previews folder, ``[krotos] previews``, given again when reading).
 import collections
 import json
 import os
-import tempfile
 
 from krotos.audio import status as st
 from krotos.progress import no_progress
+from krotos.staging import atomic_write
 
 
 def fetch_previews(tracks, source, progress=None):
@@ -89,10 +89,8 @@ def write_previews_json(path, records, previews_folder=None):
                                  f"shard's folder and [krotos] previews")
         out.append(r)
     summary = dict(collections.Counter(r["status"] for r in out))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=base)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_write(path, encoding="utf-8") as f:
         json.dump({"previews": out, "summary": summary}, f, indent=1)
-    os.replace(tmp, path)
 
 
 def read_previews_json(path, previews_folder=None):

@@ -9,7 +9,6 @@ there with SQL, so memory does not grow with the tag table.
 import json
 import logging
 import os
-import tempfile
 import time
 
 from sqlalchemy import URL, create_engine, event, insert, text
@@ -21,6 +20,7 @@ from krotos.msd.hdf5 import TRACK_FIELDS, iter_msd_h5_tracks
 from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metadata
 from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.progress import no_progress
+from krotos.staging import atomic_path
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.schema import (
     SCHEMA_VERSION, Base, Meta, Mismatch, Tag, TagSpelling, Track, TrackTag, Vocabulary)
@@ -254,15 +254,12 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     sources = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in sources.items()}
 
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".sqlite", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    try:
-        summary = _build(tmp, sources, params, errors, progress, relative_to)
-        os.replace(tmp, path)
-    finally:
-        for leftover in (tmp, tmp + "-journal"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+    with atomic_path(path) as tmp:
+        try:
+            summary = _build(tmp, sources, params, errors, progress, relative_to)
+        finally:
+            if os.path.exists(tmp + "-journal"):
+                os.remove(tmp + "-journal")
     progress(1.0, f"tag database: {summary['tracks']['kept']} tracks, "
                   f"{summary['tags']['vocabulary']} vocabulary tags")
     return summary
