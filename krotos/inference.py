@@ -4,12 +4,12 @@ An :class:`Embedder` loads the tag model, the latent-factor model and the
 spectrogram extraction parameters once, then turns any audio file (or its
 bytes) into ``{"tags": {tag: probability}, "vector": [...], "duration": s}``.
 
-**One feature path.** The spectrogram is computed by the pipeline's own
-extraction function (:func:`krotos.audio.extract.spectrogram_of_samples`,
-the second half of what the ``Spectrograms`` task runs on every file) with
-the parameters recorded in the spectrogram manifest, and rounded to the
-shards' storage type, so that a file seen here gets exactly the input the
-models were trained and evaluated on. A clip's prediction is the mean over
+**One feature path.** :func:`clip_spectrogram` computes the spectrogram
+with the pipeline's own extraction function
+(:func:`krotos.audio.extract.spectrogram_of_samples`, the second half of what
+the ``Spectrograms`` task runs on every file, rounding included) with the
+parameters recorded in the spectrogram manifest, so that a file seen here
+gets exactly the input the models were trained and evaluated on. A clip's prediction is the mean over
 its windows, planned by :func:`krotos.model.data.window_plan` as in the
 pipeline's evaluation.
 
@@ -38,7 +38,6 @@ import numpy as np
 
 from krotos.audio.decode import MIN_DECODED_FRACTION, DecodeError, load_audio, to_mono
 from krotos.audio.extract import ExtractParams, Rejected, spectrogram_of_samples
-from krotos.audio.features import log_mel
 
 #: Stable codes of :class:`AudioError` (also the service's error codes).
 EMPTY = "empty"
@@ -247,6 +246,60 @@ def window_starts(n_frames, window_frames, hop_frames=None, max_windows=None):
     return window_plan(clip, window_frames, hop_frames=hop_frames, max_windows=max_windows)[1]
 
 
+def clip_spectrogram(source, params, window_frames, name=None, limits=DecodeLimits()):
+    """Log-mel frames of a file or its bytes, as the ``Spectrograms`` task makes them.
+
+    The one feature path of inference (the service, ``krotos predict`` and
+    ``krotos similar``): decoded by :func:`decode_limited`, then computed by
+    the pipeline's own :func:`~krotos.audio.extract.spectrogram_of_samples`,
+    which also rounds the frames to the shards' storage type; only the
+    shortest accepted clip differs: one model window instead of
+    ``params.min_seconds``.
+
+    Parameters
+    ----------
+    source : bytes or str or os.PathLike
+    params : ExtractParams
+    window_frames : int
+        Frames of one model window: fewer are ``too_short``.
+    name : str, optional
+        How messages call the input (default: the path, or "audio").
+    limits : DecodeLimits
+
+    Returns
+    -------
+    mel : np.ndarray
+        ``(frames, n_mels)`` float32.
+    info : dict
+        ``duration`` (seconds decoded) and ``cut`` (decoding stopped at
+        ``limits.max_seconds``).
+
+    Raises
+    ------
+    AudioError
+        ``empty``, ``not_audio``, ``undecodable``, ``unsupported_sample_rate``,
+        ``too_many_channels``, ``too_short`` or ``silent``.
+    """
+    if name is None and not isinstance(source, (bytes, bytearray, memoryview)):
+        name = os.fspath(source)
+    samples, sr, cut = decode_limited(source, name, limits)
+    name = name or "audio"
+    duration = len(samples) / sr
+    # Centred frames: 1 + n // hop of them, so (w - 1) hops fill one window.
+    min_seconds = (window_frames - 1) * params.hop_length / params.sample_rate
+    try:
+        mel = spectrogram_of_samples(samples, sr, params, name, min_seconds=min_seconds)
+    except Rejected as rej:
+        if rej.status == TOO_SHORT:
+            raise AudioError(TOO_SHORT, f"{name}: {duration:.2f} s of audio is shorter than "
+                                        f"the model window ({min_seconds:.2f} s)") from None
+        raise AudioError(rej.status, rej.reason) from None
+    if mel.shape[0] < window_frames:
+        raise AudioError(TOO_SHORT, f"{name}: {mel.shape[0]} spectrogram frames, the model "
+                                    f"window needs {window_frames}")
+    return mel, {"duration": duration, "cut": cut}
+
+
 def _file_digest(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -335,10 +388,9 @@ class Embedder:
         # Trace the model and warm up librosa (numba compiles on first use) now,
         # so that the first request does not pay for it.
         self._forward(np.zeros((1, self.window_frames, self.n_mels), dtype=np.float32))
-        p = self.params
-        log_mel(np.zeros(p.n_fft * 2, dtype=np.float32), sample_rate=p.sample_rate,
-                n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, fmin=p.fmin,
-                fmax=p.fmax, amin=p.amin)
+        tone = 0.5 * np.sin(np.arange(4 * self.params.n_fft, dtype=np.float32) / 3)
+        spectrogram_of_samples(tone, self.params.sample_rate, self.params, "warm-up",
+                               min_seconds=0)
 
     @classmethod
     def from_files(cls, files, **kwargs):
@@ -358,9 +410,8 @@ class Embedder:
     def spectrogram(self, source, name=None):
         """Log-mel frames ``(frames, n_mels)`` of a file or its bytes, and the decoding.
 
-        Decoded by :func:`decode_limited`, then computed by the pipeline's
-        :func:`~krotos.audio.extract.spectrogram_of_samples` and rounded to the
-        shards' storage type: the frames a shard would hold for the same file.
+        :func:`clip_spectrogram` with this embedder's parameters, limits and
+        window: the frames a shard would hold for the same file.
 
         Returns
         -------
@@ -375,26 +426,8 @@ class Embedder:
             ``empty``, ``not_audio``, ``undecodable``, ``unsupported_sample_rate``,
             ``too_many_channels``, ``too_short`` or ``silent``.
         """
-        if name is None and not isinstance(source, (bytes, bytearray, memoryview)):
-            name = os.fspath(source)
-        samples, sr, cut = decode_limited(source, name, self.limits)
-        name = name or "audio"
-        duration = len(samples) / sr
-        try:
-            mel = spectrogram_of_samples(samples, sr, self.params, name,
-                                         min_seconds=self.min_seconds)
-        except Rejected as rej:
-            if rej.status == TOO_SHORT:
-                raise AudioError(TOO_SHORT, f"{name}: {duration:.2f} s of audio is shorter "
-                                            f"than the model window ({self.min_seconds:.2f} s)"
-                                 ) from None
-            raise AudioError(rej.status, rej.reason) from None
-        # The shards store this dtype: round the same way.
-        mel = mel.astype(self.params.dtype).astype(np.float32)
-        if mel.shape[0] < self.window_frames:
-            raise AudioError(TOO_SHORT, f"{name}: {mel.shape[0]} spectrogram frames, the "
-                                        f"model window needs {self.window_frames}")
-        return mel, {"duration": duration, "cut": cut}
+        return clip_spectrogram(source, self.params, self.window_frames, name=name,
+                                limits=self.limits)
 
     def predict_spectrogram(self, mel):
         """Window-averaged ``(tag probabilities, latent vector)`` of one spectrogram."""

@@ -120,6 +120,19 @@ def test_float32_storage_and_custom_params(bad_and_good, tmp_path):
         assert reader.params["resample_quality"] == "sinc_fastest"
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_spectrogram_of_samples_is_already_rounded_to_the_storage_type(dtype):
+    """The one rounding of the features (issue 17): what the shard writer and
+    inference (krotos.inference.clip_spectrogram) get is already at storage precision."""
+    from krotos.audio.extract import spectrogram_of_samples
+
+    params = ExtractParams(n_mels=40, dtype=dtype, min_seconds=1.0)
+    mel = spectrogram_of_samples(music(2.0, 44100).mean(axis=1).astype(np.float32), 44100,
+                                 params, "music")
+    assert mel.dtype == np.float32 and mel.shape[1] == 40
+    np.testing.assert_array_equal(mel.astype(dtype).astype(np.float32), mel)
+
+
 @pytest.mark.parametrize("name", ["TRWJAZW128F42760DD_test.mp3",
                                   "joram-moments_of_clarity-08-solipsism-59-88.mp3",
                                   "Kevin_MacLeod_-_Vibe_Ace.ogg"])

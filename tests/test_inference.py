@@ -104,28 +104,39 @@ def test_model_id_is_stable_and_describes_the_model(embedder, model):
 
 
 def test_a_demo_preview_gets_exactly_the_frames_of_its_shard(model, tiny_demo, luigi_config):
-    """One feature path: the real Spectrograms task on a demo preview (44.1 kHz
-    stereo mp3) and the service's embedder on the same file give the same frames."""
+    """One feature path (issue 17, train/serve skew): the real Spectrograms task on
+    the demo previews (44.1 kHz stereo mp3) and both inference paths (the service's
+    and CLI's Embedder, from bytes and from the file, and the CLI's AudioEmbedder)
+    give the same frames, bit for bit. No tolerance: the shard stores float16 and
+    inference rounds through the same function (spectrogram_of_samples), so a
+    drift in decoding, resampling, the log-mel or the rounding shows here."""
     import pipeline
     from krotos.audio.shards import ShardReader
+    from krotos.model.embed import AudioEmbedder
 
     luigi_config.set("Spectrograms", "n_mels", tiny_model.N_MELS)
     luigi_config.set("Spectrograms", "min_seconds", 1.0)
     task = pipeline.Spectrograms(shard=0, n_shards=10)  # 40 demo tracks: 4 in shard 0
     ok, _ = run_tasks([task])
     assert ok
-    service = Embedder(Path(model["folders"]["TrainTagModel"]) / "model.keras",
-                       tiny_model.VOCAB, Path(model["model_dir"]) / "model.keras",
-                       task.extract_params())
+    params = task.extract_params()
+    tag_model = Path(model["folders"]["TrainTagModel"]) / "model.keras"
+    service = Embedder(tag_model, tiny_model.VOCAB, Path(model["model_dir"]) / "model.keras",
+                       params)
+    cli = AudioEmbedder(str(tag_model), params.as_dict())
     previews = [p for p in task.requires().previews() if p["status"] == "ok"]
-    assert previews and previews[0]["path"].endswith(".mp3")
+    assert len(previews) >= 3 and all(p["path"].endswith(".mp3") for p in previews)
     with ShardReader(task.file("shard.h5")) as reader:
-        for preview in previews[:2]:
-            stored = np.asarray(reader.read(reader.index_of(preview["track_id"])),
-                                dtype=np.float32)
-            # Bytes, as the worker gets them.
+        for preview in previews:
+            stored = np.asarray(reader.read(reader.index_of(preview["track_id"])))
+            assert stored.dtype == np.float16 and params.dtype == "float16"
+            stored = stored.astype(np.float32)
+            # Bytes, as the worker gets them; a path, as krotos predict reads it.
             mel, _ = service.spectrogram(Path(preview["path"]).read_bytes(), name="preview")
             np.testing.assert_array_equal(mel, stored)
+            mel, _ = service.spectrogram(preview["path"])
+            np.testing.assert_array_equal(mel, stored)
+            np.testing.assert_array_equal(cli.spectrogram(preview["path"]), stored)
 
 
 @pytest.mark.parametrize("make, code", [

@@ -288,10 +288,8 @@ def linear_probe_scores(track_ids, embeddings, splits, targets, Cs=None, seed=0)
 class AudioEmbedder:
     """Embeddings of audio files with a tag model: the pipeline's features, then the model.
 
-    The spectrogram is computed exactly as the ``Spectrograms`` task does
-    (:func:`krotos.audio.extract.spectrogram_of_samples`, rounded to the
-    shards' storage type) from audio decoded by
-    :func:`krotos.inference.decode_limited`; the embedding is the mean over
+    The spectrogram is the service's, computed exactly as the ``Spectrograms``
+    task does (:func:`krotos.inference.clip_spectrogram`); the embedding is the mean over
     the clip's windows (:func:`krotos.inference.window_starts`).
 
     Parameters
@@ -348,20 +346,9 @@ class AudioEmbedder:
         ------
         krotos.inference.AudioError
         """
-        from krotos.audio.extract import Rejected, spectrogram_of_samples
-        from krotos.inference import TOO_SHORT, AudioError, decode_limited
+        from krotos.inference import clip_spectrogram
 
-        samples, sr, _ = decode_limited(path)
-        try:
-            mel = spectrogram_of_samples(samples, sr, self.params, str(path),
-                                         min_seconds=self.min_seconds)
-        except Rejected as rej:
-            raise AudioError(rej.status, rej.reason) from None
-        mel = mel.astype(self.params.dtype).astype(np.float32)
-        if mel.shape[0] < self.window_frames:
-            raise AudioError(TOO_SHORT, f"{path}: {mel.shape[0]} spectrogram frames, the model "
-                                        f"window needs {self.window_frames}")
-        return mel
+        return clip_spectrogram(path, self.params, self.window_frames, name=str(path))[0]
 
     def embed_spectrogram(self, mel):
         """Window-averaged embedding ``(dim,)`` float32 of one spectrogram, and its windows."""
