@@ -31,6 +31,17 @@ def real_fixture(*parts):
     return path
 
 
+#: The real music of ../shared/fixtures/real/audio (its README says what each is).
+REAL_AUDIO = ["TRWJAZW128F42760DD_test.mp3", "joram-moments_of_clarity-08-solipsism-59-88.mp3",
+              "Kevin_MacLeod_-_Vibe_Ace.ogg", "Karissa_Hobbs_-_Lets_Go_Fishin.ogg"]
+
+
+@pytest.fixture(scope="module")
+def real_files():
+    """Paths of :data:`REAL_AUDIO`; skips where the real fixtures are absent."""
+    return [str(real_fixture("audio", name)) for name in REAL_AUDIO]
+
+
 class LuigiConfig:
     """Set luigi.cfg values for one test; everything is restored afterwards."""
 

@@ -10,22 +10,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tiny_model  # noqa: E402
-from conftest import real_fixture  # noqa: E402
 
 from krotos.cli import main  # noqa: E402
-
-REAL = ["TRWJAZW128F42760DD_test.mp3", "joram-moments_of_clarity-08-solipsism-59-88.mp3",
-        "Kevin_MacLeod_-_Vibe_Ace.ogg", "Karissa_Hobbs_-_Lets_Go_Fishin.ogg"]
 
 
 @pytest.fixture(scope="module")
 def model():
     return tiny_model.build()
-
-
-@pytest.fixture(scope="module")
-def real_files():
-    return [str(real_fixture("audio", name)) for name in REAL]
 
 
 def test_predict_prints_top_tags_of_real_mp3_and_ogg(model, real_files, capsys):
