@@ -26,6 +26,7 @@ ahead of training. Which model is *better* is measured by the
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -44,7 +45,7 @@ AUGMENT = dict(gain_db=6.0, time_shift=8, time_masks=2, time_mask_frames=12, fre
 
 
 def synthetic_shards(folder, n_tracks, n_mels, frames, per_shard=100, seed=0):
-    from krotos.audio.shards import ShardWriter
+    from krotos.shards.writer import ShardWriter
 
     rng = np.random.default_rng(seed)
     paths, ids = [], []
@@ -97,10 +98,11 @@ def main(argv=None):
 
     from krotos.model.data import Augmentation, ShardReaderPool, index_tracks, training_dataset
     from krotos.model.network import build_tag_model
+    from krotos.model.params import DIELEMAN as DIELEMAN_NET, TrainingParams
 
     tmp = None
     if a.manifest:
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
 
         m = read_manifest(a.manifest)
         paths = [s["path"] for s in m["shards"]]
@@ -118,16 +120,17 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     targets = {t: (rng.random(a.tags) < 0.1).astype(np.float32) for t in index.track_ids}
     sizes = SHORTCHUNK if a.shortchunk else DIELEMAN if a.dieleman else DEMO
-    augmentation = Augmentation(**AUGMENT) if a.augment else None
+    augmentation = Augmentation(**AUGMENT) if a.augment else Augmentation()
     keras.utils.set_random_seed(0)
-    model = build_tag_model(index.n_mels, a.window, a.tags, **sizes)
+    # Dieleman's 1-D network (the former code defaults) with these sizes.
+    model = build_tag_model(index.n_mels, a.window, a.tags, dataclasses.replace(DIELEMAN_NET, **sizes))
     model.compile(optimizer="adam", loss="binary_crossentropy")
     pool = ShardReaderPool(index, cache_bytes=int(a.cache_mb * 2 ** 20))
 
     def pipeline(epoch, pool=pool):
-        return training_dataset(index, targets, a.window, a.batch, epoch=epoch,
-                                crops_per_track=a.crops, parallel_reads=a.parallel_reads,
-                                pool=pool, augmentation=augmentation)
+        params = TrainingParams(batch_size=a.batch, crops_per_track=a.crops, seed=0,
+                                parallel_reads=a.parallel_reads, augmentation=augmentation)
+        return training_dataset(index, targets, a.window, params, epoch=epoch, pool=pool)
 
     def read_uncached():
         cold = ShardReaderPool(index)

@@ -17,7 +17,7 @@ Then reads each in a fresh process, at full size and at a tenth, and prints
 seconds, rows/s and the peak resident memory: the track list as the tag
 database reads it (:func:`krotos.msd.hdf5.iter_msd_h5_tracks`, the
 ``TRACK_FIELDS`` only) and the shard count's cheap row count
-(:func:`krotos.audio.sharding.count_input_tracks`); the Last.fm folder
+(:func:`krotos.shards.sharding.count_input_tracks`); the Last.fm folder
 through :func:`krotos.msd.lastfm.iter_lastfm_json`. Nothing read is kept, so
 memory that grows with the size is the reader's own.
 """
@@ -126,7 +126,7 @@ def _memory(field):
 
 def _read(kind, path):
     """In a fresh process: read everything, keep nothing; print seconds, rows, memory."""
-    from krotos.audio.sharding import count_input_tracks
+    from krotos.shards.sharding import count_input_tracks
     from krotos.msd.hdf5 import iter_msd_h5_tracks
     from krotos.msd.lastfm import iter_lastfm_json
 

@@ -37,7 +37,8 @@ import types
 import numpy as np
 
 from krotos.audio.decode import MIN_DECODED_FRACTION, DecodeError, load_audio, to_mono
-from krotos.audio.extract import ExtractParams, Rejected, spectrogram_of_samples
+from krotos.audio.extract import ExtractParams, spectrogram_of_samples
+from krotos.shards.status import Rejected
 
 #: Stable codes of :class:`AudioError` (also the service's error codes).
 EMPTY = "empty"
@@ -395,7 +396,7 @@ class Embedder:
     @classmethod
     def from_files(cls, files, **kwargs):
         """An Embedder from a :class:`krotos.locate.ModelFiles`."""
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
 
         return cls(files.tag_model, files.vocabulary, files.latent_model,
                    read_manifest(files.manifest)["params"], **kwargs)

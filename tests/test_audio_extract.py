@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from krotos.audio import status as st
-from krotos.audio.extract import (ExtractParams, count_statuses, extract_shard,
-                                  extract_shard_files)
-from krotos.audio.manifest import index_shards, read_manifest
-from krotos.audio.shards import ShardReader
-from krotos.audio.sharding import count_input_tracks, n_shards, shard_items
+from krotos.audio.extract import ExtractParams, extract_shard, extract_shard_files
+from krotos.shards import status as st
+from krotos.shards.manifest import index_shards, read_manifest
+from krotos.shards.reader import ShardReader
+from krotos.shards.sharding import count_input_tracks, n_shards, shard_items
 from krotos.sources.fetch import write_previews_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +89,7 @@ def test_every_bad_input_is_recorded_and_the_shard_completes(bad_and_good, tmp_p
     assert "HTML" in results["TR09_html"]["reason"]
     assert "truncated" in results["TR10_truncated"]["reason"]
     assert results["TR12_missing"]["reason"] == "HTTP 404, no preview"
-    assert count_statuses(results) == {"ok": 5, "too_short": 1, "silent": 1,
+    assert st.count_statuses(results) == {"ok": 5, "too_short": 1, "silent": 1,
                                        "undecodable": 4, "missing_preview": 1,
                                        "fetch_failed": 1}
     assert seen[-1][0] == 1.0 and len(seen) == len(bad_and_good)

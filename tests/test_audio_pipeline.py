@@ -7,9 +7,9 @@ import shutil
 import threading
 
 from conftest import run_tasks
-from krotos.audio.manifest import read_manifest
-from krotos.audio.sharding import shard_items
-from krotos.audio.shards import ShardReader
+from krotos.shards.manifest import read_manifest
+from krotos.shards.reader import ShardReader
+from krotos.shards.sharding import shard_items
 from krotos.tagdb import TagDB
 from pipeline.audio import FetchPreviews, SpectrogramIndex, Spectrograms
 from pipeline.tagdb import TagDatabase

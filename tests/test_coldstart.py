@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from krotos.audio.shards import ShardWriter
+from krotos.shards.writer import ShardWriter
 from krotos.cf.als import write_factors
 from krotos.cf.playmatrix import PlaySplit, write_play_split
 from krotos.coldstart.evaluate import evaluate_cold_start

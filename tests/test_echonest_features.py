@@ -8,8 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from krotos.audio.manifest import index_shards, read_manifest
-from krotos.audio.shards import ShardReader
+from krotos.shards import status as st
+from krotos.shards.manifest import index_shards, read_manifest
+from krotos.shards.reader import ShardReader
 from krotos.demo.msd_h5 import write_msd_track_arrays
 from krotos.features import echonest as en
 from krotos.features.echonest_shard import (
@@ -215,10 +216,10 @@ def _status(tmp_path, name, analysis=None, mutate=None, params=None, track_id=GO
     try:
         matrix, warnings = en.features_of_file(path, params or en.EchonestParams(),
                                                track_id=track_id)
-    except en.Rejected as rej:
+    except st.Rejected as rej:
         assert path in rej.reason  # every reason names the file
         return rej.status, rej.reason, None
-    return en.OK, "; ".join(warnings), matrix
+    return st.OK, "; ".join(warnings), matrix
 
 
 def _replace(f, name, values):
@@ -235,20 +236,20 @@ def test_a_good_synthetic_file_is_ok(tmp_path):
 def test_missing_segment_arrays(tmp_path):
     status, reason, _ = _status(tmp_path, "no_timbre",
                                 mutate=lambda f: f.__delitem__("analysis/segments_timbre"))
-    assert status == en.BAD_ANALYSIS and "analysis/segments_timbre" in reason
+    assert status == st.BAD_ANALYSIS and "analysis/segments_timbre" in reason
     status, reason, _ = _status(tmp_path, "no_loud",
                                 mutate=lambda f: f.__delitem__("analysis/segments_loudness_max"))
-    assert status == en.BAD_ANALYSIS and "segments_loudness_max" in reason
+    assert status == st.BAD_ANALYSIS and "segments_loudness_max" in reason
     # the other loudness array is enough when it is the one asked for
     status, _, _ = _status(tmp_path, "no_loud2",
                            mutate=lambda f: f.__delitem__("analysis/segments_loudness_max"),
                            params=en.EchonestParams(loudness="start"))
-    assert status == en.OK
+    assert status == st.OK
 
 
 def test_zero_segments(tmp_path):
     status, reason, _ = _status(tmp_path, "zero", analysis=_analysis(starts=[]))
-    assert status == en.BAD_ANALYSIS and "zero segments" in reason
+    assert status == st.BAD_ANALYSIS and "zero segments" in reason
 
 
 def test_arrays_of_different_lengths(tmp_path):
@@ -256,7 +257,7 @@ def test_arrays_of_different_lengths(tmp_path):
         tmp_path, "short_pitches",
         mutate=lambda f: _replace(f, "analysis/segments_pitches",
                                   f["analysis/segments_pitches"][:-3]))
-    assert status == en.BAD_ANALYSIS and "segments_pitches" in reason
+    assert status == st.BAD_ANALYSIS and "segments_pitches" in reason
 
 
 @pytest.mark.parametrize("array", ["segments_loudness_max", "segments_timbre", "segments_start"])
@@ -266,7 +267,7 @@ def test_nan_values(tmp_path, array):
         values.flat[7] = np.nan
         _replace(f, f"analysis/{array}", values)
     status, reason, _ = _status(tmp_path, f"nan_{array}", mutate=mutate)
-    assert status == en.BAD_ANALYSIS and "NaN" in reason
+    assert status == st.BAD_ANALYSIS and "NaN" in reason
 
 
 def test_segments_out_of_order_are_sorted_with_a_warning(tmp_path):
@@ -278,7 +279,7 @@ def test_segments_out_of_order_are_sorted_with_a_warning(tmp_path):
     for key in ("segments_start", "segments_timbre", "segments_pitches", "loudness"):
         swapped[key] = good[key][order]
     status, reason, matrix = _status(tmp_path, "swapped", analysis=swapped)
-    assert status == en.OK and "sorted by start time" in reason
+    assert status == st.OK and "sorted by start time" in reason
     np.testing.assert_array_equal(matrix, expected)
 
 
@@ -289,7 +290,7 @@ def test_duplicate_and_out_of_range_starts_are_dropped_with_a_warning(tmp_path):
     starts[-1] = 25.0              # starts after the end of the track
     analysis["segments_start"] = starts
     status, reason, matrix = _status(tmp_path, "dups", analysis=analysis)
-    assert status == en.OK
+    assert status == st.OK
     assert "duplicate start" in reason and "outside [0, duration" in reason
     # of the two rows starting together, the later one holds
     np.testing.assert_allclose(matrix[int(starts[4] * 10) + 1, :12],
@@ -301,19 +302,19 @@ def test_heavily_disordered_segments_are_rejected(tmp_path):
     analysis["segments_start"] = np.random.default_rng(1).permutation(
         analysis["segments_start"])
     status, reason, _ = _status(tmp_path, "scrambled", analysis=analysis)
-    assert status == en.BAD_ANALYSIS and "corrupt segment table" in reason
+    assert status == st.BAD_ANALYSIS and "corrupt segment table" in reason
 
 
 def test_too_short_and_no_beats(tmp_path):
     status, reason, _ = _status(tmp_path, "short", analysis=_analysis(duration=3.0))
-    assert status == en.TOO_SHORT and "min_seconds" in reason
+    assert status == st.TOO_SHORT and "min_seconds" in reason
     no_beats = _analysis()
     no_beats["beats_start"] = np.zeros(0)
     status, reason, _ = _status(tmp_path, "nobeats", analysis=no_beats,
                                 params=en.EchonestParams(grid="beats"))
-    assert status == en.BAD_ANALYSIS and "no beats" in reason
+    assert status == st.BAD_ANALYSIS and "no beats" in reason
     status, _, _ = _status(tmp_path, "nobeats_fixed", analysis=no_beats)
-    assert status == en.OK  # the fixed grid does not need beats
+    assert status == st.OK  # the fixed grid does not need beats
 
 
 def test_missing_duration_is_estimated_with_a_warning(tmp_path):
@@ -322,39 +323,39 @@ def test_missing_duration_is_estimated_with_a_warning(tmp_path):
         rows["duration"] = np.nan
         _replace(f, "analysis/songs", rows)
     status, reason, matrix = _status(tmp_path, "nodur", mutate=mutate)
-    assert status == en.OK and "duration" in reason
+    assert status == st.OK and "duration" in reason
     assert matrix.shape[0] == 200
 
 
 def test_files_that_are_not_msd_track_files(tmp_path):
     text = tmp_path / "TRAAAAA128F0000001.h5"
     text.write_text("this is not HDF5\n")
-    with pytest.raises(en.Rejected) as info:
+    with pytest.raises(st.Rejected) as info:
         en.features_of_file(str(text), en.EchonestParams())
-    assert info.value.status == en.UNREADABLE_H5 and str(text) in info.value.reason
+    assert info.value.status == st.UNREADABLE_H5 and str(text) in info.value.reason
 
     empty = tmp_path / "empty.h5"
     empty.write_bytes(b"")
-    with pytest.raises(en.Rejected) as info:
+    with pytest.raises(st.Rejected) as info:
         en.features_of_file(str(empty), en.EchonestParams())
-    assert info.value.status == en.UNREADABLE_H5
+    assert info.value.status == st.UNREADABLE_H5
 
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["frames"] = np.zeros((3, 2))
-    with pytest.raises(en.Rejected) as info:
+    with pytest.raises(st.Rejected) as info:
         en.features_of_file(str(other), en.EchonestParams())
-    assert info.value.status == en.NOT_MSD_TRACK and "metadata/songs" in info.value.reason
+    assert info.value.status == st.NOT_MSD_TRACK and "metadata/songs" in info.value.reason
 
     no_analysis = _write(tmp_path / "noanalysis.h5", _analysis())
     with h5py.File(no_analysis, "a") as f:
         del f["analysis/songs"]
-    with pytest.raises(en.Rejected) as info:
+    with pytest.raises(st.Rejected) as info:
         en.features_of_file(no_analysis, en.EchonestParams())
-    assert info.value.status == en.NOT_MSD_TRACK and "analysis/songs" in info.value.reason
+    assert info.value.status == st.NOT_MSD_TRACK and "analysis/songs" in info.value.reason
 
     status, reason, _ = _status(tmp_path, "wrong_track", track_id="TRBBBBB128F0000002")
-    assert status == en.NOT_MSD_TRACK and "TRBBBBB128F0000002" in reason
+    assert status == st.NOT_MSD_TRACK and "TRBBBBB128F0000002" in reason
 
 
 def test_bad_tracks_are_recorded_and_the_shard_goes_on(tmp_path):
@@ -417,8 +418,8 @@ def test_copy_of_real_file_with_missing_arrays(real_dir, tmp_path):
     with h5py.File(path, "a") as f:
         del f["analysis/segments_pitches"]
         del f["analysis/segments_start"]
-    with pytest.raises(en.Rejected) as info:
+    with pytest.raises(st.Rejected) as info:
         en.features_of_file(str(path), en.EchonestParams(), track_id=REAL_IDS[0])
-    assert info.value.status == en.BAD_ANALYSIS
+    assert info.value.status == st.BAD_ANALYSIS
     assert "analysis/segments_start" in info.value.reason
     assert "analysis/segments_pitches" in info.value.reason

@@ -82,8 +82,8 @@ def real_msd(tmp_path, data_root, luigi_config):
 def test_a_file_named_otherwise_is_read_by_the_id_that_listed_it(real_msd, data_root):
     """Issue 18, defect 7: listed from its metadata, looked up by file name, reported
     missing_h5. Now: reported with both ids, and its features found all the same."""
-    from krotos.audio.manifest import read_manifest
-    from krotos.audio.shards import ShardReader
+    from krotos.shards.manifest import read_manifest
+    from krotos.shards.reader import ShardReader
     from krotos.features.echonest import EchonestParams, features_of_file
     from pipeline.echonest import EchonestIndex
     from pipeline.tagdb import TagDatabase

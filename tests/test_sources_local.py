@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from krotos.audio import status as st
+from krotos.shards import status as st
 from krotos.sources.fetch import fetch_shard, open_source, read_previews_json
 from krotos.sources.local import LocalPreviews
 

@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 
-from krotos.audio import status as st
+from krotos.shards import status as st
 from krotos.sources.fetch import fetch_shard, open_source, read_previews_json
 from krotos.sources.sevendigital import AuthError, SevenDigitalClient, credentials
 

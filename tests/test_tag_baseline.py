@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from krotos.audio.shards import ShardWriter
+from krotos.shards.writer import ShardWriter
 from krotos.model.scores import roc_auc_macro
 from krotos.model.tag_baseline import fit_tag_baseline, tag_baseline_scores
 

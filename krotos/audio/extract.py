@@ -1,17 +1,21 @@
-"""Extraction of one shard: preview files in, one HDF5 shard of log-mels out."""
+"""Extraction of one shard: preview files in, one HDF5 shard of log-mels out.
 
-import collections
+The shard goes into the shard store (:mod:`krotos.shards`) as the Echo Nest
+features do; a refused clip raises :class:`krotos.shards.status.Rejected`.
+"""
+
 import dataclasses
 import os
 
 import numpy as np
 
-from krotos.audio import status as st
 from krotos.audio.decode import DecodeError, load_audio
 from krotos.audio.features import log_mel
 from krotos.audio.resample import check_resampler, resample
-from krotos.audio.shards import ShardWriter
 from krotos.progress import no_progress
+from krotos.shards import status as st
+from krotos.shards.manifest import SHARD_FILE, write_results
+from krotos.shards.writer import ShardWriter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,15 +73,6 @@ class ExtractParams:
         return d
 
 
-class Rejected(Exception):
-    """A track that yields no spectrogram, with its manifest status."""
-
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def spectrogram_of_file(path, params, name=None):
     """Decode, check, resample and compute the log-mel of one file.
 
@@ -96,7 +91,7 @@ def spectrogram_of_file(path, params, name=None):
 
     Raises
     ------
-    Rejected
+    krotos.shards.status.Rejected
         ``undecodable``, ``too_short`` or ``silent``, with a reason naming the file.
     """
     path = os.fspath(path)
@@ -104,7 +99,7 @@ def spectrogram_of_file(path, params, name=None):
     try:
         samples, sr = load_audio(path)
     except DecodeError as exc:
-        raise Rejected(st.UNDECODABLE, str(exc).replace(path, name)) from exc
+        raise st.Rejected(st.UNDECODABLE, str(exc).replace(path, name)) from exc
     return spectrogram_of_samples(samples, sr, params, name)
 
 
@@ -135,18 +130,18 @@ def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
 
     Raises
     ------
-    Rejected
+    krotos.shards.status.Rejected
         ``undecodable``, ``too_short`` or ``silent``.
     """
     min_seconds = params.min_seconds if min_seconds is None else min_seconds
     seconds = len(samples) / sr
     if seconds < min_seconds:
-        raise Rejected(st.TOO_SHORT, f"{name}: {seconds:.2f} s < min_seconds="
+        raise st.Rejected(st.TOO_SHORT, f"{name}: {seconds:.2f} s < min_seconds="
                                      f"{min_seconds:g}")
     peak = float(np.max(np.abs(samples)))
     peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
     if peak_db < params.silence_db:
-        raise Rejected(st.SILENT, f"{name}: peak {peak_db:.1f} dBFS < silence_db="
+        raise st.Rejected(st.SILENT, f"{name}: peak {peak_db:.1f} dBFS < silence_db="
                                   f"{params.silence_db:g}")
     samples = resample(samples, sr, params.sample_rate, params.resampler,
                        params.resample_quality)
@@ -156,7 +151,7 @@ def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
     # The one rounding to the storage type: the shard writer's cast is then exact.
     mel = mel.astype(params.dtype).astype(np.float32)
     if not np.all(np.isfinite(mel)):
-        raise Rejected(st.UNDECODABLE, f"{name}: spectrogram has NaN or inf")
+        raise st.Rejected(st.UNDECODABLE, f"{name}: spectrogram has NaN or inf")
     return mel
 
 
@@ -170,7 +165,7 @@ def extract_shard(previews, out_path, params, progress=None):
         by :func:`krotos.sources.fetch.fetch_previews`; tracks whose status is
         not ``ok`` are passed through with their status.
     out_path : str
-        Shard file to create (HDF5, :class:`krotos.audio.shards.ShardWriter`);
+        Shard file to create (HDF5, :class:`krotos.shards.writer.ShardWriter`);
         it appears only once complete.
     params : ExtractParams
     progress : callable, optional
@@ -201,8 +196,8 @@ def extract_shard(previews, out_path, params, progress=None):
             else:
                 try:
                     mel = spectrogram_of_file(item["path"], params, item.get("name"))
-                except Rejected as rej:
-                    results[track_id] = st.entry(rej.status, rej.reason)
+                except st.Rejected as rej:
+                    results[track_id] = rej.entry()
                 else:
                     writer.append(track_id, mel)
                     results[track_id] = st.entry(st.OK)
@@ -211,21 +206,12 @@ def extract_shard(previews, out_path, params, progress=None):
     return results
 
 
-def count_statuses(results):
-    """``{status: count}`` over a ``track_id -> {"status", ...}`` mapping."""
-    return dict(collections.Counter(r["status"] for r in results.values()))
-
-
-SHARD_FILE = "shard.h5"
-RESULTS_FILE = "results.json"
-
-
 def extract_shard_files(previews_json, out_dir, params, progress=None, previews_folder=None):
     """The ``Spectrograms`` task's work: ``previews.json`` in, shard files out.
 
     Writes ``out_dir/shard.h5`` (:func:`extract_shard`) and
-    ``out_dir/results.json`` (``{"params", "tracks": {track_id: {"status",
-    "reason"}}, "summary"}``). ``previews_folder`` is the dataset's folder
+    ``out_dir/results.json`` (:func:`krotos.shards.manifest.write_results`).
+    ``previews_folder`` is the dataset's folder
     that ``previews.json`` names local previews relative to (see
     :func:`krotos.sources.fetch.read_previews_json`); reasons name files as
     ``previews.json`` does.
@@ -235,16 +221,12 @@ def extract_shard_files(previews_json, out_dir, params, progress=None, previews_
     dict
         The per-track results.
     """
-    import json
-
     from krotos.sources.fetch import read_previews_json
 
     previews = read_previews_json(previews_json, previews_folder)
     results = extract_shard(previews, os.path.join(out_dir, SHARD_FILE), params,
                             progress=progress)
-    with open(os.path.join(out_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
-        json.dump({"params": params.as_dict(), "tracks": results,
-                   "summary": count_statuses(results)}, f, indent=1)
+    write_results(out_dir, params.as_dict(), results)
     return results
 
 

@@ -11,7 +11,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from krotos.audio.shards import ShardReader
+from krotos.shards.reader import ShardReader
 
 ALPHAS = np.logspace(-2, 4, 13)
 

@@ -36,7 +36,7 @@ def add_parser(subparsers):
 
 def _configured_manifest():
     """The current configuration's spectrogram manifest (its path; it may not exist yet)."""
-    from pipeline.echonest import feature_index_task
+    from pipeline.features import feature_index_task
 
     from krotos.config import ConfigError
 
@@ -97,7 +97,7 @@ def run(args):
 
 
 def _manifest_params(path):
-    from krotos.audio.manifest import read_manifest
+    from krotos.shards.manifest import read_manifest
 
     if not os.path.isfile(path):
         raise CommandError(f"{path} does not exist: run `luigi --module pipeline "
@@ -106,7 +106,7 @@ def _manifest_params(path):
 
 
 def _catalogue(model, manifest, args):
-    from krotos.audio.manifest import read_manifest
+    from krotos.shards.manifest import read_manifest
     from krotos.model.embed import check_same_features, embed_tracks
 
     params = _manifest_params(manifest or _configured_manifest())

@@ -30,12 +30,12 @@ training split in its first layer, exactly as it does the log-mel bands.
 
 Bad input
 ---------
-A track is rejected (:class:`Rejected`, with a status and a reason naming the
-file) when its file is not HDF5 (``unreadable_h5``), is not an MSD track file
-or holds another track (``not_msd_track``), lacks a segment array, has zero
-segments, arrays of different lengths, or NaN/inf in timbre, pitches, loudness
-or start times (``bad_analysis``), or is shorter than ``min_seconds``
-(``too_short``).
+A track is rejected (:class:`krotos.shards.status.Rejected`, with a status
+and a reason naming the file) when its file is not HDF5 (``unreadable_h5``),
+is not an MSD track file or holds another track (``not_msd_track``), lacks a
+segment array, has zero segments, arrays of different lengths, or NaN/inf in
+timbre, pitches, loudness or start times (``bad_analysis``), or is shorter
+than ``min_seconds`` (``too_short``).
 
 Disorder in the segment start times is *repaired* and recorded, as long as it
 touches at most :data:`MAX_REPAIRED_FRACTION` of the segments (else the file
@@ -52,9 +52,8 @@ import os
 
 import numpy as np
 
-# The manifest's status vocabulary (shared with the audio extraction).
-from krotos.audio.status import (  # noqa: F401 - re-exported for callers
-    BAD_ANALYSIS, MISSING_H5, NOT_MSD_TRACK, OK, TOO_SHORT, UNREADABLE_H5, entry)
+# The shard store's status vocabulary and rejection, shared with the audio extraction.
+from krotos.shards import status as st
 
 #: Channel names, in matrix column order.
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -74,15 +73,6 @@ NOMINAL_BEATS_PER_SECOND = 2.0
 
 SEGMENT_FIELDS = ("segments_start", "segments_timbre", "segments_pitches")
 LOUDNESS_FIELDS = {"max": "segments_loudness_max", "start": "segments_loudness_start"}
-
-
-class Rejected(Exception):
-    """A track that yields no feature matrix, with its manifest status."""
-
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +168,7 @@ def read_track_analysis(path, track_id=None, row=0, loudness="max", beats=True, 
 
     Raises
     ------
-    Rejected
+    krotos.shards.status.Rejected
         ``unreadable_h5``, ``not_msd_track`` or ``bad_analysis`` (missing
         arrays), with a reason naming the file.
     """
@@ -196,28 +186,28 @@ def read_track_analysis(path, track_id=None, row=0, loudness="max", beats=True, 
         with MSDFile(path) as f:
             song = f.table_row("analysis", row, ("track_id", "duration")) or {}
             if "track_id" not in song or "duration" not in song:
-                raise Rejected(NOT_MSD_TRACK, f"{where}: no analysis/songs table with "
-                                              f"track_id and duration (not an MSD track file?)")
+                raise st.Rejected(st.NOT_MSD_TRACK, f"{where}: no analysis/songs table with "
+                                                    f"track_id and duration (not an MSD track file?)")
             found = song["track_id"]
             if track_id is not None and found != track_id:
-                raise Rejected(NOT_MSD_TRACK, f"{where}: row {row} holds track "
-                                              f"{found!r}, expected {track_id}")
+                raise st.Rejected(st.NOT_MSD_TRACK, f"{where}: row {row} holds track "
+                                                    f"{found!r}, expected {track_id}")
             arrays = f.arrays(needed + (("beats_start",) if beats else ()), row)
     except UnreadableFile as exc:
-        raise Rejected(UNREADABLE_H5, named(exc)) from exc
+        raise st.Rejected(st.UNREADABLE_H5, named(exc)) from exc
     except (InputFileError, IndexError, KeyError) as exc:
-        raise Rejected(NOT_MSD_TRACK, named(exc).strip("'\"")) from exc
+        raise st.Rejected(st.NOT_MSD_TRACK, named(exc).strip("'\"")) from exc
     missing = [name for name in needed if name not in arrays]
     if missing:
-        raise Rejected(BAD_ANALYSIS, f"{where}: missing segment arrays: "
-                                     f"{', '.join('analysis/' + m for m in missing)}")
+        raise st.Rejected(st.BAD_ANALYSIS, f"{where}: missing segment arrays: "
+                                           f"{', '.join('analysis/' + m for m in missing)}")
     out = {name: arrays[name] for name in SEGMENT_FIELDS}
     out["loudness"] = arrays[LOUDNESS_FIELDS[loudness]]
     out["beats_start"] = arrays.get("beats_start", np.zeros(0))
     for name, values in out.items():
         if values.dtype.kind not in "fiu":
-            raise Rejected(BAD_ANALYSIS, f"{where}: {name} holds {values.dtype} values, "
-                                         f"not numbers")
+            raise st.Rejected(st.BAD_ANALYSIS, f"{where}: {name} holds {values.dtype} values, "
+                                               f"not numbers")
     out["track_id"] = found
     try:
         out["duration"] = float(song["duration"])
@@ -248,7 +238,7 @@ def check_analysis(analysis, where="track"):
 
     Raises
     ------
-    Rejected
+    krotos.shards.status.Rejected
         ``bad_analysis`` with the reason.
     """
     starts = np.asarray(analysis["segments_start"], dtype=np.float64)
@@ -257,14 +247,14 @@ def check_analysis(analysis, where="track"):
     loud = np.asarray(analysis["loudness"], dtype=np.float64)
     n = starts.shape[0] if starts.ndim == 1 else -1
     if n == 0:
-        raise Rejected(BAD_ANALYSIS, f"{where}: zero segments")
+        raise st.Rejected(st.BAD_ANALYSIS, f"{where}: zero segments")
     shapes = {"segments_start": (starts.shape, (n,)), "segments_timbre": (timbre.shape, (n, 12)),
               "segments_pitches": (pitches.shape, (n, 12)), "loudness": (loud.shape, (n,))}
     wrong = [f"{name} {tuple(got)} (expected {want})"
              for name, (got, want) in shapes.items() if n < 0 or tuple(got) != want]
     if wrong:
-        raise Rejected(BAD_ANALYSIS, f"{where}: segment arrays disagree in shape: "
-                                     f"{'; '.join(wrong)}")
+        raise st.Rejected(st.BAD_ANALYSIS, f"{where}: segment arrays disagree in shape: "
+                                           f"{'; '.join(wrong)}")
     values = np.concatenate([timbre, pitches, loud[:, None]], axis=1)
     # One look at every value; the counts per array only for the message.
     if not (np.isfinite(starts).all() and np.isfinite(values).all()):
@@ -272,7 +262,7 @@ def check_analysis(analysis, where="track"):
                             ("segments_pitches", pitches), ("segment loudness", loud)):
             bad = int(np.count_nonzero(~np.isfinite(array)))
             if bad:
-                raise Rejected(BAD_ANALYSIS, f"{where}: {bad} NaN/inf value(s) in {name}")
+                raise st.Rejected(st.BAD_ANALYSIS, f"{where}: {bad} NaN/inf value(s) in {name}")
     warnings = []
 
     duration = float(analysis.get("duration", np.nan))
@@ -312,11 +302,11 @@ def check_analysis(analysis, where="track"):
         warnings.append(f"{outside} segment(s) starting outside [0, duration="
                         f"{duration:g} s) dropped")
     if repaired > MAX_REPAIRED_FRACTION * n:
-        raise Rejected(BAD_ANALYSIS, f"{where}: {repaired} of {n} segments out of order, "
-                                     f"duplicated or out of range (more than "
-                                     f"{MAX_REPAIRED_FRACTION:.0%}): corrupt segment table")
+        raise st.Rejected(st.BAD_ANALYSIS, f"{where}: {repaired} of {n} segments out of order, "
+                                           f"duplicated or out of range (more than "
+                                           f"{MAX_REPAIRED_FRACTION:.0%}): corrupt segment table")
     if len(starts) == 0:
-        raise Rejected(BAD_ANALYSIS, f"{where}: no segment starts inside the track")
+        raise st.Rejected(st.BAD_ANALYSIS, f"{where}: no segment starts inside the track")
     if end is None:
         # Without a usable duration the last segment gets a typical length.
         typical = float(np.median(np.diff(starts))) if len(starts) > 1 else 0.25
@@ -424,21 +414,21 @@ def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track", min_
 
     Raises
     ------
-    Rejected
+    krotos.shards.status.Rejected
         ``bad_analysis`` (including no beats with ``grid='beats'``) or
         ``too_short`` (no whole frame).
     """
     clean, warnings = check_analysis(analysis, where)
     if clean["end"] < min_seconds:
-        raise Rejected(TOO_SHORT, f"{where}: {clean['end']:.2f} s < min_seconds="
-                                  f"{min_seconds:g}")
+        raise st.Rejected(st.TOO_SHORT, f"{where}: {clean['end']:.2f} s < min_seconds="
+                                        f"{min_seconds:g}")
     if grid == "beats" and len(clean["beats"]) == 0:
-        raise Rejected(BAD_ANALYSIS, f"{where}: no beats (grid='beats' needs "
-                                     f"analysis/beats_start)")
+        raise st.Rejected(st.BAD_ANALYSIS, f"{where}: no beats (grid='beats' needs "
+                                           f"analysis/beats_start)")
     edges = _frame_edges(clean, grid, frame_rate)
     if len(edges) < 2:
-        raise Rejected(TOO_SHORT, f"{where}: {clean['end']:.2f} s holds no whole frame "
-                                  f"at {frame_rate:g} frames/s")
+        raise st.Rejected(st.TOO_SHORT, f"{where}: {clean['end']:.2f} s holds no whole frame "
+                                        f"at {frame_rate:g} frames/s")
     matrix = _box_means(clean["starts"], clean["values"], clean["end"], edges, np.float32)
     return matrix, warnings
 
@@ -468,7 +458,7 @@ def features_of_file(path, params, track_id=None, row=0, where=None):
 
     Raises
     ------
-    Rejected
+    krotos.shards.status.Rejected
         With the manifest status and a reason naming the file.
     """
     where = os.fspath(path) if where is None else where

@@ -1,9 +1,10 @@
 """Extraction of one shard of Echo Nest features from MSD HDF5 files.
 
-The output is the spectrogram shards' layout exactly (``shard.h5`` written by
-:class:`krotos.audio.shards.ShardWriter` with 25 channels, and
-``results.json``), so :func:`krotos.audio.manifest.index_shards` builds the
-manifest and everything downstream reads echonest shards like mel ones.
+The output goes into the shard store (:mod:`krotos.shards`) as the
+spectrograms do (``shard.h5`` written by :class:`krotos.shards.writer.ShardWriter`
+with 25 channels, and ``results.json``), so
+:func:`krotos.shards.manifest.index_shards` builds the manifest and
+everything downstream reads echonest shards like mel ones.
 
 Where the files are (``msd_h5``):
 
@@ -14,13 +15,13 @@ Where the files are (``msd_h5``):
   arrays and is refused with a message saying so.
 """
 
-import collections
-import json
 import os
 
-from krotos.audio.shards import ShardWriter
 from krotos.features import echonest as en
 from krotos.progress import no_progress
+from krotos.shards import status as st
+from krotos.shards.manifest import SHARD_FILE, write_results
+from krotos.shards.writer import ShardWriter
 
 
 def msd_h5_path(root, track_id):
@@ -134,7 +135,7 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
     progress : callable, optional
         ``progress(fraction, message)``, called every few tracks.
     compression : {'none', 'lzf', 'gzip'}
-        Storage filter of the shard (see :class:`krotos.audio.shards.ShardWriter`):
+        Storage filter of the shard (see :class:`krotos.shards.writer.ShardWriter`):
         none by default, lzf costs a third of the extraction time more for a
         third less disk.
 
@@ -158,8 +159,8 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
             track_id = _track_id(item)
             where = files.locate(track_id)
             if where is None:
-                results[track_id] = en.entry(
-                    en.MISSING_H5, f"no file for {track_id} under [krotos] msd_h5 "
+                results[track_id] = st.entry(
+                    st.MISSING_H5, f"no file for {track_id} under [krotos] msd_h5 "
                                    f"(looked for {files.expected(track_id)})")
             else:
                 path, row = where
@@ -167,8 +168,8 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
                 try:
                     matrix, warnings = en.features_of_file(path, params, track_id=track_id,
                                                            row=row, where=name)
-                except en.Rejected as rej:
-                    results[track_id] = en.entry(rej.status, rej.reason)
+                except st.Rejected as rej:
+                    results[track_id] = rej.entry()
                 else:
                     writer.append(track_id, matrix)
                     notes = list(warnings)
@@ -176,17 +177,12 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
                     if not files.aggregate and stem != track_id:
                         notes.insert(0, f"file named {stem} holds track {track_id} "
                                         f"(listed by its metadata)")
-                    results[track_id] = en.entry(
-                        en.OK, f"{name}: {'; '.join(notes)}" if notes else "")
+                    results[track_id] = st.entry(
+                        st.OK, f"{name}: {'; '.join(notes)}" if notes else "")
             if (i + 1) % every == 0 or i + 1 == n:
                 progress((i + 1) / max(n, 1), f"{i + 1}/{n} tracks, {len(writer)} ok "
                                               f"({os.path.basename(out_path)})")
     return results
-
-
-def count_statuses(results):
-    """``{status: count}`` over a ``track_id -> {"status", ...}`` mapping."""
-    return dict(collections.Counter(r["status"] for r in results.values()))
 
 
 def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
@@ -194,25 +190,20 @@ def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
     """The ``EchonestFeatures`` task's work: the shard's files in ``out_dir``.
 
     Writes ``shard.h5`` (:func:`extract_echonest_shard`) and ``results.json``
-    (``{"params", "tracks", "summary"}``) under the same names as the
-    spectrogram shards, so :func:`krotos.audio.manifest.index_shards` indexes
-    either kind.
+    (:func:`krotos.shards.manifest.write_results`), as the spectrogram shards
+    do, so :func:`krotos.shards.manifest.index_shards` indexes either kind.
 
     Returns
     -------
     dict
         The per-track results.
     """
-    from krotos.audio.extract import RESULTS_FILE, SHARD_FILE
-
     results = extract_echonest_shard(tracks, msd_h5, os.path.join(out_dir, SHARD_FILE),
                                      params, progress=progress, compression=compression)
-    with open(os.path.join(out_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
-        json.dump({"params": params.as_dict(), "tracks": results,
-                   "summary": count_statuses(results)}, f, indent=1)
+    write_results(out_dir, params.as_dict(), results)
     return results
 
 
 def summarize_repairs(results):
     """Number of ``ok`` tracks whose segment table was repaired (for logs)."""
-    return sum(1 for r in results.values() if r["status"] == en.OK and r["reason"])
+    return sum(1 for r in results.values() if r["status"] == st.OK and r["reason"])

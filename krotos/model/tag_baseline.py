@@ -200,7 +200,7 @@ def tag_baseline_scores(shard_paths, splits, targets, Cs=DEFAULT_CS, seed=0):
     Parameters
     ----------
     shard_paths : sequence of str
-        Spectrogram shards (:mod:`krotos.audio.shards`) holding the splits' tracks.
+        Spectrogram shards (:mod:`krotos.shards`) holding the splits' tracks.
     splits : dict
         ``{"train": [track_id, ...], "valid": [...], "test": [...]}``, the tag
         CNN's split.

@@ -1,6 +1,6 @@
 """Pick a few tracks per tag to show their model input in the report."""
 
-from krotos.audio.shards import ShardReader
+from krotos.shards.reader import ShardReader
 
 
 def spectrogram_examples(shard_paths, tag_matrix, vocabulary, n_tags=4, per_tag=2,

@@ -15,7 +15,7 @@ import collections
 import json
 import os
 
-from krotos.audio import status as st
+from krotos.shards import status as st
 from krotos.progress import no_progress
 from krotos.staging import atomic_write
 

@@ -7,7 +7,7 @@ ogg, wav and flac are accepted.
 
 import os
 
-from krotos.audio import status as st
+from krotos.shards import status as st
 
 EXTENSIONS = (".mp3", ".ogg", ".wav", ".flac")
 

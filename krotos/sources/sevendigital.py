@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1
 from urllib3.util.retry import Retry
 
-from krotos.audio import status as st
+from krotos.shards import status as st
 from krotos.sources.sniff import NotAudio, check_audio_file, describe
 
 DEFAULT_BASE_URL = "https://previews.7digital.com/clip/"
