@@ -1,6 +1,5 @@
 """Fine-tuning the tag CNN to predict latent factors (tiny shards, real training)."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -14,7 +13,6 @@ from krotos.coldstart.vectors import read_latents, unit_normalize  # noqa: E402
 from krotos.model.finetune import (  # noqa: E402
     finetune_latents, mean_cosine, predict_latents, wpe_loss, wpe_targets)
 from krotos.model.network import build_tag_model, conv_layer_names, load_model  # noqa: E402
-from krotos.model.params import DIELEMAN, TagModelParams  # noqa: E402
 
 N_MELS = 12
 N_FACTORS = 4
@@ -50,10 +48,9 @@ def corpus(tmp_path_factory):
             w.append(tid, specs[tid])
     frames = np.concatenate([specs[t] for t in ids])
     keras.utils.set_random_seed(0)
-    tag_model = build_tag_model(N_MELS, 24, 3,
-                                dataclasses.replace(DIELEMAN, filters=(8, 8), pool_sizes=(2,),
-                                                    dense_units=(16,), dropout=0.0),
-                                norm_mean=frames.mean(axis=0), norm_std=frames.std(axis=0))
+    tag_model = build_tag_model(N_MELS, 24, 3, filters=(8, 8), pool_sizes=(2,),
+                                dense_units=(16,), dropout=0.0, norm_mean=frames.mean(axis=0),
+                                norm_std=frames.std(axis=0))
     model_path = str(folder / "tag_model.keras")
     tag_model.save(model_path)
     return [path], ids, factors, model_path
@@ -161,9 +158,8 @@ def test_starts_from_any_tag_model_with_the_same_features(corpus, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     keras.utils.set_random_seed(1)
-    other = build_tag_model(N_MELS, 24, 7, TagModelParams(
-        architecture="shortchunk", filters=(4, 8), kernel_size=3, pool_sizes=(2, 2),
-        dense_units=(8,), dropout=0.5, batch_norm=False))
+    other = build_tag_model(N_MELS, 24, 7, architecture="shortchunk", filters=(4, 8),
+                            kernel_size=3, pool_sizes=(2, 2), dense_units=(8,))
     other.save(elsewhere / "model.keras")
     features = {"sample_rate": 22050, "hop_length": 512, "n_fft": 1024, "n_mels": N_MELS}
     (elsewhere / "features.json").write_text(json.dumps(features))
