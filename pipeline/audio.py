@@ -1,56 +1,29 @@
-"""Audio stage: previews -> log-mel spectrogram shards -> manifest.
+"""Audio stage: previews -> log-mel spectrogram shards -> manifest (``features = mel``).
 
-How the shard tasks are found: the track list lives in the TagDatabase's
-SQLite file, which does not exist when Luigi builds the graph on a first
-run. The number of shards is therefore counted from the dataset's inputs
-as the graph is built (:func:`krotos.audio.sharding.count_input_tracks`: an
-upper bound of the tracks the database keeps), so ``SpectrogramIndex`` lists
-every ``Spectrograms(shard=i, n_shards=n)`` task in ``requires()`` from the
-very first run: every worker process that schedules the index, on every
-machine, can take shards (Luigi runs a task only on the workers that listed
-it; yielded tasks would stay on the one worker that yielded them). Each
-shard task reads its own slice of the track list from the database in its
-own ``run()``. A rerun with nothing changed finds the manifest and does
-nothing; after a crash only the shards without output are redone.
+``FetchPreviews`` gets the previews of one shard of the track list,
+``Spectrograms`` turns them into one shard of the shard store
+(:mod:`krotos.shards`), and ``SpectrogramIndex`` lists every shard and writes
+the manifest over them (how the shards are counted and found:
+:mod:`pipeline.features`).
 """
-
-import logging
 
 import luigi
 
 from pipeline.base import KrotosTask
 from pipeline.dataset import dataset_task
+from pipeline.features import ShardIndex
 from pipeline.tagdb import TagDatabase
-
-logger = logging.getLogger("luigi-interface")
 
 # = krotos.sources.sevendigital.DEFAULT_BASE_URL, not imported to keep `import pipeline` light
 SEVENDIGITAL_DEFAULT_URL = "https://previews.7digital.com/clip/"
 
 
 def _shard_tracks(tagdb_task, shard, n_shards):
-    from krotos.audio.sharding import shard_items
+    from krotos.shards.sharding import shard_items
     from krotos.tagdb import TagDB
 
     with TagDB(tagdb_task.file("tags.sqlite")) as db:
         return shard_items(db.tracks(), shard, n_shards)
-
-
-def input_track_count():
-    """Upper bound of the tag database's tracks, from the dataset's inputs (graph-build time).
-
-    The demo writes ``n_songs`` tracks; a real dataset's track list is
-    counted without parsing it (see :func:`krotos.audio.sharding.count_input_tracks`).
-    """
-    from krotos.audio.sharding import count_input_tracks
-    from pipeline.demo import DemoDataset
-
-    dataset = dataset_task()
-    if isinstance(dataset, DemoDataset):
-        return dataset.n_songs
-    paths = dataset.paths()
-    return count_input_tracks(paths.get("track_metadata"), paths.get("msd_h5"),
-                              paths.get("unique_tracks"))
 
 
 class FetchPreviews(KrotosTask):
@@ -184,62 +157,8 @@ def _warm_up_before_fork(task, dependency):
     warm_up()
 
 
-class ShardIndex(KrotosTask):
-    """Base of the tasks that run every shard of the track list and index them.
-
-    Subclasses name their per-shard task in ``shard_task`` (with parameters
-    ``shard`` and ``n_shards``). The shard count comes from the dataset's
-    inputs as the graph is built (see the module's docstring), so all shards
-    are listed in ``requires()``, on the first run too. The index then writes
-    ``manifest.json`` over them (read it with
-    :func:`krotos.audio.manifest.read_manifest`).
-    """
-
-    version = 2
-    shard_task = None
-
-    shard_size = luigi.IntParameter(default=100, description="tracks per shard (at most)")
-
-    def shard_count(self):
-        """Number of shards: the dataset's input tracks over ``shard_size``, rounded up.
-
-        Counted once per task object: Luigi asks for ``requires()`` again just
-        before ``run()``, and the answer must not change in between.
-        """
-        from krotos.audio.sharding import n_shards
-
-        if not hasattr(self, "_shard_count"):
-            self._shard_count = n_shards(input_track_count(), self.shard_size)
-        return self._shard_count
-
-    def requires(self):
-        count = self.shard_count()
-        return [TagDatabase()] + [self.shard(i, count) for i in range(count)]
-
-    def shard(self, i, count):
-        return self.shard_task(shard=i, n_shards=count)
-
-    def signature_requires(self):
-        # One shard stands for them all, so that an extraction parameter or a
-        # source setting moves the manifest; the count follows from the
-        # inputs, which the tag database's signature covers. Naming it here
-        # would make every existence check count the inputs.
-        return [TagDatabase(), self.shard(0, 1)]
-
-    def run(self):
-        from krotos.audio.manifest import index_shards
-
-        count = self.shard_count()
-        shards = [self.shard(i, count) for i in range(count)]
-        with self.staging() as tmp:
-            manifest = index_shards([s.output_dir for s in shards], tmp,
-                                    progress=self.progress)
-        summary = ", ".join(f"{k}: {v}" for k, v in sorted(manifest["summary"].items()))
-        logger.info("%s: %d shards, tracks by status: %s", self.get_task_family(), count, summary)
-        self.set_status_message(f"{count} shards; {summary}")
-
-
 class SpectrogramIndex(ShardIndex):
     """All spectrogram shards of the track list, and ``manifest.json`` over them."""
 
+    feature = "mel"
     shard_task = Spectrograms

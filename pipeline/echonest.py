@@ -7,16 +7,17 @@ HDF5 files under the dataset's ``msd_h5`` path and writes the same
 ``shard.h5`` + ``results.json``; ``EchonestIndex`` lists all shard tasks in
 ``requires()`` (their number is counted from the dataset's inputs as the
 graph is built, so every worker on every machine takes shards from the first
-run on) and writes the same ``manifest.json``.
+run on) and writes the same ``manifest.json`` (see :mod:`pipeline.features`).
 """
-
-import contextlib
 
 import luigi
 
-from pipeline.audio import ShardIndex
 from pipeline.base import KrotosTask
 from pipeline.dataset import msd_h5_task
+from pipeline.features import ShardIndex
+# The feature-kind switch moved to pipeline.features; these names are
+# kept until latents/report import pipeline.features.
+from pipeline.features import feature_index_task, features_setting  # noqa: F401
 from pipeline.tagdb import TagDatabase
 
 
@@ -66,7 +67,7 @@ class EchonestFeatures(KrotosTask):
         return path
 
     def run(self):
-        from krotos.audio.sharding import shard_items
+        from krotos.shards.sharding import shard_items
         from krotos.features.echonest_shard import TrackFiles, extract_echonest_shard_files
         from krotos.tagdb.reader import TagDB
 
@@ -93,56 +94,8 @@ class EchonestIndex(ShardIndex):
     """All echonest shards of the track list, and ``manifest.json`` over them
     (the same contract as ``SpectrogramIndex``)."""
 
+    feature = "echonest"
     shard_task = EchonestFeatures
 
     # About 2 ms a track: 1000 keeps the per-task start-up small (luigi.cfg).
     shard_size = luigi.IntParameter(default=1000, description="tracks per shard (at most)")
-
-
-FEATURES = ("mel", "echonest")
-
-# Set only inside features_setting(): the command line's --krotos-features
-# outranks luigi.cfg, so looking up the other setting's outputs cannot go
-# through the configuration.
-_features_override = None
-
-
-@contextlib.contextmanager
-def features_setting(features):
-    """Build tasks as if ``[krotos] features`` were ``features`` (to find their outputs)."""
-    from luigi.task_register import Register
-
-    global _features_override
-    previous, _features_override = _features_override, features
-    Register.clear_instance_cache()
-    try:
-        yield
-    finally:
-        _features_override = previous
-        Register.clear_instance_cache()
-
-
-def feature_index_task(features=None):
-    """The task whose ``manifest.json`` feeds the models, by ``[krotos] features``.
-
-    Parameters
-    ----------
-    features : {'mel', 'echonest'}, optional
-        Default: the ``[krotos] features`` setting (``mel`` while it is absent).
-
-    Returns
-    -------
-    SpectrogramIndex or EchonestIndex
-        Both write the same manifest; their signatures differ, so everything
-        downstream keeps ``mel`` and ``echonest`` outputs apart.
-    """
-    from krotos.config import ConfigError
-    from pipeline.audio import SpectrogramIndex
-    from pipeline.config import krotos
-
-    features = features or _features_override or krotos().features
-    if features == "mel":
-        return SpectrogramIndex()
-    if features == "echonest":
-        return EchonestIndex()
-    raise ConfigError(f"[krotos] features = {features!r}: choose one of {', '.join(FEATURES)}")

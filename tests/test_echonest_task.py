@@ -19,8 +19,8 @@ def echonest_demo(tiny_demo, luigi_config):
 
 
 def test_index_over_demo_msd_h5_files(echonest_demo, luigi_config):
-    from krotos.audio.manifest import read_manifest
-    from krotos.audio.shards import ShardReader
+    from krotos.shards.manifest import read_manifest
+    from krotos.shards.reader import ShardReader
     from krotos.tagdb import TagDB
     from pipeline.echonest import EchonestFeatures, EchonestIndex
     from pipeline.tagdb import TagDatabase
@@ -79,8 +79,12 @@ def test_missing_msd_h5_setting_is_a_clear_error(tmp_path, data_root, luigi_conf
 def test_feature_index_task_picks_by_setting(data_root, luigi_config):
     from krotos.config import ConfigError
     from pipeline.audio import SpectrogramIndex
-    from pipeline.echonest import EchonestIndex, feature_index_task
+    from pipeline.config import krotos
+    from pipeline.echonest import EchonestIndex
+    from pipeline.features import feature_index_task, feature_kinds
 
+    # Every choice of [krotos] features has its index task, and no index task is unreachable.
+    assert sorted(feature_kinds()) == sorted(krotos.features._choices)
     assert isinstance(feature_index_task("mel"), SpectrogramIndex)
     assert isinstance(feature_index_task("echonest"), EchonestIndex)
     assert feature_index_task("echonest").signature() != feature_index_task("mel").signature()
@@ -90,7 +94,8 @@ def test_feature_index_task_picks_by_setting(data_root, luigi_config):
 
 def test_features_setting_finds_the_other_settings_outputs(data_root, luigi_config):
     from pipeline.audio import SpectrogramIndex
-    from pipeline.echonest import EchonestIndex, feature_index_task, features_setting
+    from pipeline.echonest import EchonestIndex
+    from pipeline.features import feature_index_task, features_setting
     from pipeline.tags_model import EvaluateTags
 
     mel = EvaluateTags().output_dir
