@@ -5,6 +5,7 @@ import os
 
 import luigi
 
+from krotos.tagdb.params import AUDIO_FILTERS, TagDatabaseParams
 from pipeline.base import KrotosTask
 from pipeline.dataset import dataset_task
 
@@ -21,12 +22,15 @@ class TagDatabase(KrotosTask):
 
     version = 3  # 3: paths relative to the data root, renamed-file map
 
+    # Defaults: krotos.tagdb.TagDatabaseParams's (= luigi.cfg's).
     n_tags = luigi.IntParameter(
-        default=50, description="vocabulary size: the most frequent tags (50 as in the MSD literature)")
+        default=TagDatabaseParams.n_tags,
+        description="vocabulary size: the most frequent tags (50 as in the MSD literature)")
     min_weight = luigi.FloatParameter(
-        default=10.0, description="Last.fm weight (0-100) from which a tag counts as present")
+        default=TagDatabaseParams.min_weight,
+        description="Last.fm weight (0-100) from which a tag counts as present")
     audio_filter = luigi.ChoiceParameter(
-        default="any", choices=["any", "local", "none"],
+        default=TagDatabaseParams.audio_filter, choices=list(AUDIO_FILTERS),
         description="keep tracks with a 7digital id or local preview (any), a local preview "
                     "(local), or all tracks (none)")
 
@@ -39,6 +43,8 @@ class TagDatabase(KrotosTask):
     def run(self):
         from krotos.tagdb import build_tag_database
 
+        params = TagDatabaseParams(n_tags=self.n_tags, min_weight=self.min_weight,
+                                   audio_filter=self.audio_filter)
         paths = self.requires().paths()
         with self.staging() as tmp:
             summary = build_tag_database(
@@ -49,8 +55,6 @@ class TagDatabase(KrotosTask):
                 sid_mismatches=paths.get("sid_mismatches"),
                 unique_tracks=paths.get("unique_tracks"),
                 previews=paths.get("previews"), msd_h5=paths.get("msd_h5"),
-                n_tags=self.n_tags, min_weight=self.min_weight,
-                audio_filter=self.audio_filter, progress=self.progress,
-                relative_to=self.data_root)
+                params=params, progress=self.progress, relative_to=self.data_root)
             with open(os.path.join(tmp, "summary.json"), "w", encoding="utf-8") as f:
                 json.dump(summary, f, indent=2, sort_keys=True)

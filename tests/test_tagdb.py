@@ -10,7 +10,7 @@ import pytest
 
 from conftest import real_fixture
 from krotos.msd import BadInputLog, InputFileError, MSDFile
-from krotos.tagdb import TagDB, Track, build_tag_database, canonical_tag
+from krotos.tagdb import TagDatabaseParams, TagDB, Track, build_tag_database, canonical_tag
 from krotos.tagdb import reader as tagdb_reader
 from test_msd_sqlite import (
     song, write_lastfm_db, write_lastfm_json, write_lastfm_tags, write_track_metadata)
@@ -50,7 +50,8 @@ def small(tmp_path):
 def build(tmp_path, sources, name="tags.sqlite", **params):
     path = tmp_path / name
     errors = BadInputLog(max_examples=20)
-    summary = build_tag_database(path, errors=errors, **sources, **params)
+    summary = build_tag_database(path, errors=errors, params=TagDatabaseParams(**params),
+                                 **sources)
     return path, summary, errors
 
 
@@ -344,7 +345,8 @@ def test_track_list_from_msd_h5_files_when_no_track_metadata(tmp_path):
                        [(i + 1,) for i in range(len(ids))])
     db.close()
     out = tmp_path / "tags.sqlite"
-    build_tag_database(out, msd_h5=str(tree), lastfm_tags=str(tags), audio_filter="none")
+    build_tag_database(out, msd_h5=str(tree), lastfm_tags=str(tags),
+                       params=TagDatabaseParams(audio_filter="none"))
     with TagDB(str(out)) as built:
         tracks = built.tracks()
     assert [t.track_id for t in tracks] == sorted(ids)

@@ -9,10 +9,11 @@ task) does not load the builder, its ORM schema and SQLAlchemy's ORM.
 
 import importlib
 
-_WHERE = {"AUDIO_FILTERS": "builder", "build_tag_database": "builder",
+_WHERE = {"AUDIO_FILTERS": "params", "TagDatabaseParams": "params",
+          "build_tag_database": "builder",
           "canonical_tag": "canonical", "TagDB": "reader", "Track": "reader"}
 
-__all__ = ["AUDIO_FILTERS", "TagDB", "Track", "build_tag_database",
+__all__ = ["AUDIO_FILTERS", "TagDB", "TagDatabaseParams", "Track", "build_tag_database",
            "canonical_tag"]
 
 

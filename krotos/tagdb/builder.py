@@ -22,6 +22,7 @@ from krotos.msd.unique_tracks import iter_unique_tracks
 from krotos.progress import no_progress
 from krotos.staging import atomic_path
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
+from krotos.tagdb.params import AUDIO_FILTERS, TagDatabaseParams  # noqa: F401 - AUDIO_FILTERS re-exported
 from krotos.tagdb.schema import (
     SCHEMA_VERSION, Base, Meta, Mismatch, Tag, TagSpelling, Track, TrackTag, Vocabulary)
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 #: Which tracks make the track list: ``any`` audio source (7digital id or a
 #: local preview), only a ``local`` preview, or ``none`` required.
-AUDIO_FILTERS = ("any", "local", "none")
 
 AUDIO_EXTENSIONS = (".mp3", ".ogg", ".wav", ".flac", ".m4a", ".aac", ".au", ".aiff", ".opus")
 
@@ -175,8 +175,7 @@ class _TagNames:
 
 def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_json=(),
                        sid_mismatches=None, unique_tracks=None, previews=None, msd_h5=None,
-                       n_tags=50, min_weight=10.0, audio_filter="any", errors=None,
-                       progress=None, relative_to=None):
+                       params=None, errors=None, progress=None, relative_to=None):
     """Build the SQLite tag database at ``path`` (written to a temporary file, then renamed).
 
     Parameters
@@ -202,13 +201,9 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
         ``track_metadata`` is not given.
     previews : str, optional
         Folder of local previews (``<track_7digitalid>.mp3`` or ``<track_id>.<ext>``).
-    n_tags : int
-        Vocabulary size: the ``n_tags`` tags on most tracks with weight >= ``min_weight``.
-    min_weight : float
-        Last.fm weight (0..100, relative to the track's top tag) from which a tag counts as
-        present.
-    audio_filter : {'any', 'local', 'none'}
-        Keep tracks with a 7digital id or local preview / with a local preview / all.
+    params : TagDatabaseParams, optional
+        Vocabulary size, tag weight threshold and audio filter (default:
+        luigi.cfg's).
     errors : BadInputLog, optional
         Collector of rejected rows (one is made if not given); its summary is
         part of the returned summary.
@@ -237,17 +232,15 @@ def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_js
     ValueError
         Bad parameters or no tag source.
     """
-    if audio_filter not in AUDIO_FILTERS:
-        raise ValueError(f"audio_filter must be one of {AUDIO_FILTERS}, got {audio_filter!r}")
-    if n_tags < 1:
-        raise ValueError(f"n_tags must be >= 1, got {n_tags}")
+    params = params or TagDatabaseParams()
     if not lastfm_tags and not lastfm_json:
         raise ValueError("no tag source: give lastfm_tags (lastfm_tags.db) or lastfm_json folders")
     if isinstance(lastfm_json, (str, os.PathLike)):
         lastfm_json = [lastfm_json]
     errors = ensure_log(errors)
     progress = progress or no_progress
-    params = dict(n_tags=int(n_tags), min_weight=float(min_weight), audio_filter=audio_filter)
+    params = dict(n_tags=int(params.n_tags), min_weight=float(params.min_weight),
+                  audio_filter=params.audio_filter)
     sources = dict(track_metadata=track_metadata, lastfm_tags=lastfm_tags,
                    lastfm_json=[os.fspath(p) for p in lastfm_json], sid_mismatches=sid_mismatches,
                    unique_tracks=unique_tracks, previews=previews, msd_h5=msd_h5)
