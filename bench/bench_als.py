@@ -68,9 +68,11 @@ def _peak_rss_mib():
 
 
 def _stage_playmatrix(triplets, plays):
+    from krotos.cf.params import PlayMatrixParams
     from krotos.cf.playmatrix import build_play_split
     start = time.time()
-    summary = build_play_split(triplets, plays, None, holdout_fraction=0.2, valid_fraction=0.1)
+    summary = build_play_split(triplets, plays, None,
+                               params=PlayMatrixParams(holdout_fraction=0.2, valid_fraction=0.1))
     return dict(seconds=time.time() - start, peak_rss_mib=_peak_rss_mib(),
                 users=summary["users"], songs=summary["songs"], nonzeros=summary["nonzeros"],
                 duplicate_lines=summary["read"]["duplicate_lines"])
@@ -92,7 +94,11 @@ def _stage_factorize(plays, factors_path, factors, iterations, threads):
 def _stage_evaluate(plays, factors_path, factors, iterations, threads, eval_users):
     from krotos.cf.als import factorize_play_split
     from krotos.cf.evaluate import evaluate_cf
-    factorize_play_split(plays, factors_path, factors=factors, iterations=1, num_threads=threads)
+    from krotos.cf.params import ALSParams
+    # regularization and alpha: fit_als's defaults (the cost does not depend on them).
+    factorize_play_split(plays, factors_path, ALSParams(factors=factors, regularization=1.0,
+                                                        alpha=2.0, iterations=1,
+                                                        num_threads=threads))
     start = time.time()
     result = evaluate_cf(plays, factors_path, max_users=eval_users)
     return dict(seconds=time.time() - start, users=result["n_users"], items=result["n_items"],

@@ -7,8 +7,11 @@ evaluation later reads ``plays.h5`` (held-out plays, ``cold_songs``) and ``facto
 import json
 import os
 
+import dataclasses
+
 import luigi
 
+from krotos.cf.params import ALSParams, PlayMatrixParams
 from pipeline.base import GridParameter, KrotosTask, Replicated
 from pipeline.dataset import dataset_task
 from pipeline.split import SongSplit
@@ -34,23 +37,37 @@ class PlayMatrix(Replicated, KrotosTask):
 
     version = 3  # 3: int64 counts
 
+    # Defaults: krotos.cf.params.PlayMatrixParams's (= luigi.cfg's).
     min_user_songs = luigi.IntParameter(
-        default=1, description="drop users with fewer distinct songs than this")
+        default=PlayMatrixParams.min_user_songs,
+        description="drop users with fewer distinct songs than this")
     min_song_users = luigi.IntParameter(
-        default=1, description="drop songs with fewer distinct listeners than this")
+        default=PlayMatrixParams.min_song_users,
+        description="drop songs with fewer distinct listeners than this")
     n_songs = luigi.IntParameter(
-        default=0, description="keep only the N songs with most listeners; 0: all")
+        default=PlayMatrixParams.n_songs,
+        description="keep only the N songs with most listeners; 0: all")
     holdout_fraction = luigi.FloatParameter(
-        default=0.2, description="fraction of each user's warm songs held out for the CF test")
+        default=PlayMatrixParams.holdout_fraction,
+        description="fraction of each user's warm songs held out for the CF test")
     valid_fraction = luigi.FloatParameter(
-        default=0.1, description="fraction of each user's warm songs held out for validation")
-    seed = luigi.IntParameter(default=0, description="seed of the held-out plays")
+        default=PlayMatrixParams.valid_fraction,
+        description="fraction of each user's warm songs held out for validation")
+    seed = luigi.IntParameter(default=PlayMatrixParams.seed,
+                              description="seed of the held-out plays")
     chunk_lines = luigi.IntParameter(
-        default=250_000, significant=False, description="triplet lines parsed at a time")
+        default=PlayMatrixParams.chunk_lines, significant=False,
+        description="triplet lines parsed at a time")
 
     def requires(self):
         return {"tagdb": TagDatabase(), "dataset": dataset_task(),
                 "split": SongSplit(replicate=self.replicate)}
+
+    def play_matrix_params(self):
+        """:class:`krotos.cf.params.PlayMatrixParams` (seed shifted by the replicate number)."""
+        names = [f.name for f in dataclasses.fields(PlayMatrixParams)]
+        return PlayMatrixParams(**dict({name: getattr(self, name) for name in names},
+                                       seed=self.replicate_seed(self.seed)))
 
     def run(self):
         from krotos.cf.playmatrix import build_play_split
@@ -66,11 +83,8 @@ class PlayMatrix(Replicated, KrotosTask):
             raise RuntimeError("PlayMatrix needs the Taste Profile triplets: set [krotos] triplets")
         with self.staging() as tmp:
             summary = build_play_split(
-                triplets, os.path.join(tmp, "plays.h5"), song_to_track, cold_songs=cold_songs,
-                min_user_songs=self.min_user_songs, min_song_users=self.min_song_users,
-                n_songs=self.n_songs or None, holdout_fraction=self.holdout_fraction,
-                valid_fraction=self.valid_fraction, seed=self.replicate_seed(self.seed),
-                chunk_lines=self.chunk_lines, mismatched_songs=mismatched, progress=self.progress)
+                triplets, os.path.join(tmp, "plays.h5"), song_to_track, cold_songs,
+                self.play_matrix_params(), mismatched_songs=mismatched, progress=self.progress)
             _write_summary(tmp, summary)
         self.set_status_message(
             f"{summary['users']:,} users x {summary['songs']:,} songs "
@@ -142,17 +156,19 @@ class Factorize(Replicated, KrotosTask):
 
     factors = GridParameter(default=(50,), description="latent dimensions (a list: tuned)")
     regularization = GridParameter(default=(10, 100, 1000), description="L2 weight lambda (a list: tuned)")
-    iterations = luigi.IntParameter(default=15, description="ALS sweeps")
+    iterations = luigi.IntParameter(default=ALSParams.iterations, description="ALS sweeps")
     alpha = GridParameter(default=(2, 10, 40), description="confidence weight of plays (a list: tuned)")
-    epsilon = luigi.FloatParameter(default=1.0, description="count scale of the log confidence")
+    epsilon = luigi.FloatParameter(default=ALSParams.epsilon,
+                                   description="count scale of the log confidence")
     confidence = luigi.ChoiceParameter(
-        default="log", choices=["log", "linear"],
+        default=ALSParams.confidence, choices=["log", "linear"],
         description="log: 1 + alpha log(1 + plays/epsilon); linear: 1 + alpha plays")
-    seed = luigi.IntParameter(default=0, description="seed of the initial factors")
+    seed = luigi.IntParameter(default=ALSParams.seed, description="seed of the initial factors")
     include_cold = luigi.BoolParameter(
         default=False, description="also fit on the cold songs' (held-out) plays")
     num_threads = luigi.IntParameter(
-        default=0, significant=False, description="CPU threads of implicit; 0: all cores")
+        default=ALSParams.num_threads, significant=False,
+        description="CPU threads of implicit; 0: all cores")
 
     def _grid_size(self):
         return len(self.factors) * len(self.regularization) * len(self.alpha)
@@ -177,13 +193,13 @@ class Factorize(Replicated, KrotosTask):
     def run(self):
         from krotos.cf.als import factorize_play_split
 
-        chosen = self.hyperparameters()
+        params = ALSParams(**self.hyperparameters(), iterations=self.iterations,
+                           epsilon=self.epsilon, confidence=self.confidence,
+                           seed=self.replicate_seed(self.seed), num_threads=self.num_threads)
         with self.staging() as tmp:
             summary = factorize_play_split(
                 self.requires()["plays"].file("plays.h5"), os.path.join(tmp, "factors.h5"),
-                iterations=self.iterations, epsilon=self.epsilon, confidence=self.confidence,
-                seed=self.replicate_seed(self.seed), include_cold=self.include_cold,
-                num_threads=self.num_threads, progress=self.progress, **chosen)
+                params, include_cold=self.include_cold, progress=self.progress)
             summary["hyperparameters_chosen_on"] = (
                 "validation plays (TuneALS)" if "tuning" in self.requires() else "given")
             _write_summary(tmp, summary)

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from krotos.cf.als import factorize_play_split, fit_als, fold_in_songs, read_factors
+from krotos.cf.params import ALSParams
 from krotos.cf.confidence import confidence_matrix, confidence_values
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer, random_scorer
 from krotos.cf.playmatrix import PlayMatrix, split_plays, write_play_split
@@ -97,8 +98,9 @@ def test_factorize_file_and_cold_protocol(tmp_path):
     split = split_plays(matrix, cold_songs, holdout_fraction=0.2, valid_fraction=0.1, seed=0)
     write_play_split(str(tmp_path / "plays.h5"), split)
     progress = []
-    summary = factorize_play_split(str(tmp_path / "plays.h5"), str(tmp_path / "f.h5"), factors=6,
-                                   iterations=4, seed=0, progress=lambda f, m: progress.append(f))
+    params = ALSParams(factors=6, regularization=1.0, alpha=2.0, iterations=4, seed=0)
+    summary = factorize_play_split(str(tmp_path / "plays.h5"), str(tmp_path / "f.h5"), params,
+                                   progress=lambda f, m: progress.append(f))
     assert progress[-1] == 1.0 and len(progress) >= 5
     f = read_factors(str(tmp_path / "f.h5"))
     np.testing.assert_array_equal(f["song_ids"], split.song_ids)
@@ -111,8 +113,8 @@ def test_factorize_file_and_cold_protocol(tmp_path):
     assert f["attrs"]["factors"] == 6 and f["attrs"]["include_cold"] == False  # noqa: E712
     assert summary["songs_without_plays"] >= len(cold)
 
-    factorize_play_split(str(tmp_path / "plays.h5"), str(tmp_path / "g.h5"), factors=6,
-                         iterations=4, seed=0, include_cold=True)
+    factorize_play_split(str(tmp_path / "plays.h5"), str(tmp_path / "g.h5"), params,
+                         include_cold=True)
     g = read_factors(str(tmp_path / "g.h5"))
     assert g["song_trained"][cold].all() and "cold_song_factors_foldin" not in g
     # Both upper bounds rank the cold songs' held-out plays far above chance.

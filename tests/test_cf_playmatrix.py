@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from krotos.cf.params import PlayMatrixParams
 from krotos.cf.playmatrix import (PlayMatrix, build_play_matrix, build_play_split,
                                   filter_play_matrix, read_play_split, split_plays,
                                   write_play_split)
@@ -115,8 +116,9 @@ def test_build_play_split_counts_bad_lines(tmp_path):
     path = tmp_path / "triplets.txt"
     path.write_text("\n".join(lines) + "\n")
     s2t = {"S1": "T1", "S2": "T2", "S3": "T3"}
-    summary = build_play_split(str(path), str(tmp_path / "plays.h5"), s2t, holdout_fraction=0.0,
-                               valid_fraction=0.0, chunk_lines=3)
+    summary = build_play_split(str(path), str(tmp_path / "plays.h5"), s2t,
+                               params=PlayMatrixParams(holdout_fraction=0.0, valid_fraction=0.0,
+                                                       chunk_lines=3))
     bad = summary["bad_lines"]
     assert bad["total"] == 4
     assert sum(bad["by_reason"].values()) == 4
@@ -132,8 +134,8 @@ def test_build_play_split_counts_bad_lines(tmp_path):
 def test_counts_past_int32_are_summed_in_int64_end_to_end(tmp_path):
     path = tmp_path / "triplets.txt"
     path.write_text("u1\tS1\t2000000000\nu1\tS1\t2000000000\nu2\tS2\t3\n")
-    summary = build_play_split(str(path), str(tmp_path / "plays.h5"), holdout_fraction=0.0,
-                               valid_fraction=0.0)
+    summary = build_play_split(str(path), str(tmp_path / "plays.h5"),
+                               params=PlayMatrixParams(holdout_fraction=0.0, valid_fraction=0.0))
     split = read_play_split(str(tmp_path / "plays.h5"))
     assert split.train.dtype == np.int64
     assert split.train[list(split.user_ids).index("u1"), list(split.song_ids).index("S1")] == \
@@ -166,7 +168,7 @@ def test_a_play_matrix_without_plays_fails_naming_file_and_reasons(tmp_path):
         build_play_split(str(path), str(out))
     path.write_text("u1\tS1\t3\nu2\tS2\t1\n")
     with pytest.raises(EmptyResultError, match="the filters min_user_songs=2"):
-        build_play_split(str(path), str(out), min_user_songs=2)
+        build_play_split(str(path), str(out), params=PlayMatrixParams(min_user_songs=2))
     with pytest.raises(EmptyResultError, match="no training play left"):
         build_play_split(str(path), str(out), cold_songs={"S1", "S2"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["triplets.txt"]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from krotos.cf.als import factorize_play_split, read_factors
+from krotos.cf.params import ALSParams, PlayMatrixParams
 from krotos.cf.evaluate import evaluate_cf
 from krotos.cf.playmatrix import build_play_split, read_play_split
 
@@ -34,8 +35,8 @@ def test_real_triplets_keep_the_plays_of_songs_missing_from_the_track_list(tmp_p
     dropped = sorted(s2t)[:10]
     for song in dropped:
         del s2t[song]
-    summary = build_play_split(str(TRIPLETS), str(tmp_path / "plays.h5"), s2t, seed=0,
-                               chunk_lines=300)
+    summary = build_play_split(str(TRIPLETS), str(tmp_path / "plays.h5"), s2t,
+                               params=PlayMatrixParams(seed=0, chunk_lines=300))
     assert summary["read"]["lines"] == len(lines) == 2000
     assert summary["bad_lines"]["total"] == 0
     # Songs without a track (10 dropped here, and the mismatched ones) stay items.
@@ -65,9 +66,12 @@ def test_als_beats_random_and_popularity_on_real_plays(tmp_path):
         plays, factors = tmp_path / f"plays{seed}.h5", tmp_path / f"factors{seed}.h5"
         songs = sorted(s2t)
         cold = np.random.default_rng(seed).choice(songs, size=len(songs) // 10, replace=False)
-        build_play_split(str(TRIPLETS), str(plays), s2t, cold_songs=cold, min_song_users=2,
-                         holdout_fraction=0.2, seed=seed)
-        factorize_play_split(str(plays), str(factors), factors=20, iterations=15, seed=seed)
+        build_play_split(str(TRIPLETS), str(plays), s2t, cold_songs=cold,
+                         params=PlayMatrixParams(min_song_users=2, holdout_fraction=0.2,
+                                                 seed=seed))
+        factorize_play_split(str(plays), str(factors),
+                             ALSParams(factors=20, regularization=1.0, alpha=2.0, iterations=15,
+                                       seed=seed))
         out = tmp_path / f"metrics{seed}.json"
         evaluate_cf(str(plays), str(factors), str(out), seed=seed)
         results.append(json.loads(out.read_text())["models"])

@@ -181,9 +181,7 @@ def fold_in_songs(user_factors, song_plays, regularization=1.0, alpha=2.0, epsil
                           dtype=np.float32).reshape(song_users.shape[0], -1)
 
 
-def factorize_play_split(split_path, out_path, factors=50, regularization=1.0, iterations=15,
-                         alpha=2.0, epsilon=1.0, confidence="log", seed=0, include_cold=False,
-                         num_threads=0, use_gpu=None, progress=None):
+def factorize_play_split(split_path, out_path, params, *, include_cold=False, progress=None):
     """Factorize the training and validation plays of a play-split file into ``factors.h5``.
 
     The validation plays chose the hyperparameters (:func:`krotos.cf.tune.tune_als`);
@@ -195,11 +193,11 @@ def factorize_play_split(split_path, out_path, factors=50, regularization=1.0, i
         File written by :func:`krotos.cf.playmatrix.write_play_split`.
     out_path : str
         The factor file to write (atomically); layout in :func:`write_factors`.
+    params : krotos.cf.params.ALSParams
+        The factorization (see :func:`fit_als`).
     include_cold : bool
         Also fit on every held-out play of the cold songs (see the module
         notes); otherwise cold songs get fold-in factors instead.
-    factors, regularization, iterations, alpha, epsilon, confidence, seed, num_threads, use_gpu
-        See :func:`fit_als`.
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -217,17 +215,18 @@ def factorize_play_split(split_path, out_path, factors=50, regularization=1.0, i
         cold_plays = split.heldout.multiply(cold_mask[np.newaxis, :].astype(np.int32)).tocsr()
         plays = (plays + cold_plays).tocsr()
         plays.eliminate_zeros()
-    hyper = dict(factors=factors, regularization=regularization, iterations=iterations,
-                 alpha=alpha, epsilon=epsilon, confidence=confidence)
+    hyper = params.hyperparameters()
+    seed, num_threads = int(params.seed), params.num_threads
     start = time.time()
     user_factors, song_factors, info = fit_als(
-        plays, seed=seed, num_threads=num_threads, use_gpu=use_gpu,
+        plays, seed=seed, num_threads=num_threads, use_gpu=params.use_gpu,
         progress=lambda f, m: progress(0.95 * f, m), **hyper)
     fit_seconds = time.time() - start
     foldin = None
     if not include_cold:
         foldin = fold_in_songs(user_factors, split.heldout[:, split.cold_song_index],
-                               regularization, alpha, epsilon, confidence, num_threads)
+                               hyper["regularization"], hyper["alpha"], hyper["epsilon"],
+                               hyper["confidence"], num_threads)
     song_trained = np.bincount(plays.indices, minlength=plays.shape[1]) > 0
     user_trained = np.diff(plays.indptr) > 0
     attrs = dict(hyper, seed=seed, include_cold=bool(include_cold), fit_seconds=fit_seconds, **info)

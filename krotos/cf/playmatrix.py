@@ -42,6 +42,7 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
+from krotos.cf.params import PlayMatrixParams
 from krotos.msd.errors import EmptyResultError
 from krotos.progress import no_progress
 from krotos.staging import atomic_path
@@ -492,10 +493,8 @@ def _with_byte_progress(chunks, total_bytes, progress):
         yield users, songs, counts
 
 
-def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
-                     min_user_songs=1, min_song_users=1, n_songs=None, holdout_fraction=0.2,
-                     valid_fraction=0.1, seed=0, chunk_lines=1_000_000, mismatched_songs=(),
-                     progress=None):
+def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(), params=None, *,
+                     mismatched_songs=(), progress=None):
     """Stream a triplets file into a filtered, split play matrix file.
 
     Parameters
@@ -510,12 +509,9 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
         track (see :func:`build_play_matrix`).
     cold_songs : iterable of str
         Song ids whose plays are all held out (the test songs).
-    min_user_songs, min_song_users, n_songs
-        Filters, see :func:`filter_play_matrix`.
-    holdout_fraction, valid_fraction, seed
-        Split, see :func:`split_plays`.
-    chunk_lines : int
-        Lines parsed at a time (bounds the memory of the parsing).
+    params : krotos.cf.params.PlayMatrixParams, optional
+        The filters (:func:`filter_play_matrix`), the split (:func:`split_plays`)
+        and the lines parsed at a time (default: luigi.cfg's ``[PlayMatrix]``).
     mismatched_songs : iterable of str
         Songs of the ``sid_mismatches`` pairs: their songs without a track are
         counted apart from those missing from the track list.
@@ -543,9 +539,11 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
     from krotos.msd.errors import BadInputLog
     from krotos.msd.triplets import iter_triplet_chunks
 
+    p = params or PlayMatrixParams()
+    min_user_songs, min_song_users, n_songs = p.min_user_songs, p.min_song_users, p.n_songs or None
     progress = progress or no_progress
     errors = BadInputLog()
-    chunks = iter_triplet_chunks(triplets_path, chunk_lines=chunk_lines, errors=errors)
+    chunks = iter_triplet_chunks(triplets_path, chunk_lines=p.chunk_lines, errors=errors)
     read_progress = lambda f, m: progress(0.8 * f, m)  # noqa: E731
     matrix, built = build_play_matrix(
         _with_byte_progress(chunks, os.path.getsize(triplets_path), read_progress), song_to_track)
@@ -565,7 +563,7 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
             f"min_song_users={min_song_users}, n_songs={n_songs} dropped all "
             f"{built['users']:,} users and {built['songs']:,} songs")
     progress(0.85, "splitting held-out plays and cold songs")
-    split = split_plays(matrix, cold_songs, holdout_fraction, valid_fraction, seed)
+    split = split_plays(matrix, cold_songs, p.holdout_fraction, p.valid_fraction, p.seed)
     if split.train.nnz == 0:
         raise EmptyResultError(
             f"{triplets_path}: no training play left: all {split.attrs['heldout_nonzeros']:,} "
@@ -574,8 +572,8 @@ def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(),
     summary = dict(
         bad_lines=errors.summary(), read=built, filtered=filtered, split=split.attrs,
         params=dict(min_user_songs=min_user_songs, min_song_users=min_song_users, n_songs=n_songs,
-                    holdout_fraction=holdout_fraction, valid_fraction=valid_fraction,
-                    seed=seed),
+                    holdout_fraction=p.holdout_fraction, valid_fraction=p.valid_fraction,
+                    seed=p.seed),
         users=int(split.train.shape[0]), songs=int(split.train.shape[1]),
         nonzeros=int(split.train.nnz + split.valid.nnz + split.heldout.nnz))
     mismatched = set(mismatched_songs)
