@@ -1,5 +1,7 @@
 """Checks of the user's configuration, made before any work starts."""
 
+from __future__ import annotations
+
 import os
 import tempfile
 
@@ -31,7 +33,7 @@ class ConfigError(ValueError):
     """A setting in luigi.cfg (or on the command line) cannot be used."""
 
 
-def configured_inputs(settings):
+def configured_inputs(settings: dict[str, str]) -> dict[str, str]:
     """The dataset inputs that are set (non-empty), as absolute paths.
 
     Parameters
@@ -49,7 +51,7 @@ def configured_inputs(settings):
             if key in DATASET_INPUTS and value}
 
 
-def check_dataset_inputs(settings, section="krotos"):
+def check_dataset_inputs(settings: dict[str, str], section: str = "krotos") -> None:
     """Fail with one clear message for every configured path that is unusable.
 
     Parameters
@@ -114,7 +116,8 @@ class DataRootMoved(ConfigError):
 _ROOTS_SEEN = {}
 
 
-def check_data_root(path, section="krotos"):
+def check_data_root(path: str | os.PathLike, section: str = "krotos") -> str:
+
     """Make sure ``path`` exists (creating it) and is writable.
 
     A folder that does not exist yet is not created when one of the names to
@@ -127,7 +130,13 @@ def check_data_root(path, section="krotos"):
     run is in progress is an error, never recreated empty (which would look
     like a first run and silently recompute everything).
 
+    Returns
+    -------
+    str
+        The root as an absolute path.
+
     Raises
+
     ------
     DataRootMoved
         The root checked earlier in this process is gone, or another folder.

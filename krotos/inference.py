@@ -26,6 +26,8 @@ containers that can name other URLs are refused, and no external decoder
 spectrogram work is proportional to ``max_seconds``.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import io
@@ -33,12 +35,19 @@ import json
 import os
 import time
 import types
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from krotos.audio.decode import MIN_DECODED_FRACTION, DecodeError, load_audio, to_mono
 from krotos.audio.extract import ExtractParams, spectrogram_of_samples
 from krotos.shards.status import Rejected
+
+if TYPE_CHECKING:
+    from krotos.locate import ModelFiles
+
+#: What inference reads audio from: a file, or the file's content.
+AudioSource = bytes | str | os.PathLike
 
 #: Stable codes of :class:`AudioError` (also the service's error codes).
 EMPTY = "empty"
@@ -86,7 +95,7 @@ class DecodeLimits:
     max_channels: int = 8
 
 
-def audio_container(data, name="audio"):
+def audio_container(data: bytes, name: str = "audio") -> str:
     """The container of audio bytes, refusing anything the service must not decode.
 
     Parameters
@@ -136,7 +145,8 @@ def _check_header(f, name, limits):
     return sr, channels
 
 
-def decode_limited(source, name=None, limits=DecodeLimits()):
+def decode_limited(source: AudioSource, name: str | None = None,
+                   limits: DecodeLimits = DecodeLimits()) -> tuple[np.ndarray, int, bool]:
     """Decode audio bytes or a file to mono float32, within ``limits``.
 
     Parameters
@@ -225,7 +235,7 @@ def _load_fallback(path, name):
         raise AudioError(code, message) from exc
 
 
-def extract_params_from_manifest(params):
+def extract_params_from_manifest(params: dict) -> ExtractParams:
     """:class:`~krotos.audio.extract.ExtractParams` from a manifest's ``params`` dict.
 
     Keys that are not extraction parameters (``log_compression``,
@@ -239,7 +249,8 @@ def extract_params_from_manifest(params):
     return ExtractParams(**{k: v for k, v in dict(params).items() if k in names})
 
 
-def window_starts(n_frames, window_frames, hop_frames=None, max_windows=None):
+def window_starts(n_frames: int, window_frames: int, hop_frames: int | None = None,
+                  max_windows: int | None = None) -> np.ndarray:
     """Start frames of the windows of one clip, as the pipeline's evaluation plans them."""
     from krotos.model.data import window_plan
 
@@ -247,7 +258,9 @@ def window_starts(n_frames, window_frames, hop_frames=None, max_windows=None):
     return window_plan(clip, window_frames, hop_frames=hop_frames, max_windows=max_windows)[1]
 
 
-def clip_spectrogram(source, params, window_frames, name=None, limits=DecodeLimits()):
+def clip_spectrogram(source: AudioSource, params: ExtractParams, window_frames: int,
+                     name: str | None = None,
+                     limits: DecodeLimits = DecodeLimits()) -> tuple[np.ndarray, dict]:
     """Log-mel frames of a file or its bytes, as the ``Spectrograms`` task makes them.
 
     The one feature path of inference (the service, ``krotos predict`` and
@@ -394,21 +407,21 @@ class Embedder:
                                min_seconds=0)
 
     @classmethod
-    def from_files(cls, files, **kwargs):
+    def from_files(cls, files: ModelFiles, **kwargs: object) -> Embedder:
         """An Embedder from a :class:`krotos.locate.ModelFiles`."""
         from krotos.shards.manifest import read_manifest
 
         return cls(files.tag_model, files.vocabulary, files.latent_model,
                    read_manifest(files.manifest)["params"], **kwargs)
 
-    def describe(self):
+    def describe(self) -> dict:
         """JSON-able summary of the loaded models."""
         return {"model_id": self.model_id, "n_tags": len(self.vocabulary),
                 "n_factors": self.n_factors, "window_frames": self.window_frames,
                 "min_seconds": round(self.min_seconds, 3), "n_mels": self.n_mels,
                 "sample_rate": self.params.sample_rate, "hop_length": self.params.hop_length}
 
-    def spectrogram(self, source, name=None):
+    def spectrogram(self, source: AudioSource, name: str | None = None) -> tuple[np.ndarray, dict]:
         """Log-mel frames ``(frames, n_mels)`` of a file or its bytes, and the decoding.
 
         :func:`clip_spectrogram` with this embedder's parameters, limits and
@@ -430,8 +443,8 @@ class Embedder:
         return clip_spectrogram(source, self.params, self.window_frames, name=name,
                                 limits=self.limits)
 
-    def predict_spectrogram(self, mel):
-        """Window-averaged ``(tag probabilities, latent vector)`` of one spectrogram."""
+    def predict_spectrogram(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Window-averaged ``(tag probabilities, latent vector, windows averaged)`` of one spectrogram."""
         mel = np.ascontiguousarray(mel, dtype=np.float32)
         starts = window_starts(len(mel), self.window_frames, self.hop_frames, self.max_windows)
         windows = np.lib.stride_tricks.sliding_window_view(
@@ -446,7 +459,8 @@ class Embedder:
         return (tags / len(windows)).astype(np.float32), (vector / len(windows)).astype(
             np.float32), len(windows)
 
-    def embed(self, source, name=None):
+    def embed(self, source: AudioSource, name: str | None = None) -> dict:
+
         """Tags and latent vector of one clip.
 
         Parameters

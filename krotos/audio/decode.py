@@ -6,6 +6,8 @@ covers 7digital previews and the usual local collections. What it cannot read
 when one of them is installed.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
 
@@ -61,7 +63,7 @@ def _what_is(path):
     return f"corrupt {kind} data" if kind else describe(head)
 
 
-def to_mono(data):
+def to_mono(data: np.ndarray) -> np.ndarray:
     """Average the channels of a ``(samples, channels)`` array.
 
     An average rather than a sum keeps the level of a mono source played on
@@ -78,7 +80,8 @@ def to_mono(data):
     return data @ weights
 
 
-def load_audio(path):
+def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+
     """Decode ``path`` to mono float32 samples in [-1, 1].
 
     Parameters

@@ -4,6 +4,8 @@ The shard goes into the shard store (:mod:`krotos.shards`) as the Echo Nest
 features do; a refused clip raises :class:`krotos.shards.status.Rejected`.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 
@@ -12,7 +14,7 @@ import numpy as np
 from krotos.audio.decode import DecodeError, load_audio
 from krotos.audio.features import log_mel
 from krotos.audio.resample import check_resampler, resample
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.shards import status as st
 from krotos.shards.manifest import SHARD_FILE, write_results
 from krotos.shards.writer import ShardWriter
@@ -65,7 +67,7 @@ class ExtractParams:
                              f"{self.fmin}, fmax={self.fmax}, sample_rate={self.sample_rate}")
         object.__setattr__(self, "fmax", float(fmax))
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         """JSON-able dict of the parameters (plus the log compression used)."""
         d = dataclasses.asdict(self)
         d["log_compression"] = "10*log10(max(mel_power, amin)), ref=1.0"
@@ -73,13 +75,15 @@ class ExtractParams:
         return d
 
 
-def spectrogram_of_file(path, params, name=None):
+def spectrogram_of_file(path: str | os.PathLike, params: ExtractParams,
+                        name: str | None = None) -> np.ndarray:
     """Decode, check, resample and compute the log-mel of one file.
 
     Parameters
     ----------
-    path : str
+    path : str or os.PathLike
         Audio file.
+
     params : ExtractParams
     name : str, optional
         How reasons name the file (default: ``path``).
@@ -103,7 +107,8 @@ def spectrogram_of_file(path, params, name=None):
     return spectrogram_of_samples(samples, sr, params, name)
 
 
-def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
+def spectrogram_of_samples(samples: np.ndarray, sr: int, params: ExtractParams, name: str,
+                           min_seconds: float | None = None) -> np.ndarray:
     """Check, resample and compute the log-mel of decoded mono samples.
 
     The second half of :func:`spectrogram_of_file`, for callers that decode
@@ -155,7 +160,8 @@ def spectrogram_of_samples(samples, sr, params, name, min_seconds=None):
     return mel
 
 
-def extract_shard(previews, out_path, params, progress=None):
+def extract_shard(previews: list[dict], out_path: str, params: ExtractParams,
+                  progress: Progress | None = None) -> dict[str, dict]:
     """Compute the spectrograms of one shard and write them to ``out_path``.
 
     Parameters
@@ -206,7 +212,9 @@ def extract_shard(previews, out_path, params, progress=None):
     return results
 
 
-def extract_shard_files(previews_json, out_dir, params, progress=None, previews_folder=None):
+def extract_shard_files(previews_json: str, out_dir: str, params: ExtractParams,
+                        progress: Progress | None = None,
+                        previews_folder: str | None = None) -> dict[str, dict]:
     """The ``Spectrograms`` task's work: ``previews.json`` in, shard files out.
 
     Writes ``out_dir/shard.h5`` (:func:`extract_shard`) and
@@ -233,7 +241,8 @@ def extract_shard_files(previews_json, out_dir, params, progress=None, previews_
 _warmed = False
 
 
-def warm_up():
+def warm_up() -> None:
+
     """Import and initialise everything extraction uses, once per process.
 
     librosa loads scipy.signal and numba-cached kernels lazily on first use,

@@ -9,6 +9,8 @@ bounds digital silence instead of sending it to -inf. Values fit float16
 0.06 dB near -100 dB, far below what the model can hear.
 """
 
+from __future__ import annotations
+
 import functools
 
 import librosa
@@ -21,14 +23,17 @@ DEFAULTS = dict(sample_rate=22050, n_fft=1024, hop_length=512, n_mels=128,
 
 
 @functools.lru_cache(maxsize=8)
-def mel_basis(sample_rate, n_fft, n_mels, fmin, fmax):
+def mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
+              fmax: float | None) -> np.ndarray:
     """The ``(n_mels, 1 + n_fft // 2)`` mel filter bank (cached per shape)."""
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels,
                                fmin=fmin, fmax=fmax).astype(np.float32)
 
 
-def log_mel(samples, sample_rate=22050, n_fft=1024, hop_length=512, n_mels=128,
-            fmin=0.0, fmax=None, amin=1e-10):
+def log_mel(samples: np.ndarray, sample_rate: int = 22050, n_fft: int = 1024,
+            hop_length: int = 512, n_mels: int = 128, fmin: float = 0.0,
+            fmax: float | None = None, amin: float = 1e-10) -> np.ndarray:
+
     """Log-mel spectrogram of a mono signal, time along the first axis.
 
     Parameters

@@ -18,6 +18,8 @@ the cleaner one, so it is the default; libsamplerate stays available for
 anyone who wants to reproduce features computed with it.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 #: Quality presets accepted by each library; the first is the default.
@@ -28,7 +30,7 @@ QUALITIES = {
 }
 
 
-def check_resampler(resampler, quality=None):
+def check_resampler(resampler: str, quality: str | None = None) -> tuple[str, str]:
     """Validate a resampler/quality pair and fill in the default quality.
 
     Returns
@@ -52,7 +54,9 @@ def check_resampler(resampler, quality=None):
     return resampler, quality
 
 
-def resample(samples, sr_in, sr_out, resampler="soxr", quality=None):
+def resample(samples: np.ndarray, sr_in: int, sr_out: int, resampler: str = "soxr",
+             quality: str | None = None) -> np.ndarray:
+
     """Convert a mono signal from ``sr_in`` to ``sr_out`` Hz.
 
     Parameters

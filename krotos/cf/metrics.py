@@ -25,20 +25,26 @@ a batch of users with few relevant items, over relevant-item slots), never
 over users or items.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import os
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
+
+#: A scorer: an array of user rows -> their ``(len(rows), n_items)`` scores.
+Scorer = Callable[[np.ndarray], np.ndarray]
 
 #: Bytes of working memory per (user, item) cell of a batch: scores, sorted
 #: scores, 64-bit sort keys, relevance flags and argpartition indices.
 _BYTES_PER_CELL = 40
 
 
-def factor_scorer(user_factors, item_factors):
+def factor_scorer(user_factors: np.ndarray, item_factors: np.ndarray) -> Scorer:
     """Scores ``u . v`` of latent factors.
 
     Parameters
@@ -58,7 +64,7 @@ def factor_scorer(user_factors, item_factors):
     return lambda rows: user_factors[rows] @ item_t
 
 
-def popularity_scorer(train, n_items=None):
+def popularity_scorer(train: sp.spmatrix | np.ndarray, n_items: int | None = None) -> Scorer:
     """Every user gets the same scores: the number of training listeners per item.
 
     Parameters
@@ -79,7 +85,7 @@ def popularity_scorer(train, n_items=None):
     return lambda rows: np.broadcast_to(pop, (len(rows), len(pop)))
 
 
-def random_scorer(n_items, seed=0):
+def random_scorer(n_items: int, seed: int = 0) -> Scorer:
     """Uniform random scores, reproducible for a given seed and batch plan.
 
     Returns
@@ -186,9 +192,13 @@ def _batch_metrics(keys, pos_row, pos_col, n_excluded, k, map_k, count_max=24):
     return dict(auc=auc, ap=ap, precision=precision, recall=recall, ndcg=ndcg)
 
 
-def evaluate_ranking(scores, heldout, exclude=None, users=None, k=10, map_k=500,
-                     batch_size=None, memory_bytes=512 * 2**20, workers=None, per_user=False,
-                     progress=None, count_max=24):
+def evaluate_ranking(scores: Scorer | np.ndarray, heldout: sp.spmatrix,
+                     exclude: sp.spmatrix | None = None, users: np.ndarray | None = None,
+                     k: int = 10, map_k: int = 500, batch_size: int | None = None,
+                     memory_bytes: int = 512 * 2**20, workers: int | None = None,
+                     per_user: bool = False, progress: Progress | None = None,
+                     count_max: int = 24) -> dict:
+
     """Ranking metrics of held-out items, averaged over users.
 
     Parameters

@@ -7,11 +7,15 @@ all on one clock that knows the meter, the swing and any rubato. The
 rendering of those events to audio is :mod:`krotos.demo.synth`'s job.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from krotos.demo.styles import CHORDS, METERS, MODES, STYLES
+from krotos.demo.styles import CHORDS, METERS, MODES, STYLES, Style
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ class Clock:
         self._swing = swing if steps_per_beat % 2 == 0 else 0.5
         self._unit = swing_unit
 
-    def seconds(self, beats):
+    def seconds(self, beats: npt.ArrayLike) -> np.ndarray:
         """Seconds at (arrays of) positions in beats."""
         beats = np.asarray(beats, dtype=float)
         whole = np.floor(beats).astype(int)
@@ -167,22 +171,23 @@ class Harmony:
         self.beats_per_chord = spec.bars_per_chord * beats_per_bar
         self.chord = spec.chord
 
-    def midi(self, degrees):
+    def midi(self, degrees: npt.ArrayLike) -> np.ndarray:
         """MIDI notes of (arrays of) scale degrees, 0 the tonic above middle C."""
         degrees = np.asarray(degrees, dtype=int)
         return self.tonic + 12 * np.floor_divide(degrees, 7) + self.scale[np.mod(degrees, 7)]
 
-    def root_degree(self, beat):
+    def root_degree(self, beat: float) -> int:
+        """Scale degree of the root of the chord sounding at ``beat``."""
         index = int(np.floor(beat / self.beats_per_chord + 1e-9)) % len(self.progression)
         return self.progression[index]
 
-    def chord_degrees(self, beat):
+    def chord_degrees(self, beat: float) -> np.ndarray:
         """Scale degrees of the chord sounding at ``beat`` (root position)."""
         root = self.root_degree(beat)
         steps = CHORDS["triad" if self.chord == "power" else self.chord]
         return root + np.array(steps)
 
-    def chord_notes(self, beat, low):
+    def chord_notes(self, beat: float, low: int) -> np.ndarray:
         """MIDI notes of the chord at ``beat``, the root the lowest at or above ``low``."""
         root = int(self.midi(self.root_degree(beat)))
         root = low + (root - low) % 12
@@ -193,7 +198,9 @@ class Harmony:
         return notes
 
 
-def arrange(spec, clip_seconds, rng, styles=STYLES):
+def arrange(spec: SongSpec, clip_seconds: float, rng: np.random.Generator,
+            styles: Sequence[Style] = STYLES) -> Events:
+
     """The events of ``spec`` over ``clip_seconds``.
 
     Parameters

@@ -72,6 +72,9 @@ the real MSD: the track's audio and tags belong to another song, and
 ``sid_mismatches.txt`` lists them.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,7 +82,8 @@ import numpy as np
 from krotos.demo.arrange import SongSpec
 from krotos.demo.instruments import DRUM_SOUNDS, INSTRUMENT_INDEX, instruments_for
 from krotos.demo.styles import (
-    DECADES, ERA_TAGS, JUNK_TAGS, MAJOR_MODES, MOOD_TAGS, SCENE_TAGS, STYLES, TEMPO_TAGS)
+    DECADES, ERA_TAGS, JUNK_TAGS, MAJOR_MODES, MOOD_TAGS, SCENE_TAGS, STYLES, TEMPO_TAGS, Style)
+
 
 _ALNUM = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
 _HEX = np.array(list("0123456789abcdef"))
@@ -134,7 +138,7 @@ class Catalogue:
     user_era: np.ndarray            # (n_users,) centre of the years a user likes
     plays: list                     # per user: list of (song index, count)
 
-    def track_spec(self, i):
+    def track_spec(self, i: int) -> SongSpec:
         """The :class:`SongSpec` of track ``i``'s audio (its donor's for a mismatched track)."""
         return self.specs[self.donor[i]]
 
@@ -168,7 +172,7 @@ def _preferred(rng, names, favoured):
     return names[rng.choice(len(names), p=weights / weights.sum())]
 
 
-def n_artists_for(n_songs):
+def n_artists_for(n_songs: int) -> int:
     """About five songs per artist; at least 12 artists (or one per two songs) in tiny worlds."""
     return int(min(n_songs, max(round(n_songs / 5), min(12, n_songs // 2), 1)))
 
@@ -387,7 +391,9 @@ def _listeners(rng, n_users, song_mix, artist_index, artist_scene, years, popula
     return user_taste, user_scene, user_era, plays
 
 
-def generate_catalogue(n_songs, n_users, seed, styles=STYLES, mismatch_fraction=0.02):
+def generate_catalogue(n_songs: int, n_users: int, seed: int, styles: Sequence[Style] = STYLES,
+                       mismatch_fraction: float = 0.02) -> Catalogue:
+
     """Draw the whole demo world from ``seed``.
 
     Parameters

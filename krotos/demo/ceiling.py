@@ -13,9 +13,17 @@ songs with intervals over clips. A tag CNN far below it hears less than is
 there to hear; near it, the demo's tags, not the model, are the limit.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from krotos.demo.styles import STYLES
+from krotos.demo.styles import STYLES, Style
+
+if TYPE_CHECKING:
+    from krotos.demo.catalogue import Catalogue
 
 #: Tempo bands a listener tells apart (beats per minute): one indicator per band,
 #: since tempo words and moods change at thresholds, not along a line.
@@ -28,7 +36,8 @@ def _one_hot(value, values):
     return row
 
 
-def audible_attributes(catalogue, styles=STYLES):
+def audible_attributes(catalogue: Catalogue,
+                       styles: Sequence[Style] = STYLES) -> tuple[list[str], np.ndarray]:
     """What each track's audio is made of, as one feature row per track.
 
     Parameters
@@ -66,7 +75,9 @@ def audible_attributes(catalogue, styles=STYLES):
     return list(catalogue.track_ids), np.asarray(rows, dtype=np.float64)
 
 
-def tag_ceiling(catalogue, splits, targets, *, n_resamples=1000, seed=0):
+def tag_ceiling(catalogue: Catalogue, splits: dict[str, list[str]], targets: dict[str, np.ndarray],
+                *, n_resamples: int = 1000, seed: int = 0) -> dict:
+
     """Macro ROC-AUC / PR-AUC of tags predicted from the true audible attributes.
 
     Parameters

@@ -6,6 +6,8 @@ that yield no training window). These checks name the parameter and its
 minimum instead, while Luigi builds the graph.
 """
 
+from __future__ import annotations
+
 import math
 
 from krotos.config import ConfigError
@@ -22,7 +24,7 @@ class DemoParameterError(ConfigError):
     """A ``[DemoDataset]`` setting is too small for the pipeline."""
 
 
-def minimum_songs(valid_fraction=0.1, test_fraction=0.2):
+def minimum_songs(valid_fraction: float = 0.1, test_fraction: float = 0.2) -> int:
     """Fewest songs that give the valid and test splits :data:`MIN_SONGS_PER_SPLIT` songs each.
 
     Parameters
@@ -41,10 +43,12 @@ def minimum_songs(valid_fraction=0.1, test_fraction=0.2):
     return max(MIN_SONGS_PER_SPLIT, math.ceil(MIN_SONGS_PER_SPLIT / min(fractions) - 1e-9))
 
 
-def check_demo_parameters(n_songs, n_users, clip_seconds, *, valid_fraction=0.1,
-                          test_fraction=0.2, window_seconds=0.0, min_seconds=0.0,
-                          min_seconds_setting="[Spectrograms] min_seconds",
-                          section="DemoDataset"):
+def check_demo_parameters(n_songs: int, n_users: int, clip_seconds: float, *,
+                          valid_fraction: float = 0.1, test_fraction: float = 0.2,
+                          window_seconds: float = 0.0, min_seconds: float = 0.0,
+                          min_seconds_setting: str = "[Spectrograms] min_seconds",
+                          section: str = "DemoDataset") -> None:
+
     """Raise one clear error for every demo parameter that is too small.
 
     Parameters

@@ -10,9 +10,12 @@ synthesized hits (a falling sine for kicks and toms, filtered noise for
 snares, hats and shakers, a cluster of inharmonic tones for cymbals).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 TABLE_SIZE = 2048
 
@@ -139,12 +142,12 @@ DRUM_SOUNDS = {
 }
 
 
-def instruments_for(role):
+def instruments_for(role: str) -> tuple[str, ...]:
     """Names of the instruments of the pool that can play ``role``."""
     return tuple(inst.name for inst in INSTRUMENTS if role in inst.roles)
 
 
-def midi_to_hz(note):
+def midi_to_hz(note: npt.ArrayLike) -> np.ndarray:
     """Frequency of a (fractional) MIDI note number."""
     return 440.0 * 2.0 ** ((np.asarray(note, dtype=float) - 69.0) / 12.0)
 
@@ -160,7 +163,7 @@ def _basis(n_harmonics):
     return _BASIS[n_harmonics]
 
 
-def harmonic_levels(inst, hz, sample_rate):
+def harmonic_levels(inst: Instrument, hz: float, sample_rate: int) -> np.ndarray:
     """Amplitudes of the harmonics of a note at ``hz`` (band-limited below Nyquist)."""
     n = int(max(1, min(64, 0.45 * sample_rate / max(hz, 1.0))))
     k = np.arange(1, n + 1)
@@ -179,7 +182,7 @@ def harmonic_levels(inst, hz, sample_rate):
     return amplitude
 
 
-def wavetables(inst, hz, sample_rate):
+def wavetables(inst: Instrument, hz: float, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Bright and dull one-period tables for notes at ``hz``.
 
     Returns
@@ -197,7 +200,8 @@ def wavetables(inst, hz, sample_rate):
     return bright, dull
 
 
-def render_note(inst, tables, hz, seconds, sample_rate, rng):
+def render_note(inst: Instrument, tables: tuple[np.ndarray, np.ndarray], hz: float,
+                seconds: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """One note of ``inst`` lasting ``seconds`` (plus its release).
 
     Parameters
@@ -251,7 +255,9 @@ def render_note(inst, tables, hz, seconds, sample_rate, rng):
     return tone * envelope
 
 
-def drum_sound(name, sample_rate, rng, tuning=1.0):
+def drum_sound(name: str, sample_rate: int, rng: np.random.Generator,
+               tuning: float = 1.0) -> np.ndarray:
+
     """One hit of the drum sound ``name`` (a key of the :data:`DRUM_SOUNDS` lists).
 
     Parameters

@@ -27,12 +27,16 @@ The analysis imitates the Echo Nest's from the audio, at its 22050 Hz:
   ``analysis/songs``.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
+from collections.abc import Iterable
 
 import h5py
 import numpy as np
 
+from krotos.progress import Progress
 from krotos.staging import atomic_path
 
 #: The Echo Nest analysed audio at this rate (``analysis_sample_rate``).
@@ -167,7 +171,7 @@ def _key_mode(chroma_mean):
     return key, mode, confidence
 
 
-def analyze_audio(audio, sample_rate):
+def analyze_audio(audio: np.ndarray, sample_rate: int) -> dict:
     """Echo Nest-style analysis of a clip.
 
     Parameters
@@ -341,7 +345,7 @@ def _write_layout(f, songs, arrays):
         dset.attrs["VERSION"] = np.bytes_(b"1.0")
 
 
-def write_msd_track_h5(path, track_row, audio, sample_rate):
+def write_msd_track_h5(path: str, track_row: dict, audio: np.ndarray, sample_rate: int) -> dict:
     """Write one MSD per-track HDF5 file for a clip, analysed Echo Nest style.
 
     Parameters
@@ -370,7 +374,7 @@ def write_msd_track_h5(path, track_row, audio, sample_rate):
     return analysis
 
 
-def write_msd_track_arrays(path, track_row, analysis):
+def write_msd_track_arrays(path: str, track_row: dict, analysis: dict) -> None:
     """Write an MSD per-track HDF5 file from given values (no audio analysis).
 
     Parameters
@@ -429,7 +433,8 @@ def _write_one(job):
     return row["track_id"], "ok", ""
 
 
-def write_msd_h5_tree(root, tracks, previews_folder, workers=1, progress=None):
+def write_msd_h5_tree(root: str, tracks: Iterable[dict], previews_folder: str, workers: int = 1,
+                      progress: Progress | None = None) -> dict:
     """Write ``root/A/B/C/<track_id>.h5`` for every track with a preview.
 
     Parameters
@@ -477,7 +482,8 @@ def write_msd_h5_tree(root, tracks, previews_folder, workers=1, progress=None):
     return {"written": written, "skipped": skipped}
 
 
-def read_track_rows(track_metadata_db):
+def read_track_rows(track_metadata_db: str) -> list[dict]:
+
     """The rows of a ``track_metadata.db`` as dicts (keys :data:`TRACK_METADATA_COLUMNS`)."""
     import sqlite3
 

@@ -10,12 +10,16 @@ a room, a peak level. Everything is numpy; one song takes a few hundredths
 of a second.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.signal import fftconvolve, lfilter, resample_poly
 
-from krotos.demo.arrange import arrange
+from krotos.demo.arrange import SongSpec, arrange
 from krotos.demo.instruments import INSTRUMENT_INDEX, drum_sound, midi_to_hz, render_note, wavetables
-from krotos.demo.styles import STYLES
+from krotos.demo.styles import STYLES, Style
 
 #: Relative level of the drum roles inside the kit.
 DRUM_GAINS = {"low": 1.0, "back": 0.8, "time": 0.35, "accent": 0.3}
@@ -46,7 +50,7 @@ def _pitched_part(rows, instrument, n, sample_rate, rng):
     return out
 
 
-def dynamics_envelope(kind, n, sample_rate):
+def dynamics_envelope(kind: str, n: int, sample_rate: int) -> np.ndarray:
     """Gain over the clip for a dynamics kind (see :class:`krotos.demo.styles.Style`)."""
     t = np.linspace(0.0, 1.0, n)
     if kind == "flat":
@@ -85,7 +89,9 @@ def _room(stereo, seconds, wet, sample_rate, rng):
     return (1 - wet) * stereo + wet * tail
 
 
-def render_song(spec, clip_seconds, sample_rate, rng, styles=STYLES):
+def render_song(spec: SongSpec, clip_seconds: float, sample_rate: int, rng: np.random.Generator,
+                styles: Sequence[Style] = STYLES) -> np.ndarray:
+
     """Render a stereo clip of the song ``spec``.
 
     Parameters

@@ -13,6 +13,8 @@ default run exercises exactly the readers and code paths of a real one:
 ==========================  ==================================================
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import json
 import os
@@ -21,7 +23,8 @@ import sqlite3
 import numpy as np
 import soundfile as sf
 
-from krotos.demo.catalogue import generate_catalogue
+from krotos.demo.catalogue import Catalogue, generate_catalogue
+from krotos.progress import Progress
 from krotos.demo.styles import STYLES
 from krotos.demo.synth import render_song
 from krotos.staging import atomic_path
@@ -56,7 +59,8 @@ def _write_sqlite(path, statements, rows_by_insert):
     db.close()
 
 
-def write_track_metadata(path, cat):
+def write_track_metadata(path: str, cat: Catalogue) -> None:
+    """Write ``track_metadata.db`` (the MSD's SQLite ``songs`` table) for ``cat``."""
     rows = [(cat.track_ids[i], cat.titles[i], cat.song_ids[i], cat.releases[i],
              cat.artist_ids[a], cat.artist_mbids[a], cat.artist_names[a],
              float(cat.durations[i]), float(cat.familiarity[i]), float(cat.hotttnesss[i]),
@@ -66,7 +70,8 @@ def write_track_metadata(path, cat):
                   [("INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)])
 
 
-def write_lastfm_tags(path, cat):
+def write_lastfm_tags(path: str, cat: Catalogue) -> None:
+    """Write ``lastfm_tags.db`` (the Last.fm dataset's SQLite tags) for ``cat``."""
     tag_rowid = {}
     tid_rows, tid_tag_rows = [], []
     for i, tags in enumerate(cat.track_tags):
@@ -83,7 +88,8 @@ def write_lastfm_tags(path, cat):
         ("INSERT INTO tid_tag VALUES (?,?,?)", tid_tag_rows)])
 
 
-def write_triplets(path, cat):
+def write_triplets(path: str, cat: Catalogue) -> None:
+    """Write the Taste Profile ``user<TAB>song<TAB>count`` lines of ``cat``'s plays."""
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for user, plays in zip(cat.user_ids, cat.plays):
             for song, count in plays:
@@ -94,14 +100,16 @@ def _artist_title(cat, i):
     return f"{cat.artist_names[cat.artist_index[i]]}  -  {cat.titles[i]}"
 
 
-def write_sid_mismatches(path, cat):
+def write_sid_mismatches(path: str, cat: Catalogue) -> None:
+    """Write ``sid_mismatches.txt`` lines for ``cat``'s mismatched song/track pairs."""
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for i in np.flatnonzero(cat.mismatched):
             f.write(f"ERROR: <{cat.song_ids[i]} {cat.track_ids[i]}> "
                     f"{_artist_title(cat, i)}  !=  {_artist_title(cat, cat.donor[i])}\n")
 
 
-def write_unique_tracks(path, cat):
+def write_unique_tracks(path: str, cat: Catalogue) -> None:
+    """Write ``unique_tracks.txt`` (``track<SEP>song<SEP>artist<SEP>title``) for ``cat``."""
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for i, a in enumerate(cat.artist_index):
             f.write(f"{cat.track_ids[i]}<SEP>{cat.song_ids[i]}<SEP>"
@@ -120,7 +128,8 @@ def _render_preview(job):
     return path
 
 
-def write_previews(folder, cat, clip_seconds, seed, workers=1, progress=None):
+def write_previews(folder: str, cat: Catalogue, clip_seconds: float, seed: int, workers: int = 1,
+                   progress: Progress | None = None) -> None:
     """Render and encode one mp3 per track, named by its 7digital id."""
     os.makedirs(folder, exist_ok=True)
     jobs = [(os.path.join(folder, f"{int(cat.digital_ids[i])}.mp3"), cat.track_spec(i),
@@ -140,8 +149,10 @@ def write_previews(folder, cat, clip_seconds, seed, workers=1, progress=None):
             pool.shutdown(cancel_futures=True)
 
 
-def write_demo_dataset(folder, n_songs=600, n_users=2000, clip_seconds=10.0, seed=0,
-                       workers=1, progress=None):
+def write_demo_dataset(folder: str, n_songs: int = 600, n_users: int = 2000,
+                       clip_seconds: float = 10.0, seed: int = 0, workers: int = 1,
+                       progress: Progress | None = None) -> dict:
+
     """Generate the demo dataset into ``folder`` in the real MSD formats.
 
     Parameters
