@@ -13,12 +13,15 @@ that looks like success, so every text reader opens its file here:
   HDF5) are refused with a message saying what the file is.
 """
 
+from __future__ import annotations
+
 import bz2
 import gzip
 import lzma
 import os
 import re
 import zlib
+from typing import BinaryIO
 
 from .errors import InputFileError
 
@@ -47,7 +50,7 @@ _REFUSED = (
 )
 
 
-def sniff(head):
+def sniff(head: bytes) -> tuple[str, str, str]:
     """Name the format of a file from its first bytes.
 
     Parameters
@@ -74,7 +77,7 @@ def sniff(head):
     return "plain", "", ""
 
 
-def describe(path):
+def describe(path: str | os.PathLike) -> tuple[str, str]:
     """Say what a file is from its first bytes, for the error messages of other readers.
 
     Returns
@@ -94,7 +97,8 @@ def describe(path):
     return sniff(head)[1:]
 
 
-def open_input(path):
+def open_input(path: str | os.PathLike) -> BinaryIO:
+
     """Open an input file for reading bytes, decompressed, without a UTF-8 BOM.
 
     Parameters

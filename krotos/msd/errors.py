@@ -12,6 +12,8 @@ Every reader takes an optional ``errors`` collector; one collector can be
 shared by all the readers of a build so the summary covers every input.
 """
 
+from __future__ import annotations
+
 import collections
 import logging
 import os
@@ -69,7 +71,8 @@ class BadInputLog:
         self._by_file = collections.Counter()
         self.examples = []
 
-    def add(self, path, line, reason, detail="", count=1):
+    def add(self, path: str | os.PathLike, line: int | str | None, reason: str,
+            detail: str = "", count: int = 1) -> None:
         """Record one rejected row (or ``count`` alike rows at one place).
 
         Parameters
@@ -92,16 +95,16 @@ class BadInputLog:
             self.examples.append(item)
             log.warning("bad input: %s", item)
 
-    def counts_by_reason(self):
+    def counts_by_reason(self) -> dict[str, int]:
         """Return ``{reason: number of rows}``, most frequent first."""
         return dict(self._counts.most_common())
 
-    def counts_by_file(self):
+    def counts_by_file(self) -> dict[str, int]:
         """Return ``{path: number of rejected rows}``."""
         return dict(self._by_file.most_common())
 
     @property
-    def total(self):
+    def total(self) -> int:
         """Number of rejected rows."""
         return sum(self._counts.values())
 
@@ -113,7 +116,7 @@ class BadInputLog:
         # keep an empty log the caller passed in.
         return True
 
-    def summary(self):
+    def summary(self) -> dict:
         """JSON-able report: totals, counts by reason and by file, examples."""
         return {
             "total": self.total,
@@ -122,7 +125,7 @@ class BadInputLog:
             "examples": [str(item) for item in self.examples],
         }
 
-    def describe(self, max_reasons=5):
+    def describe(self, max_reasons: int = 5) -> str:
         """One line for error messages: rejected rows by reason, and the first example.
 
         Examples
@@ -143,6 +146,7 @@ class BadInputLog:
         return f"BadInputLog(total={self.total}, by_reason={self.counts_by_reason()})"
 
 
-def ensure_log(errors):
+def ensure_log(errors: BadInputLog | None) -> BadInputLog:
+
     """Return ``errors``, or a fresh :class:`BadInputLog` when it is None."""
     return BadInputLog() if errors is None else errors

@@ -14,12 +14,15 @@ that the caller did not ask for (see :class:`_SongsTable` for why the
 compound tables go through h5py's low-level API).
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Iterator, Sequence
 
 import h5py
 import numpy as np
 
-from .errors import InputFileError, ensure_log
+from .errors import BadInputLog, InputFileError, ensure_log
 
 GROUPS = ("metadata", "analysis", "musicbrainz")
 
@@ -251,7 +254,7 @@ class MSDFile:
     def __exit__(self, *exc):
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the file (and every table and array opened in it)."""
         self._tables.clear()
         self._fid.close()
@@ -276,7 +279,7 @@ class MSDFile:
                 columns[name] = rows[name]
         return columns
 
-    def song(self, i, fields=None):
+    def song(self, i: int, fields: Sequence[str] | None = None) -> dict:
         """Return row ``i`` of the three ``songs`` tables merged into one dict.
 
         Parameters
@@ -293,7 +296,7 @@ class MSDFile:
         return {name: _python(values[0])
                 for name, values in self._columns(i, i + 1, fields).items()}
 
-    def table_row(self, group, i, fields):
+    def table_row(self, group: str, i: int, fields: Sequence[str]) -> dict | None:
         """Row ``i`` of ``group/songs`` only, in ``fields`` (those the table has).
 
         The fast way to a few known fields (``analysis`` holds ``track_id`` and
@@ -312,7 +315,7 @@ class MSDFile:
         rows = table.read(fields, i, i + 1)
         return {name: _python(rows[name][0]) for name in rows.dtype.names}
 
-    def songs(self, batch=4096, fields=None):
+    def songs(self, batch: int = 4096, fields: Sequence[str] | None = None) -> Iterator[dict]:
         """Iterate over all songs (dicts, as :meth:`song`), reading ``batch`` rows at a time."""
         for start in range(0, self.n_songs, batch):
             stop = min(start + batch, self.n_songs)
@@ -321,7 +324,7 @@ class MSDFile:
             for k in range(stop - start):
                 yield {name: _python(values[k]) for name, values in columns.items()}
 
-    def array_names(self):
+    def array_names(self) -> list[str]:
         """Names of the per-song arrays present, e.g. ``segments_timbre``."""
         names = []
         f = h5py.File(self._fid)
@@ -339,7 +342,7 @@ class MSDFile:
                 return group, dsid
         return None, None
 
-    def arrays(self, names, i=0):
+    def arrays(self, names: Iterable[str], i: int = 0) -> dict[str, np.ndarray]:
         """Song ``i``'s slices of the arrays ``names`` that the file has.
 
         One read of the ``songs`` row per group for the slice bounds (none in
@@ -412,7 +415,7 @@ class MSDFile:
                             dtype=object)
         return values
 
-    def array(self, name, i=0):
+    def array(self, name: str, i: int = 0) -> np.ndarray:
         """Return song ``i``'s slice of the array ``name`` (e.g. ``segments_timbre``).
 
         Parameters
@@ -430,7 +433,7 @@ class MSDFile:
                            f"(have: {', '.join(self.array_names())})")
         return values[name]
 
-    def segments(self, i=0):
+    def segments(self, i: int = 0) -> dict[str, np.ndarray]:
         """Return ``{name: array}`` for the segment arrays of song ``i``.
 
         ``segments_start`` (n,) seconds, ``segments_timbre`` (n, 12),
@@ -440,7 +443,7 @@ class MSDFile:
         return self.arrays(SEGMENT_ARRAYS, i)
 
 
-def read_msd_h5(path):
+def read_msd_h5(path: str | os.PathLike) -> list[dict]:
     """Return the songs of one MSD HDF5 file as a list of dicts.
 
     Raises
@@ -452,7 +455,7 @@ def read_msd_h5(path):
         return list(f.songs())
 
 
-def iter_msd_h5_paths(root):
+def iter_msd_h5_paths(root: str | os.PathLike) -> Iterator[str]:
     """Yield the paths of ``*.h5`` files under ``root`` (nested ``A/B/C/`` layout), sorted.
 
     Streams folder by folder, so a tree of a million files is never listed at once.
@@ -465,12 +468,12 @@ def iter_msd_h5_paths(root):
                 yield os.path.join(folder, name)
 
 
-def find_msd_h5(root):
+def find_msd_h5(root: str | os.PathLike) -> list[str]:
     """Return the sorted paths of ``*.h5`` files under ``root`` (nested ``A/B/C/`` layout)."""
     return list(iter_msd_h5_paths(root))
 
 
-def count_msd_h5(root):
+def count_msd_h5(root: str | os.PathLike) -> int:
     """Number of ``*.h5`` files under ``root`` (or 1 when ``root`` is a file), without opening them."""
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -498,7 +501,9 @@ def count_msd_h5(root):
     return count
 
 
-def iter_msd_h5_folder(root, errors=None, with_segments=False, fields=None):
+def iter_msd_h5_folder(root: str | os.PathLike, errors: BadInputLog | None = None,
+                       with_segments: bool = False,
+                       fields: Sequence[str] | None = None) -> Iterator[dict]:
     """Stream the songs of every MSD HDF5 file under ``root``.
 
     A file that cannot be read is recorded in ``errors`` (reason
@@ -532,7 +537,9 @@ def iter_msd_h5_folder(root, errors=None, with_segments=False, fields=None):
             errors.add(path, None, "unreadable HDF5", str(exc).replace(f"{path}: ", "", 1))
 
 
-def iter_msd_h5_tracks(msd_h5, errors=None, fields=TRACK_FIELDS):
+def iter_msd_h5_tracks(msd_h5: str, errors: BadInputLog | None = None,
+                       fields: Sequence[str] = TRACK_FIELDS) -> Iterator[dict]:
+
     """Stream the track rows of ``msd_h5``: a folder tree of MSD files, or one aggregate file.
 
     Parameters

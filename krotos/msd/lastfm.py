@@ -12,12 +12,15 @@ The JSON layout (``lastfm_train/``, ``lastfm_test/``) has one file per track,
 where the weights are numbers or numeric strings (``"100"``).
 """
 
+from __future__ import annotations
+
 import collections
 import json
 import math
 import os
+from collections.abc import Container, Iterator
 
-from .errors import InputFileError, ensure_log
+from .errors import BadInputLog, InputFileError, ensure_log
 from .sqlite_input import decode_text, open_readonly, wrap_errors
 
 TABLES = {"tids": ["tid"], "tags": ["tag"], "tid_tag": ["tid", "tag", "val"]}
@@ -36,7 +39,7 @@ def _shown(value):
         return f"<{type(value).__name__} too long to show>"
 
 
-def parse_weight(value):
+def parse_weight(value: object) -> tuple[float | None, str | None]:
     """Return ``(weight, None)`` for a Last.fm weight in [0, 100], else ``(None, why)``."""
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
@@ -76,21 +79,21 @@ class LastfmTagsDB:
     def __exit__(self, *exc):
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the database."""
         self._con.close()
 
-    def count(self, table):
+    def count(self, table: str) -> int:
         """Number of rows of ``table`` (one of ``tids``, ``tags``, ``tid_tag``)."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
         return next(wrap_errors(self.path, self._con.execute(f"SELECT count(*) FROM {table}")))[0]
 
-    def tids(self, errors=None):
+    def tids(self, errors: BadInputLog | None = None) -> Iterator[tuple[int, str]]:
         """Yield ``(rowid, track_id)``; undecodable or empty ids go to ``errors``."""
         yield from self._names("tids", "tid", errors)
 
-    def tags(self, errors=None):
+    def tags(self, errors: BadInputLog | None = None) -> Iterator[tuple[int, str]]:
         """Yield ``(rowid, tag)`` with the raw tag text; bad text goes to ``errors``.
 
         A tag that is not valid UTF-8 is reported and left out: guessing its
@@ -110,13 +113,14 @@ class LastfmTagsDB:
                 continue
             yield rowid, text
 
-    def tid_tag(self):
+    def tid_tag(self) -> Iterator[tuple]:
         """Yield the raw ``(rowid, tid_rowid, tag_rowid, val)`` rows of ``tid_tag``."""
         rows = self._con.execute("SELECT ROWID, tid, tag, val FROM tid_tag")
         yield from wrap_errors(self.path, rows)
 
 
-def iter_lastfm_tags_db(path, errors=None):
+def iter_lastfm_tags_db(path: str | os.PathLike,
+                        errors: BadInputLog | None = None) -> Iterator[TagRow]:
     """Stream ``(track_id, tag, weight)`` from ``lastfm_tags.db``.
 
     Memory holds the ``tids`` and ``tags`` tables (the ROWID -> text maps
@@ -145,7 +149,9 @@ def iter_lastfm_tags_db(path, errors=None):
                 yield TagRow(tids[parsed[0]], tags[parsed[1]], parsed[2])
 
 
-def resolve_tid_tag(path, row, tids, tags, errors):
+def resolve_tid_tag(path: str | os.PathLike, row: tuple, tids: Container[int],
+                    tags: Container[int], errors: BadInputLog,
+                    ) -> tuple[int, int, float] | None:
     """Check one ``tid_tag`` row against the known ROWIDs.
 
     Returns ``(tid_rowid, tag_rowid, weight)`` or None after recording why the
@@ -169,7 +175,7 @@ def resolve_tid_tag(path, row, tids, tags, errors):
     return tid, tag, weight
 
 
-def iter_lastfm_json_paths(root):
+def iter_lastfm_json_paths(root: str | os.PathLike) -> Iterator[str]:
     """Yield the paths of ``*.json`` files under ``root`` (nested ``A/B/C/`` layout), sorted.
 
     Folder by folder: the 943,347 files of the full dataset are never listed at once.
@@ -259,7 +265,8 @@ def _load_json(path):
         return None, (None, "unreadable file", exc.strerror or str(exc))
 
 
-def iter_lastfm_json(root, errors=None):
+def iter_lastfm_json(root: str | os.PathLike,
+                     errors: BadInputLog | None = None) -> Iterator[LastfmTrack]:
     """Stream the per-track JSON files of a Last.fm folder (``lastfm_train/``).
 
     Parameters
@@ -298,7 +305,9 @@ def iter_lastfm_json(root, errors=None):
                           _pairs(path, record, "similars", errors), path)
 
 
-def iter_lastfm_json_tags(root, errors=None):
+def iter_lastfm_json_tags(root: str | os.PathLike,
+                          errors: BadInputLog | None = None) -> Iterator[TagRow]:
+
     """Stream ``(track_id, tag, weight)`` rows from a Last.fm JSON folder.
 
     See :func:`iter_lastfm_json`.

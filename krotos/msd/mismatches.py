@@ -7,15 +7,20 @@ Each line names a song/track pair that the Echo Nest matched wrongly::
 Plays of such a song must not be credited to that track.
 """
 
+from __future__ import annotations
+
+import os
 import re
 
-from .errors import ensure_log
+from .errors import BadInputLog, ensure_log
 from .text_lines import UndecodableLine, iter_lines
 
 _PAIR = re.compile(rb"^ERROR: <(\S+) (\S+)>")
 
 
-def read_sid_mismatches(path, errors=None):
+def read_sid_mismatches(path: str | os.PathLike,
+                        errors: BadInputLog | None = None) -> set[tuple[str, str]]:
+
     """Return the set of ``(song_id, track_id)`` pairs listed in ``sid_mismatches.txt``.
 
     Only the ids are parsed; the artist/title text after them may be in any

@@ -1,8 +1,11 @@
 """Open third-party SQLite files read-only and check their schema."""
 
+from __future__ import annotations
+
 import os
 import pathlib
 import sqlite3
+from collections.abc import Iterable, Iterator
 
 from .compression import describe
 from .errors import InputFileError
@@ -11,7 +14,8 @@ from .errors import InputFileError
 LOCK_TIMEOUT = 5.0
 
 
-def database_error(path, exc, action="not a readable SQLite database"):
+def database_error(path: str | os.PathLike, exc: sqlite3.Error,
+                   action: str = "not a readable SQLite database") -> InputFileError:
     """InputFileError for a SQLite error on ``path`` that says what the file really is.
 
     A lock held by another process, an empty file and a compressed copy (or
@@ -29,7 +33,7 @@ def database_error(path, exc, action="not a readable SQLite database"):
     return InputFileError(f"{path}: {action} ({exc})")
 
 
-def open_readonly(path, tables):
+def open_readonly(path: str | os.PathLike, tables: dict) -> sqlite3.Connection:
     """Open a SQLite file read-only and check that it has the expected tables.
 
     Parameters
@@ -88,7 +92,7 @@ def open_readonly(path, tables):
     return con
 
 
-def wrap_errors(path, rows):
+def wrap_errors(path: str | os.PathLike, rows: Iterable) -> Iterator:
     """Re-raise SQLite errors met while iterating ``rows`` as InputFileError.
 
     A database can open fine and still be corrupt further in; the message must
@@ -100,7 +104,8 @@ def wrap_errors(path, rows):
         raise database_error(path, exc, "read failed") from exc
 
 
-def decode_text(value):
+def decode_text(value: object) -> tuple[str | None, str | None]:
+
     """Decode a SQLite TEXT/BLOB value; return ``(str, None)`` or ``(None, why)``."""
     if value is None:
         return None, "NULL"

@@ -1,12 +1,15 @@
 """Line-by-line reading of large text inputs with bounded memory."""
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterator
 
 from .compression import READ_ERRORS, UTF8_BOM, open_input
 from .errors import InputFileError
 
 
-def iter_lines(path):
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | UndecodableLine]]:
     """Yield ``(line_number, text)`` for each line of a text file, 1-based.
 
     The file may be gzip, bzip2 or xz compressed (told by its first bytes);
@@ -38,7 +41,8 @@ def iter_lines(path):
             raise InputFileError(read_failure(path, number, exc)) from exc
 
 
-def read_failure(path, lines_read, exc):
+def read_failure(path: str | os.PathLike, lines_read: int, exc: BaseException) -> str:
+
     """Message for a read that failed after ``lines_read`` lines (e.g. a truncated .gz)."""
     return (f"{path}: read failed after line {lines_read} "
             f"({type(exc).__name__}: {exc}); the file is damaged or truncated")

@@ -1,11 +1,14 @@
 """Reader of the MSD ``track_metadata.db`` (SQLite, table ``songs``)."""
 
+from __future__ import annotations
+
 import collections
 import math
 import os
 import re
+from collections.abc import Iterator
 
-from .errors import ensure_log
+from .errors import BadInputLog, ensure_log
 from .sqlite_input import decode_text, open_readonly, wrap_errors
 
 #: Columns every real ``track_metadata.db`` has (and the reader needs).
@@ -39,7 +42,8 @@ def _float(value):
     return number if math.isfinite(number) else None
 
 
-def iter_track_metadata(path, errors=None):
+def iter_track_metadata(path: str | os.PathLike,
+                        errors: BadInputLog | None = None) -> Iterator[TrackMeta]:
     """Stream the tracks of ``track_metadata.db``.
 
     Parameters
@@ -106,7 +110,9 @@ def iter_track_metadata(path, errors=None):
         con.close()
 
 
-def read_track_metadata(path, errors=None):
+def read_track_metadata(path: str | os.PathLike,
+                        errors: BadInputLog | None = None) -> list[TrackMeta]:
+
     """Return all tracks of ``track_metadata.db`` as a list of :class:`TrackMeta`.
 
     See :func:`iter_track_metadata`.

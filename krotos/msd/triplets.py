@@ -6,14 +6,17 @@ only ever streamed: :func:`iter_triplets` yields one play at a time,
 time; neither holds more than one chunk of the file in memory.
 """
 
+from __future__ import annotations
+
 import itertools
 import os
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
 from .compression import READ_ERRORS, UTF8_BOM, open_input
-from .errors import InputFileError, ensure_log
+from .errors import BadInputLog, InputFileError, ensure_log
 from .text_lines import read_failure
 
 #: Largest play count kept: counts are int64 from the reader to ``plays.h5``.
@@ -26,7 +29,7 @@ _COUNT = re.compile(r"([+-]?)0*([0-9]+)\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def parse_count(text):
+def parse_count(text: str) -> tuple[int | None, tuple[str, str] | None]:
     """Return ``(count, None)`` for a positive int64 play count, else ``(None, (reason, detail))``."""
     match = _COUNT.match(text)
     if not match:
@@ -73,7 +76,8 @@ def _parse_line(path, number, raw, errors):
     return user, song, value
 
 
-def iter_triplets(path, errors=None):
+def iter_triplets(path: str | os.PathLike,
+                  errors: BadInputLog | None = None) -> Iterator[tuple[str, str, int]]:
     """Stream ``(user, song_id, count)`` from a triplets file.
 
     Parameters
@@ -147,7 +151,10 @@ def _fast_chunk(data, n_lines):
     return users, songs, counts
 
 
-def iter_triplet_chunks(path, chunk_lines=1_000_000, errors=None):
+def iter_triplet_chunks(path: str | os.PathLike, chunk_lines: int = 1_000_000,
+                        errors: BadInputLog | None = None,
+                        ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+
     """Stream a triplets file as numpy arrays, ``chunk_lines`` lines at a time.
 
     Parameters

@@ -1,8 +1,12 @@
 """Reader of MSD ``unique_tracks.txt``: ``track<SEP>song<SEP>artist<SEP>title``."""
 
-import collections
+from __future__ import annotations
 
-from .errors import ensure_log
+import collections
+import os
+from collections.abc import Iterator
+
+from .errors import BadInputLog, ensure_log
 from .text_lines import UndecodableLine, iter_lines
 
 SEP = "<SEP>"
@@ -10,7 +14,8 @@ SEP = "<SEP>"
 UniqueTrack = collections.namedtuple("UniqueTrack", "track_id song_id artist title")
 
 
-def iter_unique_tracks(path, errors=None):
+def iter_unique_tracks(path: str | os.PathLike,
+                       errors: BadInputLog | None = None) -> Iterator[UniqueTrack]:
     """Stream ``(track_id, song_id, artist, title)`` from ``unique_tracks.txt``.
 
     Parameters
@@ -43,6 +48,8 @@ def iter_unique_tracks(path, errors=None):
         yield UniqueTrack(track_id, song_id, fields[2], fields[3])
 
 
-def read_unique_tracks(path, errors=None):
+def read_unique_tracks(path: str | os.PathLike,
+                       errors: BadInputLog | None = None) -> list[UniqueTrack]:
+
     """Return all lines of ``unique_tracks.txt`` as a list of :class:`UniqueTrack`."""
     return list(iter_unique_tracks(path, errors))
