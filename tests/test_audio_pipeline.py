@@ -6,6 +6,8 @@ import os
 import shutil
 import threading
 
+import pytest
+
 from conftest import run_tasks
 from krotos.shards.manifest import read_manifest
 from krotos.shards.reader import ShardReader
@@ -13,6 +15,9 @@ from krotos.shards.sharding import shard_items
 from krotos.tagdb import TagDB
 from pipeline.audio import FetchPreviews, SpectrogramIndex, Spectrograms
 from pipeline.tagdb import TagDatabase
+
+# Each test runs the audio tasks on a demo dataset (about 8 s each).
+pytestmark = pytest.mark.slow
 
 
 def families(task_ids):

@@ -5,11 +5,16 @@ import os
 
 import numpy as np
 
+import pytest
+
 from conftest import run_tasks
 from krotos.cf.als import read_factors
 from krotos.cf.playmatrix import read_play_split
 from krotos.tagdb import TagDB
 from pipeline.cf import EvaluateCF, Factorize, PlayMatrix
+
+# Runs the CF tasks on a demo dataset (about 10 s).
+pytestmark = pytest.mark.slow
 
 
 def test_cf_tasks_on_demo(tiny_demo, luigi_config):

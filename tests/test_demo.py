@@ -119,6 +119,7 @@ def test_styles_are_audibly_different():
     assert max(drones) < min(thrash)
 
 
+@pytest.mark.slow  # builds the demo dataset through Luigi (about 5 s)
 def test_demo_task_writes_under_its_signature_and_reruns_nothing(tiny_demo):
     task = DemoDataset()
     ok, ran = run_tasks([task])
@@ -131,6 +132,7 @@ def test_demo_task_writes_under_its_signature_and_reruns_nothing(tiny_demo):
     assert ok and ran == []
 
 
+@pytest.mark.slow  # builds the demo dataset through Luigi (about 5 s)
 def test_cli_builds_demo_and_second_run_does_nothing(tmp_path, luigi_cli):
     # The smallest demo the pipeline accepts, with 1 s windows and clips.
     args = ("--module", "pipeline", "DemoDataset", "--local-scheduler",

@@ -24,6 +24,7 @@ def test_attributes_are_those_of_the_audio_a_track_carries():
     assert len({row.tobytes() for row in x}) > 0.9 * len(ids)
 
 
+@pytest.mark.slow  # runs the DAG up to the ceiling (about 20 s)
 def test_ceiling_task_scores_the_test_clips_of_its_split(tiny_dag):
     from pipeline import DemoTagCeiling, SongSplit
 

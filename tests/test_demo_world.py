@@ -23,6 +23,9 @@ from krotos.demo.checks import MIN_USERS, DemoParameterError, check_demo_paramet
 from krotos.demo.styles import METERS, STYLES
 from krotos.demo.synth import render_song
 
+# The module's world of rendered songs takes about 40 s to build.
+pytestmark = pytest.mark.slow
+
 SR = 22050
 HOP = 512
 FPS = SR / HOP

@@ -18,6 +18,7 @@ def echonest_demo(tiny_demo, luigi_config):
     return tiny_demo
 
 
+@pytest.mark.slow  # analyses a demo dataset's audio into MSD files (about 10 s)
 def test_index_over_demo_msd_h5_files(echonest_demo, luigi_config):
     from krotos.shards.manifest import read_manifest
     from krotos.shards.reader import ShardReader

@@ -68,6 +68,7 @@ def _outputs(root, family):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+@pytest.mark.slow  # runs the pipeline under two configurations (about 5 s)
 def test_gc_command_on_two_configurations(small_demo, luigi_config, capsys):
     from pipeline.tagdb import TagDatabase
 
@@ -98,6 +99,7 @@ def test_gc_command_on_two_configurations(small_demo, luigi_config, capsys):
     assert ok and ran == []
 
 
+@pytest.mark.slow  # runs the pipeline, then again after a change (about 5 s)
 def test_gc_keeps_every_shard_and_drops_only_what_a_change_made_stale(
         small_demo, luigi_config, capsys):
     from pipeline.audio import SpectrogramIndex

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# Whole-DAG runs through real luigid and luigi processes: a minute or more.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 

@@ -3,12 +3,15 @@
 import json
 import os
 
+import pytest
+
 from conftest import run_tasks
 from krotos.msd import read_sid_mismatches, read_track_metadata
 from krotos.tagdb import TagDB
 from pipeline.tagdb import TagDatabase
 
 
+@pytest.mark.slow  # builds a demo dataset and runs the task (about 25 s)
 def test_tag_database_from_demo(tiny_demo, luigi_config):
     task = TagDatabase()
     ok, ran = run_tasks([task])
