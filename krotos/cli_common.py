@@ -1,4 +1,8 @@
-"""What the ``krotos`` subcommands share: finding the model, loading it, printing."""
+"""What the ``krotos`` subcommands share: finding the model, loading it, printing.
+
+This is the command layer: it may import ``pipeline`` (to find the outputs of
+the current configuration, as Luigi would); the library it calls may not.
+"""
 
 import os
 import sys
@@ -11,20 +15,65 @@ def add_model_arguments(parser):
     """``--model DIR`` and ``--threads N``."""
     parser.add_argument(
         "--model", metavar="DIR",
-        help="a FinetuneLatents output folder (default: the model of the current "
+        help="a FinetuneModel output folder (default: the model of the current "
              "luigi.cfg and [krotos] data_root)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="TensorFlow threads (default 0: all cores)")
 
 
+def configured_model():
+    """The :class:`krotos.locate.ModelFiles` of the current configuration.
+
+    The outputs of luigi.cfg and ``[krotos] data_root``: ``FinetuneModel``,
+    ``TrainTagModel``, the feature index, ``PlayMatrix``,
+    ``Factorize(include_cold=False)`` and ``TagDatabase``, located by their
+    signatures exactly as Luigi would.
+
+    Raises
+    ------
+    krotos.locate.ModelNotFound
+        When ``FinetuneModel`` has not been run with these settings.
+    """
+    import pipeline
+    from krotos.locate import RUN_FIRST, ModelFiles, ModelNotFound
+    from pipeline.features import feature_index_task
+
+    latent = pipeline.FinetuneModel()
+    if not os.path.isdir(latent.output_dir):
+        raise ModelNotFound(f"no trained model for the current configuration (looked for "
+                            f"{latent.output_dir}): {RUN_FIRST}, or give --model DIR")
+    return ModelFiles(
+        latent_dir=latent.output_dir,
+        tag_dir=pipeline.TrainTagModel().output_dir,
+        manifest=feature_index_task().file("manifest.json"),
+        plays=pipeline.PlayMatrix().file("plays.h5"),
+        factors=pipeline.Factorize(include_cold=False).file("factors.h5"),
+        tagdb=pipeline.TagDatabase().file("tags.sqlite"))
+
+
+def find_model(model_dir=None, need_catalogue=False, need_plays=False):
+    """The model in ``model_dir`` or, without one, :func:`configured_model`; checked.
+
+    Raises
+    ------
+    krotos.locate.ModelNotFound
+        See :func:`krotos.locate.locate` and :meth:`krotos.locate.ModelFiles.check`.
+    """
+    from krotos.locate import locate
+
+    if model_dir:
+        return locate(model_dir, need_catalogue=need_catalogue, need_plays=need_plays)
+    return configured_model().check(need_catalogue=need_catalogue, need_plays=need_plays)
+
+
 def model_files(args, need_catalogue=False, need_plays=False):
     """The :class:`krotos.locate.ModelFiles` the arguments select, or a CommandError."""
     from krotos.config import ConfigError
-    from krotos.locate import ModelNotFound, locate
+    from krotos.locate import ModelNotFound
 
     try:
-        return locate(getattr(args, "model", None), need_catalogue=need_catalogue,
-                      need_plays=need_plays)
+        return find_model(getattr(args, "model", None), need_catalogue=need_catalogue,
+                          need_plays=need_plays)
     except (ModelNotFound, ConfigError) as exc:
         raise CommandError(str(exc)) from None
 

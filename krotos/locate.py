@@ -1,15 +1,12 @@
-"""Find the trained models and the files that go with them.
+"""Find a trained model's files from its folder.
 
-Two ways:
-
-* :func:`from_config`: the outputs of the current configuration (luigi.cfg and
-  ``[krotos] data_root``): ``FinetuneLatents``, ``TrainTagModel``,
-  ``SpectrogramIndex``, ``PlayMatrix``, ``Factorize(include_cold=False)`` and
-  ``TagDatabase``, located by their signatures exactly as Luigi would;
-* :func:`from_dir`: a given ``FinetuneLatents`` output folder; the other
-  folders are those named in its ``params.json`` (the signatures of the
-  inputs it was trained on), in the same data root. This keeps a model and its
-  extraction parameters together even after luigi.cfg has changed.
+:func:`from_dir` takes a ``FinetuneModel`` output folder; the other folders
+are those named in its ``params.json`` (the signatures of the inputs it was
+trained on), in the same data root. This keeps a model and its extraction
+parameters together even after luigi.cfg has changed. The model of the
+current configuration is found by the command layer
+(:func:`krotos.cli_common.configured_model`), which knows the pipeline: this
+library never imports it.
 """
 
 import dataclasses
@@ -30,7 +27,7 @@ class ModelFiles:
     Attributes
     ----------
     latent_dir : str
-        ``FinetuneLatents`` output (``model.keras``, ``predicted_factors.h5``).
+        ``FinetuneModel`` output (``model.keras``, ``predicted_factors.h5``).
     tag_dir : str
         ``TrainTagModel`` output (``model.keras``, ``vocabulary.json``).
     manifest : str
@@ -77,32 +74,8 @@ class ModelFiles:
         for path in needed:
             if not path or not os.path.isfile(path):
                 raise ModelNotFound(f"{path or 'the play matrix'} does not exist: {RUN_FIRST} "
-                                    f"(or give --model DIR, a FinetuneLatents output folder)")
+                                    f"(or give --model DIR, a FinetuneModel output folder)")
         return self
-
-
-def from_config():
-    """The model of the current configuration.
-
-    Raises
-    ------
-    ModelNotFound
-        When ``FinetuneLatents`` has not been run with these settings.
-    """
-    import pipeline
-    from pipeline.echonest import feature_index_task
-
-    latent = pipeline.FinetuneLatents()
-    if not os.path.isdir(latent.output_dir):
-        raise ModelNotFound(f"no trained model for the current configuration (looked for "
-                            f"{latent.output_dir}): {RUN_FIRST}, or give --model DIR")
-    return ModelFiles(
-        latent_dir=latent.output_dir,
-        tag_dir=pipeline.TrainTagModel().output_dir,
-        manifest=feature_index_task().file("manifest.json"),
-        plays=pipeline.PlayMatrix().file("plays.h5"),
-        factors=pipeline.Factorize(include_cold=False).file("factors.h5"),
-        tagdb=pipeline.TagDatabase().file("tags.sqlite"))
 
 
 def _family(task_id):
@@ -110,7 +83,7 @@ def _family(task_id):
 
 
 def from_dir(path):
-    """The model in a ``FinetuneLatents`` output folder, and its inputs.
+    """The model in a ``FinetuneModel`` output folder, and its inputs.
 
     Raises
     ------
@@ -120,7 +93,7 @@ def from_dir(path):
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     params_path = os.path.join(path, "params.json")
     if not os.path.isfile(os.path.join(path, "model.keras")) or not os.path.isfile(params_path):
-        raise ModelNotFound(f"{path} is not a FinetuneLatents output folder (it needs "
+        raise ModelNotFound(f"{path} is not a FinetuneModel output folder (it needs "
                             f"model.keras and params.json)")
     with open(params_path, encoding="utf-8") as f:
         try:
@@ -147,9 +120,18 @@ def from_dir(path):
         tagdb=optional("TagDatabase", "tags.sqlite"))
 
 
-def locate(model_dir=None, need_catalogue=False, need_plays=False):
-    """:func:`from_dir` when ``model_dir`` is given, else :func:`from_config`; checked."""
-    files = from_dir(model_dir) if model_dir else from_config()
+def locate(model_dir, need_catalogue=False, need_plays=False):
+    """:func:`from_dir`, checked (see :meth:`ModelFiles.check`).
+
+    Raises
+    ------
+    ModelNotFound
+        When ``model_dir`` is empty, not a model folder, or a needed file is missing.
+    """
+    if not model_dir:
+        raise ModelNotFound(f"no model folder given: give a FinetuneModel output folder "
+                            f"({RUN_FIRST})")
+    files = from_dir(model_dir)
     return files.check(need_catalogue=need_catalogue, need_plays=need_plays)
 
 

@@ -110,4 +110,4 @@ def test_without_a_trained_model_the_command_says_what_to_run(data_root, real_fi
 
 def test_model_folder_that_is_not_one(tmp_path, real_files, capsys):
     assert main(["similar", "--model", str(tmp_path), real_files[0]]) == 1
-    assert "is not a FinetuneLatents output folder" in capsys.readouterr().err
+    assert "is not a FinetuneModel output folder" in capsys.readouterr().err

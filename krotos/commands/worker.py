@@ -23,7 +23,7 @@ def add_service_arguments(p):
     p.add_argument("--redis-url", help="Redis URL (redis://127.0.0.1:6379/0)")
     p.add_argument("--queue", help="rq queue name (krotos)")
     p.add_argument("--model", metavar="DIR",
-                   help="a FinetuneLatents output folder (default: the current configuration's)")
+                   help="a FinetuneModel output folder (default: the current configuration's)")
     p.add_argument("--allow", action="append", metavar="HOST|IP|CIDR",
                    help="let audio/stream URLs reach this non-public host (repeatable)")
     p.add_argument("--max-upload-bytes", type=int, help="largest upload or download")

@@ -76,7 +76,8 @@ class ServiceConfig:
         Liked tracks of each user embedded for a compatibility score (most
         recent), and files per set on the page.
     model : str
-        A ``FinetuneLatents`` output folder; empty = the current configuration's.
+        A ``FinetuneModel`` output folder; empty = the current configuration's
+        (found by ``krotos worker``; a plain ``rq worker`` needs it set).
     soundcloud_client_id, soundcloud_client_secret : str
         The SoundCloud application's credentials (client-credentials grant).
     soundcloud_api_url, soundcloud_token_url : str

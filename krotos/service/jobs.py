@@ -58,15 +58,23 @@ def decode_limits(config):
 
 
 def _state():
-    """The worker state; loaded from the configuration when a plain ``rq worker`` runs us."""
+    """The worker state; loaded from the configuration when a plain ``rq worker`` runs us.
+
+    Such a worker needs the model folder in ``[service] model`` (or
+    ``KROTOS_MODEL``): finding the current configuration's model means asking
+    the pipeline, which only ``krotos worker`` (the command layer) does.
+    """
     if "embedder" not in _STATE:
         from krotos.inference import Embedder
-        from krotos.locate import locate
+        from krotos.locate import ModelNotFound, locate
         from krotos.service.config import ServiceConfig
 
         config = ServiceConfig.load()
-        init(config, Embedder.from_files(locate(config.model or None),
-                                         limits=decode_limits(config)))
+        if not config.model:
+            raise ModelNotFound("a worker started by plain `rq worker` needs [service] model "
+                                "(or KROTOS_MODEL), a FinetuneModel output folder; `krotos "
+                                "worker` finds the current configuration's model itself")
+        init(config, Embedder.from_files(locate(config.model), limits=decode_limits(config)))
     return _STATE["config"], _STATE["embedder"], _STATE["conn"]
 
 
