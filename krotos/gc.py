@@ -154,8 +154,7 @@ def remove_entries(entries):
 def reachable_signatures(tasks, data_root=None):
     """``(family, signature)`` of every krotos task the given tasks depend on.
 
-    Walks ``requires()``, ``signature_requires()`` and ``evaluations()`` (so
-    that dynamically yielded tasks count). A task with a shard parameter (see
+    Walks ``requires()`` and ``signature_requires()``. A task with a shard parameter (see
     ``SHARD_PARAMETERS``) stands for all its shards: every shard number found
     among the outputs on disk is instantiated with the current configuration,
     and counts when its signature is the one on disk.
@@ -188,9 +187,6 @@ def reachable_signatures(tasks, data_root=None):
         queue.extend(flatten(task.requires()))
         if hasattr(task, "signature_requires"):
             queue.extend(flatten(task.signature_requires()))
-        if hasattr(task, "evaluations"):
-            # Yielded once the task's own output exists (FinetuneLatents).
-            queue.extend(flatten(task.evaluations()))
     return reachable
 
 

@@ -3,6 +3,7 @@
 import os
 
 import luigi
+from luigi.task_register import Register
 
 from pipeline.base import KrotosTask
 
@@ -60,28 +61,29 @@ class DemoDataset(KrotosTask):
                                progress=self.progress)
 
 
-def _setting(task_cls, name):
-    """``task_cls``'s parameter ``name`` as configured (command line, luigi.cfg, default),
-    without instantiating the task (its other parameters may be required)."""
-    return dict(task_cls.get_params())[name].task_value(task_cls.get_task_family(), name)
+def _setting(family, name):
+    """Parameter ``name`` of the task ``family`` as configured (command line,
+    luigi.cfg, default), without instantiating the task (its other parameters
+    may be required).
+
+    The task is looked up by name in Luigi's registry, as the ``luigi``
+    command does: the demo is the root of the DAG and must not import the
+    stages built on it (``import pipeline`` has registered them all).
+    """
+    cls = Register.get_task_cls(family)
+    return dict(cls.get_params())[name].task_value(family, name)
 
 
 def _pipeline_needs():
     """What the configured pipeline asks of the demo."""
-    # Imported here: these modules import this one.
     from pipeline.config import krotos
-    from pipeline.split import SongSplit
-    from pipeline.tags_model import TrainTagModel
 
-    if krotos().features == "echonest":
-        from pipeline.echonest import EchonestFeatures as Features
-    else:
-        from pipeline.audio import Spectrograms as Features
-    return dict(valid_fraction=_setting(SongSplit, "valid_fraction"),
-                test_fraction=_setting(SongSplit, "test_fraction"),
-                window_seconds=_setting(TrainTagModel, "window_seconds"),
-                min_seconds=_setting(Features, "min_seconds"),
-                min_seconds_setting=f"[{Features.get_task_family()}] min_seconds")
+    features = "EchonestFeatures" if krotos().features == "echonest" else "Spectrograms"
+    return dict(valid_fraction=_setting("SongSplit", "valid_fraction"),
+                test_fraction=_setting("SongSplit", "test_fraction"),
+                window_seconds=_setting("TrainTagModel", "window_seconds"),
+                min_seconds=_setting(features, "min_seconds"),
+                min_seconds_setting=f"[{features}] min_seconds")
 
 
 class DemoMSDFiles(KrotosTask):

@@ -1,36 +1,24 @@
 """From tags to taste: fine-tune the tag CNN on ALS factors, then evaluate cold start.
 
-``FinetuneLatents`` is the main job. Besides its own inputs it pulls in the
-tag and CF evaluations, and once its model exists it runs
-``EvaluateRecommendation`` (a dynamic dependency), so that
-``luigi --module pipeline FinetuneLatents`` ends with every number. It counts
-as complete only when its model *and* that evaluation exist.
-``EvaluateRecommendation`` reads the model's predictions without listing
-``FinetuneLatents`` in ``requires()`` (that would be a cycle); the model's
-signature still enters its own through ``signature_requires()``.
+``FinetuneModel`` is the fine-tuned model (what ``krotos --model`` and the
+service use); ``EvaluateRecommendation`` scores its predicted factors on the
+cold-start songs. Both are plain tasks: the main job that runs them with the
+other evaluations and the report is ``FinetuneLatents`` (:mod:`pipeline.main`).
 """
 
-import json
-import logging
 import os
 
 import luigi
 
-from pipeline.echonest import feature_index_task
 from pipeline.base import KrotosTask, Replicated
-from pipeline.cf import EvaluateCF, Factorize, PlayMatrix
+from pipeline.cf import Factorize, PlayMatrix
+from pipeline.features import feature_index_task
 from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
-from pipeline.tags_model import EvaluateTags, TrainTagModel
-
-logger = logging.getLogger("luigi-interface")
+from pipeline.tags_model import TrainTagModel
 
 
-def _interval(entry):
-    return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
-
-
-class FinetuneLatents(Replicated, KrotosTask):
+class FinetuneModel(Replicated, KrotosTask):
     """The latent-factor CNN (``model.keras``, ``training.json``) and the factors it
     predicts for every song with a spectrogram, cold-start ones included
     (``predicted_factors.h5``).
@@ -65,20 +53,10 @@ class FinetuneLatents(Replicated, KrotosTask):
 
     def requires(self):
         r = self.replicate
-        return dict(self._inputs(), tag_metrics=EvaluateTags(replicate=r),
-                    cf_metrics=EvaluateCF(replicate=r))
-
-    def _inputs(self):
-        r = self.replicate
         return {"tag_model": TrainTagModel(replicate=r),
                 "factors": Factorize(include_cold=False, replicate=r),
                 "plays": PlayMatrix(replicate=r), "spectrograms": feature_index_task(),
                 "split": SongSplit(replicate=r)}
-
-    def signature_requires(self):
-        # The evaluations are pulled in for the user, not used: their
-        # settings must not retrain this model.
-        return self._inputs()
 
     def signature_params(self):
         params = super().signature_params()
@@ -95,30 +73,16 @@ class FinetuneLatents(Replicated, KrotosTask):
 
         if self.tag_model:
             return model_file(self.tag_model)
-        return self._inputs()["tag_model"].file("model.keras")
-
-    def evaluations(self):
-        from pipeline.report import Report
-
-        return [EvaluateRecommendation(replicate=self.replicate), Report(replicate=self.replicate)]
-
-    def complete(self):
-        return super().complete() and all(t.complete() for t in self.evaluations())
+        return self.requires()["tag_model"].file("model.keras")
 
     def run(self):
-        if not os.path.isdir(self.output_dir):
-            self._train()
-        yield self.evaluations()
-        self._announce()
-
-    def _train(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.model.finetune import finetune_latents, latent_training_set, predict_latents
         from krotos.model.train import configure_threads
         from krotos.splits import check_no_test_tracks
 
         configure_threads(self.threads, 2 if self.threads else 0)
-        inputs = self._inputs()
+        inputs = self.requires()
         manifest = read_manifest(inputs["spectrograms"].file("manifest.json"))
         shard_paths = [s["path"] for s in manifest["shards"]]
         song_split = inputs["split"].read()
@@ -143,42 +107,6 @@ class FinetuneLatents(Replicated, KrotosTask):
             predict_latents(os.path.join(tmp, "model.keras"), shard_paths,
                             os.path.join(tmp, "predicted_factors.h5"))
 
-    def _announce(self):
-        from pipeline.report import Report
-
-        r = self.replicate
-        outputs = {
-            "tag model metrics": EvaluateTags(replicate=r).file("metrics.json"),
-            "collaborative filtering metrics": EvaluateCF(replicate=r).file("metrics.json"),
-            "cold-start recommendation metrics":
-                EvaluateRecommendation(replicate=r).file("metrics.json"),
-            "report": Report(replicate=r).file(os.path.join("report", "index.html")),
-        }
-        metrics = {}
-        for key, name in (("tags", "tag model metrics"), ("cf", "collaborative filtering metrics"),
-                          ("cold", "cold-start recommendation metrics")):
-            with open(outputs[name]) as f:
-                metrics[key] = json.load(f)
-        tags, cf, cold = (metrics[k]["models"] for k in ("tags", "cf", "cold"))
-        paired = metrics["cold"]["paired"]
-        lines = [
-            "95% bootstrap intervals in brackets",
-            f"tags (test songs): ROC-AUC CNN {_interval(tags['cnn']['roc_auc_macro'])}, "
-            f"bag of frames {_interval(tags['bag_of_frames']['roc_auc_macro'])}",
-            f"collaborative filtering (test plays): MAP@500 ALS {_interval(cf['als']['map_at_500'])}, "
-            f"popularity {_interval(cf['popularity']['map_at_500'])}",
-            f"cold start ({metrics['cold']['n_cold_songs_evaluated']} test songs): AUC CNN "
-            f"{_interval(cold['cnn']['auc'])}, linear {_interval(cold['linear']['auc'])}, "
-            f"random {_interval(cold['random']['auc'])}, "
-            f"upper bound {_interval(cold['upper_bound']['auc'])}",
-            f"cold start MAP@500: CNN {_interval(cold['cnn']['map_at_500'])}, linear "
-            f"{_interval(cold['linear']['map_at_500'])}; CNN - linear "
-            f"{_interval(paired['cnn_minus_linear']['map_at_500'])}",
-        ] + [f"warning: {w}" for k in ("tags", "cf", "cold") for w in metrics[k].get("warnings", [])]
-        lines += [f"{name}: {path}" for name, path in outputs.items()]
-        self.set_status_message(lines[3])
-        print("\n".join(["", "krotos results:"] + ["  " + line for line in lines]), flush=True)
-
 
 class EvaluateRecommendation(Replicated, KrotosTask):
     """Cold-start ranking metrics of the CNN's factors beside random, linear and
@@ -198,20 +126,14 @@ class EvaluateRecommendation(Replicated, KrotosTask):
         return {"plays": PlayMatrix(replicate=r), "factors": Factorize(include_cold=False, replicate=r),
                 "upper": Factorize(include_cold=True, replicate=r),
                 "spectrograms": feature_index_task(), "tagdb": TagDatabase(),
-                "split": SongSplit(replicate=r)}
-
-    def signature_requires(self):
-        return dict(self.requires(), model=FinetuneLatents(replicate=self.replicate))
+                "split": SongSplit(replicate=r), "model": FinetuneModel(replicate=r)}
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.coldstart.evaluate import evaluate_cold_start
+        from krotos.report.summary import format_interval
         from krotos.tagdb import TagDB
 
-        model = FinetuneLatents(replicate=self.replicate)
-        if not os.path.isdir(model.output_dir):
-            raise RuntimeError("the fine-tuned model does not exist yet: run FinetuneLatents, "
-                               "which runs this evaluation once its model is trained")
         inputs = self.requires()
         manifest = read_manifest(inputs["spectrograms"].file("manifest.json"))
         with TagDB(inputs["tagdb"].file("tags.sqlite")) as db:
@@ -224,7 +146,7 @@ class EvaluateRecommendation(Replicated, KrotosTask):
             with self.staging() as tmp:
                 summary = evaluate_cold_start(
                     inputs["plays"].file("plays.h5"), inputs["factors"].file("factors.h5"),
-                    inputs["upper"].file("factors.h5"), model.file("predicted_factors.h5"),
+                    inputs["upper"].file("factors.h5"), inputs["model"].file("predicted_factors.h5"),
                     [s["path"] for s in manifest["shards"]], os.path.join(tmp, "metrics.json"),
                     track_tags=track_tags, n_example_users=self.n_example_users,
                     fit_tracks=set(inputs["split"].read().tracks("train")),
@@ -232,6 +154,6 @@ class EvaluateRecommendation(Replicated, KrotosTask):
                     progress=self.progress)
         models = summary["models"]
         self.set_status_message(
-            f"cold-start AUC {_interval(models['cnn']['auc'])} (linear "
-            f"{_interval(models['linear']['auc'])}, upper bound "
-            f"{_interval(models['upper_bound']['auc'])})")
+            f"cold-start AUC {format_interval(models['cnn']['auc'])} (linear "
+            f"{format_interval(models['linear']['auc'])}, upper bound "
+            f"{format_interval(models['upper_bound']['auc'])})")

@@ -8,7 +8,8 @@ from luigi.task import flatten
 
 from pipeline.base import KrotosTask
 from pipeline.cf import EvaluateCF
-from pipeline.latents import EvaluateRecommendation, FinetuneLatents
+from pipeline.latents import EvaluateRecommendation
+from pipeline.main import FinetuneLatents
 from pipeline.tags_model import DemoTagCeiling, EvaluateTags
 
 
@@ -38,7 +39,7 @@ def replicate_run(replicate):
 
 
 def _recorded_failure(root):
-    seen, todo = set(), [root] + FinetuneLatents(replicate=root.replicate).evaluations()
+    seen, todo = set(), [root]
     while todo:
         task = todo.pop()
         if task.task_id in seen:
@@ -73,6 +74,11 @@ class Replicates(KrotosTask):
         if _demo():
             runs += [DemoTagCeiling(replicate=r) for r in range(self.seeds)]
         return runs
+
+    def signature_requires(self):
+        # A main task writes nothing and has no signature: the tasks it composes sign.
+        return [run.requires() if isinstance(run, FinetuneLatents) else run
+                for run in self.requires()]
 
     def run(self):
         from krotos.replicates import (collect_replicates, machine_description, markdown_table,

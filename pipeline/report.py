@@ -4,17 +4,17 @@ import os
 
 import luigi
 
-from pipeline.echonest import feature_index_task
 from pipeline.base import KrotosTask, Replicated
 from pipeline.cf import EvaluateCF, PlayMatrix
+from pipeline.features import feature_index_task
+from pipeline.latents import EvaluateRecommendation, FinetuneModel
 from pipeline.tagdb import TagDatabase
 from pipeline.tags_model import EvaluateTags, TrainTagModel
 
 
 def _evaluation_files(features, replicate):
     """Metrics files of the evaluations under another ``[krotos] features`` setting."""
-    from pipeline.echonest import features_setting
-    from pipeline.latents import EvaluateRecommendation
+    from pipeline.features import features_setting
 
     with features_setting(features):
         return {"tag_metrics": EvaluateTags(replicate=replicate).file("metrics.json"),
@@ -24,11 +24,7 @@ def _evaluation_files(features, replicate):
 class Report(Replicated, KrotosTask):
     """``report/index.html`` with its PNG figures: dataset and bad-input counts,
     spectrogram examples, training curves, per-tag AUC, CF and cold-start metrics
-    beside their baselines, example recommendations.
-
-    Like ``EvaluateRecommendation`` it reads the fine-tuned model's outputs
-    without requiring ``FinetuneLatents`` (which runs it once its model exists).
-    """
+    beside their baselines, example recommendations."""
 
     version = 2
 
@@ -36,25 +32,18 @@ class Report(Replicated, KrotosTask):
     examples_per_tag = luigi.IntParameter(default=2, description="spectrogram examples per tag")
 
     def requires(self):
-        from pipeline.latents import EvaluateRecommendation
-
         r = self.replicate
         return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
                 "tag_model": TrainTagModel(replicate=r), "tag_metrics": EvaluateTags(replicate=r),
                 "plays": PlayMatrix(replicate=r), "cf_metrics": EvaluateCF(replicate=r),
-                "cold_metrics": EvaluateRecommendation(replicate=r)}
-
-    def signature_requires(self):
-        from pipeline.latents import FinetuneLatents
-
-        return dict(self.requires(), model=FinetuneLatents(replicate=self.replicate))
+                "cold_metrics": EvaluateRecommendation(replicate=r),
+                "model": FinetuneModel(replicate=r)}
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.report import build_report
         from krotos.report.examples import spectrogram_examples
         from krotos.tagdb import TagDB
-        from pipeline.latents import FinetuneLatents
 
         inputs = self.requires()
         manifest_path = inputs["spectrograms"].file("manifest.json")
@@ -88,7 +77,7 @@ class Report(Replicated, KrotosTask):
                 spectrogram_examples=examples, frame_rate=frame_rate,
                 tag_training=inputs["tag_model"].file("training.json"),
                 tag_metrics=inputs["tag_metrics"].file("metrics.json"),
-                latent_training=FinetuneLatents(replicate=self.replicate).file("training.json"),
+                latent_training=inputs["model"].file("training.json"),
                 cf_metrics=inputs["cf_metrics"].file("metrics.json"),
                 cold_metrics=inputs["cold_metrics"].file("metrics.json"),
                 variants=variants if len(variants) > 1 else None)

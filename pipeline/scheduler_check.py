@@ -9,6 +9,9 @@ call the scheduler's port is probed, and if nothing listens there the run
 stops with a message saying how to start ``luigid`` or use
 ``--local-scheduler``. A scheduler that is up is used exactly as before;
 connection trouble later in a run is still handled by Luigi's own retries.
+
+Importing this module changes nothing: ``pipeline/__init__.py`` calls
+:func:`install` when the process is the ``luigi`` command.
 """
 
 import socket
@@ -81,6 +84,15 @@ def message(url, reason):
         f"or run without a central scheduler by adding --local-scheduler to the luigi command.")
 
 
+def running_luigi_command():
+    """Whether this process is the ``luigi`` command (``luigi`` or ``python -m luigi``).
+
+    Both enter through :mod:`luigi.cmdline`, which nothing else krotos runs
+    imports (``python -m krotos.scheduler`` does, but never builds tasks).
+    """
+    return "luigi.cmdline" in sys.modules
+
+
 def install():
     """Probe the central scheduler when Luigi creates its client (idempotent).
 
@@ -116,6 +128,3 @@ def _exit_status():
         return luigi.retcodes.retcode().unhandled_exception or 1
     except Exception:  # noqa: BLE001 - the message matters more than the number
         return 1
-
-
-install()

@@ -59,7 +59,7 @@ def at_moved_root(moved_root, tiny_dag, luigi_config):
 
 def test_moved_data_root_needs_no_work_and_serves_the_model(at_moved_root, capsys):
     from krotos.cli import main
-    from pipeline import FinetuneLatents
+    from pipeline import FinetuneLatents, FinetuneModel
 
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok and ran == []
@@ -72,7 +72,7 @@ def test_moved_data_root_needs_no_work_and_serves_the_model(at_moved_root, capsy
     assert main(["similar", preview, "--top", "3", "--json"]) == 0
     similar = json.loads(capsys.readouterr().out)["similar"]
     assert len(similar) == 3
-    assert main(["predict", "--model", FinetuneLatents().output_dir, preview]) == 0
+    assert main(["predict", "--model", FinetuneModel().output_dir, preview]) == 0
 
 
 def test_no_output_records_an_absolute_path_into_the_data_root(moved_root):

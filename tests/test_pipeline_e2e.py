@@ -22,7 +22,10 @@ def test_dag_runs_and_reruns_only_what_is_stale(tiny_dag, luigi_config, capsys):
     assert set(families(ran)) == {
         "DemoDataset", "TagDatabase", "SongSplit", "FetchPreviews", "Spectrograms",
         "SpectrogramIndex", "PlayMatrix", "TuneALS", "Factorize", "EvaluateCF", "TrainTagModel",
-        "Embed", "EvaluateTags", "FinetuneLatents", "EvaluateRecommendation", "Report"}
+        "Embed", "EvaluateTags", "FinetuneModel", "EvaluateRecommendation", "Report",
+        "FinetuneLatents"}
+    # The main task composes the DAG; it comes last.
+    assert families(ran[-1:]) == ["FinetuneLatents"]
     assert families(ran).count("Spectrograms") == 2
     assert families(ran).count("Factorize") == 2  # without and with the cold songs' plays
     out = capsys.readouterr().out
@@ -34,17 +37,18 @@ def test_dag_runs_and_reruns_only_what_is_stale(tiny_dag, luigi_config, capsys):
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok and ran == []
 
-    luigi_config.set("FinetuneLatents", "learning_rate", 0.002)
+    # A fine-tuning setting reruns the fine-tuning, what evaluates it and the report.
+    luigi_config.set("FinetuneModel", "learning_rate", 0.002)
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok
-    assert families(ran) == ["EvaluateRecommendation", "FinetuneLatents", "Report"]
+    assert families(ran) == ["EvaluateRecommendation", "FinetuneLatents", "FinetuneModel", "Report"]
 
     luigi_config.set("Spectrograms", "n_mels", 12)
     ok, ran = run_tasks([FinetuneLatents()])
     assert ok
     assert sorted(set(families(ran))) == [
-        "Embed", "EvaluateRecommendation", "EvaluateTags", "FinetuneLatents", "Report",
-        "SpectrogramIndex", "Spectrograms", "TrainTagModel"]
+        "Embed", "EvaluateRecommendation", "EvaluateTags", "FinetuneLatents", "FinetuneModel",
+        "Report", "SpectrogramIndex", "Spectrograms", "TrainTagModel"]
 
 
 def test_no_test_song_reaches_any_training_or_validation_set(tiny_dag):
@@ -55,7 +59,7 @@ def test_no_test_song_reaches_any_training_or_validation_set(tiny_dag):
     from krotos.cf.playmatrix import read_play_split
     from krotos.splits import read_track_sets
     from pipeline import (EvaluateRecommendation, EvaluateTags, Factorize, FinetuneLatents,
-                          PlayMatrix, SongSplit, TrainTagModel)
+                          FinetuneModel, PlayMatrix, SongSplit, TrainTagModel)
 
     ok, _ = run_tasks([FinetuneLatents()])
     assert ok
@@ -64,7 +68,7 @@ def test_no_test_song_reaches_any_training_or_validation_set(tiny_dag):
     assert len(test) > 5
     learned = {
         "tag model": read_track_sets(TrainTagModel().file("tracks.json")),
-        "fine-tuning": read_track_sets(FinetuneLatents().file("tracks.json")),
+        "fine-tuning": read_track_sets(FinetuneModel().file("tracks.json")),
         "linear baseline": read_track_sets(
             EvaluateRecommendation().file("linear_baseline_tracks.json")),
     }

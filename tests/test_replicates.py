@@ -78,7 +78,8 @@ def test_replicates_task_draws_other_test_songs_and_prints_the_table(tiny_dag, l
 
     ok, ran = run_tasks([Replicates(seeds=2)])
     assert ok
-    assert sum(t.startswith("FinetuneLatents") for t in ran) == 2
+    assert sum(t.startswith("FinetuneLatents_") for t in ran) == 2
+    assert sum(t.startswith("FinetuneModel_") for t in ran) == 2
     assert sum(t.startswith("DemoDataset") for t in ran) == 1        # shared by the replicates
     tests = [set(SongSplit(replicate=r).read().tracks("test")) for r in (0, 1)]
     assert tests[0] != tests[1]

@@ -1,0 +1,55 @@
+"""The main job: ``luigi --module pipeline FinetuneLatents --workers 4``.
+
+``FinetuneLatents`` writes nothing itself. It composes the DAG's ends, the
+fine-tuned model (``FinetuneModel``), the three evaluations and the report,
+so that one command ends with every number; Luigi runs whatever of them is
+missing, and a changed setting reruns only the tasks downstream of it.
+"""
+
+import os
+
+import luigi
+
+from pipeline.base import Replicated
+from pipeline.cf import EvaluateCF
+from pipeline.latents import EvaluateRecommendation, FinetuneModel
+from pipeline.report import Report
+from pipeline.tags_model import EvaluateTags
+
+
+class FinetuneLatents(Replicated, luigi.WrapperTask):
+    """The fine-tuned model, the tag, CF and cold-start evaluations and the report
+    of one replicate; once they are done it prints their headline figures.
+
+    Complete when all of them are. Its settings are those of the tasks it
+    composes (``[FinetuneModel]`` for the fine-tuning).
+    """
+
+    def requires(self):
+        r = self.replicate
+        return {"model": FinetuneModel(replicate=r), "tag_metrics": EvaluateTags(replicate=r),
+                "cf_metrics": EvaluateCF(replicate=r),
+                "cold_metrics": EvaluateRecommendation(replicate=r), "report": Report(replicate=r)}
+
+    def outputs(self):
+        """``{name: path}`` of what a user opens after the run."""
+        tasks = self.requires()
+        return {
+            "tag model metrics": tasks["tag_metrics"].file("metrics.json"),
+            "collaborative filtering metrics": tasks["cf_metrics"].file("metrics.json"),
+            "cold-start recommendation metrics": tasks["cold_metrics"].file("metrics.json"),
+            "report": tasks["report"].file(os.path.join("report", "index.html")),
+            "model": tasks["model"].output_dir,
+        }
+
+    def run(self):
+        # Runs only when something was missing, right after it was made: a
+        # rerun of a finished configuration prints nothing (like any complete task).
+        from krotos.report.summary import results_lines
+
+        outputs = self.outputs()
+        lines = results_lines(outputs["tag model metrics"], outputs["collaborative filtering metrics"],
+                              outputs["cold-start recommendation metrics"])
+        self.set_status_message(lines[3])
+        lines += [f"{name}: {path}" for name, path in outputs.items()]
+        print("\n".join(["", "krotos results:"] + ["  " + line for line in lines]), flush=True)
