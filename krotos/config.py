@@ -117,7 +117,6 @@ _ROOTS_SEEN = {}
 
 
 def check_data_root(path: str | os.PathLike, section: str = "krotos") -> str:
-
     """Make sure ``path`` exists (creating it) and is writable.
 
     A folder that does not exist yet is not created when one of the names to

@@ -460,7 +460,6 @@ class Embedder:
             np.float32), len(windows)
 
     def embed(self, source: AudioSource, name: str | None = None) -> dict:
-
         """Tags and latent vector of one clip.
 
         Parameters

@@ -14,13 +14,19 @@ Run it from the repository root (or with ``LUIGI_CONFIG_PATH``) so that it
 reads luigi.cfg: the scheduler, not the workers, enforces ``[resources]``.
 """
 
+from __future__ import annotations
+
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy.engine
 
 logger = logging.getLogger("luigi.server")
 
 
-def upgrade_schema(engine):
+def upgrade_schema(engine: sqlalchemy.engine.Engine) -> None:
     """SQLAlchemy-2 version of Luigi's task-history schema check.
 
     Adds the ``tasks.task_id`` column that old history databases lack, as
@@ -42,7 +48,7 @@ def upgrade_schema(engine):
             conn.execute(sqlalchemy.text("CREATE INDEX ix_task_id ON tasks (task_id)"))
 
 
-def install_history_fix():
+def install_history_fix() -> None:
     """Make ``luigi.db_task_history`` start under SQLAlchemy 2 (no-op under 1.x)."""
     import sqlalchemy
     import luigi.db_task_history
@@ -51,7 +57,7 @@ def install_history_fix():
         luigi.db_task_history._upgrade_schema = upgrade_schema
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     """Run ``luigid`` with :func:`install_history_fix` applied.
 
     Parameters

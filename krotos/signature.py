@@ -8,13 +8,17 @@ an input's signature is part of the hash, a change anywhere propagates to
 everything downstream of it, and nowhere else.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
+import os
 
 SIGNATURE_LENGTH = 12
 
 
-def signature_payload(family, params, version, upstream):
+def signature_payload(family: str, params: dict[str, str], version: int | str,
+                      upstream: dict[str, str]) -> dict:
     """The record that a signature hashes (also written as ``params.json``).
 
     Parameters
@@ -40,7 +44,8 @@ def signature_payload(family, params, version, upstream):
     }
 
 
-def compute_signature(family, params, version, upstream):
+def compute_signature(family: str, params: dict[str, str], version: int | str,
+                      upstream: dict[str, str]) -> str:
     """Short, stable hash of :func:`signature_payload`.
 
     Returns
@@ -58,7 +63,7 @@ def compute_signature(family, params, version, upstream):
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:SIGNATURE_LENGTH]
 
 
-def output_name(path):
+def output_name(path: str | os.PathLike) -> str:
     """How an output file or folder is named in records: ``<TaskFamily>/<signature>[/file]``.
 
     Records (``training.json``, ``metrics.json``, HDF5 attributes) name the
@@ -68,14 +73,12 @@ def output_name(path):
 
     Parameters
     ----------
-    path : str
+    path : str or os.PathLike
 
     Returns
     -------
     str
     """
-    import os
-
     parts = os.path.normpath(os.fspath(path)).split(os.sep)
     for i in range(len(parts) - 1, 0, -1):
         if len(parts[i]) == SIGNATURE_LENGTH and all(c in "0123456789abcdef" for c in parts[i]):

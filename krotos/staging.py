@@ -16,6 +16,8 @@ A single file is written the same way (:func:`atomic_path`,
 the final name only when complete, and removed when the writing fails.
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import fcntl
@@ -26,6 +28,8 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 OWNER_FILE = ".owner"
 
 
-def remove_stale_temporaries(final_dir):
+def remove_stale_temporaries(final_dir: str) -> None:
     """Remove ``.tmp-*`` siblings of ``final_dir`` left by killed writers.
 
     Only folders whose owning process is gone are removed, so that two
@@ -46,7 +50,7 @@ def remove_stale_temporaries(final_dir):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def in_progress(tmp_dir):
+def in_progress(tmp_dir: str) -> bool:
     """Whether a ``.tmp-*`` folder's writer may still be writing it.
 
     True when its process on this host is alive, or when it was written from
@@ -83,7 +87,7 @@ def _alive(owner):
 
 
 @contextlib.contextmanager
-def staged_directory(final_dir, metadata=None):
+def staged_directory(final_dir: str, metadata: dict | None = None) -> Iterator[str]:
     """Yield a temporary folder that becomes ``final_dir`` on success.
 
     Parameters
@@ -126,7 +130,7 @@ def staged_directory(final_dir, metadata=None):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside ``path`` that becomes ``path`` when the block succeeds.
 
     The block writes the whole file at the yielded path (``open``, ``h5py``,
@@ -156,7 +160,7 @@ def atomic_path(path):
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="w", **open_kwargs):
+def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: object) -> Iterator[IO]:
     """``with atomic_write(path) as f:`` writes a file that appears only when complete.
 
     ``open(tmp, mode, **open_kwargs)`` on a temporary path of
@@ -190,11 +194,11 @@ class WorkFolderLock:
         self._fd = fd
 
     @property
-    def held(self):
+    def held(self) -> bool:
         """Whether this process still holds the lock (False after release, or in a forked child)."""
         return self._fd is not None and self.pid == os.getpid()
 
-    def release(self):
+    def release(self) -> None:
         """Give the folder up (the folder itself is kept). Safe to call twice."""
         if self._fd is not None and self.pid == os.getpid():
             # An owner file left with a name in it means its process died holding it.
@@ -217,7 +221,7 @@ def _describe_owner(text):
     return f"pid {pid}{where}"
 
 
-def lock_work_folder(path):
+def lock_work_folder(path: str) -> WorkFolderLock:
     """Create the work folder ``path`` if needed and lock it for this process.
 
     Parameters
@@ -275,7 +279,7 @@ def lock_work_folder(path):
     raise WorkFolderBusy(f"{path}: removed and recreated by other processes while locking it")
 
 
-def work_folder_in_use(path):
+def work_folder_in_use(path: str) -> bool:
     """Whether a live process holds the work folder ``path`` (see :func:`lock_work_folder`).
 
     Probes the owner file's lock without taking it for long; a folder without

@@ -81,7 +81,6 @@ def to_mono(data: np.ndarray) -> np.ndarray:
 
 
 def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-
     """Decode ``path`` to mono float32 samples in [-1, 1].
 
     Parameters

@@ -242,7 +242,6 @@ _warmed = False
 
 
 def warm_up() -> None:
-
     """Import and initialise everything extraction uses, once per process.
 
     librosa loads scipy.signal and numba-cached kernels lazily on first use,

@@ -33,7 +33,6 @@ def mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
 def log_mel(samples: np.ndarray, sample_rate: int = 22050, n_fft: int = 1024,
             hop_length: int = 512, n_mels: int = 128, fmin: float = 0.0,
             fmax: float | None = None, amin: float = 1e-10) -> np.ndarray:
-
     """Log-mel spectrogram of a mono signal, time along the first axis.
 
     Parameters

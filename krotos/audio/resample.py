@@ -56,7 +56,6 @@ def check_resampler(resampler: str, quality: str | None = None) -> tuple[str, st
 
 def resample(samples: np.ndarray, sr_in: int, sr_out: int, resampler: str = "soxr",
              quality: str | None = None) -> np.ndarray:
-
     """Convert a mono signal from ``sr_in`` to ``sr_out`` Hz.
 
     Parameters

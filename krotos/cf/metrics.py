@@ -198,7 +198,6 @@ def evaluate_ranking(scores: Scorer | np.ndarray, heldout: sp.spmatrix,
                      memory_bytes: int = 512 * 2**20, workers: int | None = None,
                      per_user: bool = False, progress: Progress | None = None,
                      count_max: int = 24) -> dict:
-
     """Ranking metrics of held-out items, averaged over users.
 
     Parameters

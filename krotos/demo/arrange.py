@@ -200,7 +200,6 @@ class Harmony:
 
 def arrange(spec: SongSpec, clip_seconds: float, rng: np.random.Generator,
             styles: Sequence[Style] = STYLES) -> Events:
-
     """The events of ``spec`` over ``clip_seconds``.
 
     Parameters

@@ -393,7 +393,6 @@ def _listeners(rng, n_users, song_mix, artist_index, artist_scene, years, popula
 
 def generate_catalogue(n_songs: int, n_users: int, seed: int, styles: Sequence[Style] = STYLES,
                        mismatch_fraction: float = 0.02) -> Catalogue:
-
     """Draw the whole demo world from ``seed``.
 
     Parameters

@@ -77,7 +77,6 @@ def audible_attributes(catalogue: Catalogue,
 
 def tag_ceiling(catalogue: Catalogue, splits: dict[str, list[str]], targets: dict[str, np.ndarray],
                 *, n_resamples: int = 1000, seed: int = 0) -> dict:
-
     """Macro ROC-AUC / PR-AUC of tags predicted from the true audible attributes.
 
     Parameters

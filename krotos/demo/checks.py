@@ -48,7 +48,6 @@ def check_demo_parameters(n_songs: int, n_users: int, clip_seconds: float, *,
                           window_seconds: float = 0.0, min_seconds: float = 0.0,
                           min_seconds_setting: str = "[Spectrograms] min_seconds",
                           section: str = "DemoDataset") -> None:
-
     """Raise one clear error for every demo parameter that is too small.
 
     Parameters

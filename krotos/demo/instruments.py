@@ -257,7 +257,6 @@ def render_note(inst: Instrument, tables: tuple[np.ndarray, np.ndarray], hz: flo
 
 def drum_sound(name: str, sample_rate: int, rng: np.random.Generator,
                tuning: float = 1.0) -> np.ndarray:
-
     """One hit of the drum sound ``name`` (a key of the :data:`DRUM_SOUNDS` lists).
 
     Parameters

@@ -483,7 +483,6 @@ def write_msd_h5_tree(root: str, tracks: Iterable[dict], previews_folder: str, w
 
 
 def read_track_rows(track_metadata_db: str) -> list[dict]:
-
     """The rows of a ``track_metadata.db`` as dicts (keys :data:`TRACK_METADATA_COLUMNS`)."""
     import sqlite3
 

@@ -91,7 +91,6 @@ def _room(stereo, seconds, wet, sample_rate, rng):
 
 def render_song(spec: SongSpec, clip_seconds: float, sample_rate: int, rng: np.random.Generator,
                 styles: Sequence[Style] = STYLES) -> np.ndarray:
-
     """Render a stereo clip of the song ``spec``.
 
     Parameters

@@ -152,7 +152,6 @@ def write_previews(folder: str, cat: Catalogue, clip_seconds: float, seed: int, 
 def write_demo_dataset(folder: str, n_songs: int = 600, n_users: int = 2000,
                        clip_seconds: float = 10.0, seed: int = 0, workers: int = 1,
                        progress: Progress | None = None) -> dict:
-
     """Generate the demo dataset into ``folder`` in the real MSD formats.
 
     Parameters

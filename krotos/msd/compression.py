@@ -98,7 +98,6 @@ def describe(path: str | os.PathLike) -> tuple[str, str]:
 
 
 def open_input(path: str | os.PathLike) -> BinaryIO:
-
     """Open an input file for reading bytes, decompressed, without a UTF-8 BOM.
 
     Parameters

@@ -147,6 +147,5 @@ class BadInputLog:
 
 
 def ensure_log(errors: BadInputLog | None) -> BadInputLog:
-
     """Return ``errors``, or a fresh :class:`BadInputLog` when it is None."""
     return BadInputLog() if errors is None else errors

@@ -539,7 +539,6 @@ def iter_msd_h5_folder(root: str | os.PathLike, errors: BadInputLog | None = Non
 
 def iter_msd_h5_tracks(msd_h5: str, errors: BadInputLog | None = None,
                        fields: Sequence[str] = TRACK_FIELDS) -> Iterator[dict]:
-
     """Stream the track rows of ``msd_h5``: a folder tree of MSD files, or one aggregate file.
 
     Parameters

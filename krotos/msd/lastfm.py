@@ -307,7 +307,6 @@ def iter_lastfm_json(root: str | os.PathLike,
 
 def iter_lastfm_json_tags(root: str | os.PathLike,
                           errors: BadInputLog | None = None) -> Iterator[TagRow]:
-
     """Stream ``(track_id, tag, weight)`` rows from a Last.fm JSON folder.
 
     See :func:`iter_lastfm_json`.

@@ -20,7 +20,6 @@ _PAIR = re.compile(rb"^ERROR: <(\S+) (\S+)>")
 
 def read_sid_mismatches(path: str | os.PathLike,
                         errors: BadInputLog | None = None) -> set[tuple[str, str]]:
-
     """Return the set of ``(song_id, track_id)`` pairs listed in ``sid_mismatches.txt``.
 
     Only the ids are parsed; the artist/title text after them may be in any

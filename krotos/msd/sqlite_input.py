@@ -105,7 +105,6 @@ def wrap_errors(path: str | os.PathLike, rows: Iterable) -> Iterator:
 
 
 def decode_text(value: object) -> tuple[str | None, str | None]:
-
     """Decode a SQLite TEXT/BLOB value; return ``(str, None)`` or ``(None, why)``."""
     if value is None:
         return None, "NULL"

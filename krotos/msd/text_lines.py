@@ -42,7 +42,6 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | Undecodable
 
 
 def read_failure(path: str | os.PathLike, lines_read: int, exc: BaseException) -> str:
-
     """Message for a read that failed after ``lines_read`` lines (e.g. a truncated .gz)."""
     return (f"{path}: read failed after line {lines_read} "
             f"({type(exc).__name__}: {exc}); the file is damaged or truncated")

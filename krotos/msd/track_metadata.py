@@ -112,7 +112,6 @@ def iter_track_metadata(path: str | os.PathLike,
 
 def read_track_metadata(path: str | os.PathLike,
                         errors: BadInputLog | None = None) -> list[TrackMeta]:
-
     """Return all tracks of ``track_metadata.db`` as a list of :class:`TrackMeta`.
 
     See :func:`iter_track_metadata`.

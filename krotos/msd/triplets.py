@@ -154,7 +154,6 @@ def _fast_chunk(data, n_lines):
 def iter_triplet_chunks(path: str | os.PathLike, chunk_lines: int = 1_000_000,
                         errors: BadInputLog | None = None,
                         ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-
     """Stream a triplets file as numpy arrays, ``chunk_lines`` lines at a time.
 
     Parameters

@@ -50,6 +50,5 @@ def iter_unique_tracks(path: str | os.PathLike,
 
 def read_unique_tracks(path: str | os.PathLike,
                        errors: BadInputLog | None = None) -> list[UniqueTrack]:
-
     """Return all lines of ``unique_tracks.txt`` as a list of :class:`UniqueTrack`."""
     return list(iter_unique_tracks(path, errors))

@@ -1,10 +1,18 @@
 """Pick a few tracks per tag to show their model input in the report."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
 from krotos.shards.reader import ShardReader
 
 
-def spectrogram_examples(shard_paths, tag_matrix, vocabulary, n_tags=4, per_tag=2,
-                         max_frames=None):
+def spectrogram_examples(shard_paths: Sequence[str],
+                         tag_matrix: Callable[[list[str]], np.ndarray],
+                         vocabulary: Sequence[str], n_tags: int = 4, per_tag: int = 2,
+                         max_frames: int | None = None) -> list[tuple[str, np.ndarray]]:
     """``(caption, matrix)`` for the first tracks carrying each of the commonest tags.
 
     Parameters

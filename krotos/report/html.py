@@ -7,12 +7,19 @@ its models, and the warnings of the evaluations (too few users or clips,
 intervals too wide to tell models apart) are repeated at the top of the page.
 """
 
+from __future__ import annotations
+
 import html
 import json
 import os
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from krotos.report import plots
+
+if TYPE_CHECKING:
+    import numpy as np
+
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }
@@ -166,10 +173,13 @@ def _status_counts(manifest):
     return counts
 
 
-def build_report(out_dir, *, title="krotos run report", summaries=None, manifest=None,
-                 spectrogram_examples=None, frame_rate=None, tag_training=None,
-                 tag_metrics=None, latent_training=None, cf_metrics=None, cold_metrics=None,
-                 variants=None):
+def build_report(out_dir: str, *, title: str = "krotos run report",
+                 summaries: dict[str, str] | None = None, manifest: str | None = None,
+                 spectrogram_examples: list[tuple[str, np.ndarray]] | None = None,
+                 frame_rate: float | None = None, tag_training: str | None = None,
+                 tag_metrics: str | None = None, latent_training: str | None = None,
+                 cf_metrics: str | None = None, cold_metrics: str | None = None,
+                 variants: dict[str, dict[str, str]] | None = None) -> str:
     """Write ``index.html`` and its figures into ``out_dir``.
 
     Parameters

@@ -1,5 +1,9 @@
 """The report's figures, each written to a PNG file (matplotlib, no display)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
@@ -15,7 +19,7 @@ def _save(fig, path):
     return path
 
 
-def training_curves(history, metric, title, path):
+def training_curves(history: list[dict], metric: str, title: str, path: str) -> str:
     """Loss and validation metric per epoch; frozen epochs shaded."""
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -30,7 +34,7 @@ def training_curves(history, metric, title, path):
     return _save(fig, path)
 
 
-def per_tag_bars(per_tag, path):
+def per_tag_bars(per_tag: dict, path: str) -> str:
     """ROC-AUC per tag, best first; tags without a positive clip are left out."""
     scored = sorted(((t, v["roc_auc"]) for t, v in per_tag.items() if v.get("roc_auc") is not None),
                     key=lambda kv: -kv[1])
@@ -41,7 +45,7 @@ def per_tag_bars(per_tag, path):
     return _save(fig, path)
 
 
-def interval(entry):
+def interval(entry: dict | float | None) -> tuple[float | None, float | None, float | None]:
     """``(value, ci_low, ci_high)`` of a metric entry; None for what is missing.
 
     An entry is ``{"value", "ci_low", "ci_high"}`` (``metrics.json`` with
@@ -54,7 +58,8 @@ def interval(entry):
     return None, None, None
 
 
-def grouped_metrics(models, metrics, title, path, ylim=None):
+def grouped_metrics(models: dict, metrics: Sequence[str], title: str, path: str,
+                    ylim: tuple[float, float] | None = None) -> str:
     """Bars of each metric for each model, with their 95% intervals as error bars.
 
     Parameters
@@ -95,7 +100,7 @@ def grouped_metrics(models, metrics, title, path, ylim=None):
     return _save(fig, path)
 
 
-def counts_bars(counts, title, path):
+def counts_bars(counts: dict[str, int], title: str, path: str) -> str:
     """Horizontal bars of ``{reason: count}``."""
     items = sorted(counts.items(), key=lambda kv: -kv[1])
     fig, ax = plt.subplots(figsize=(7, max(2, 0.35 * len(items) + 1)))
@@ -104,7 +109,8 @@ def counts_bars(counts, title, path):
     return _save(fig, path)
 
 
-def spectrograms(examples, path, frame_rate=None):
+def spectrograms(examples: Sequence[tuple[str, np.ndarray]], path: str,
+                 frame_rate: float | None = None) -> str:
     """A grid of (title, time x bands matrix) images."""
     n = len(examples)
     cols = min(4, n)
