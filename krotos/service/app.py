@@ -36,11 +36,14 @@ ends ``finished`` or ``failed`` (see :mod:`krotos.service.worker` for a
 worker that dies under it).
 """
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import json
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 import redis
 from flask import (Blueprint, Flask, jsonify, redirect, render_template, request,
@@ -50,6 +53,9 @@ from werkzeug.serving import WSGIRequestHandler
 
 from krotos.service import store
 from krotos.service.config import ServiceConfig
+
+if TYPE_CHECKING:
+    from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +96,8 @@ class JsonErrorRequestHandler(WSGIRequestHandler):
     application sees them, with an HTML page; an API client expects JSON.
     """
 
-    def send_error(self, code, message=None, explain=None):
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
         body = json.dumps({"error": {"code": HTTP_CODES.get(code, "http_error"),
                                      "message": message or explain or str(code)}}).encode()
         try:
@@ -110,7 +117,7 @@ def _token_digest(config):
     return hashlib.sha256(f"krotos-page:{config.api_token}".encode()).hexdigest()[:32]
 
 
-def create_app(config=None, conn=None):
+def create_app(config: ServiceConfig | None = None, conn: redis.Redis | None = None) -> Flask:
     """The Flask application.
 
     Parameters
@@ -405,7 +412,7 @@ def _two_users(user_a, user_b):
     return user_a.strip(), user_b.strip()
 
 
-def job_status(queue, job_id):
+def job_status(queue: Queue, job_id: str) -> dict:
     """The API's view of a job: status, and result or error.
 
     A started job whose worker stopped beating is handed to rq's abandoned-job

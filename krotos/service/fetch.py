@@ -29,6 +29,8 @@ loopback", and takes ``::7f00:1`` or ``64:ff9b::a9fe:a9fe`` for public
 addresses; hence this adapter, built the same way.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import os
 import socket
@@ -36,6 +38,8 @@ import threading
 import time
 import urllib.parse
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -86,7 +90,11 @@ def _embedded_ipv4(address):
     return None
 
 
-def plain_addresses(address):
+#: An address a host name resolves to.
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def plain_addresses(address: IPAddress) -> list[IPAddress]:
     """The addresses that decide whether ``address`` may be reached.
 
     An IPv6 address embedding an IPv4 address is judged by that IPv4 address
@@ -143,7 +151,7 @@ class UrlPolicy:
         return any(address in network for network in self.networks
                    if network.version == address.version)
 
-    def vet_address(self, address, url, host=""):
+    def vet_address(self, address: IPAddress, url: str, host: str = "") -> None:
         """Raise ``url_not_allowed`` unless ``address`` (an ip_address) may be reached."""
         if host and host in self.hosts:
             return
@@ -156,7 +164,7 @@ class UrlPolicy:
                                                   f"resolves to {shown}, a {_kind(candidate)} "
                                                   f"address; refused (not in the allow-list)")
 
-    def parse(self, url):
+    def parse(self, url: str) -> tuple[str, str, int]:
         """``(scheme, host, port)`` of an acceptable URL (no resolution)."""
         try:
             parts = urllib.parse.urlsplit(str(url))
@@ -173,7 +181,7 @@ class UrlPolicy:
             raise FetchError(INVALID_URL, f"{short_url(url)}: credentials in URLs are refused")
         return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
 
-    def resolve(self, url):
+    def resolve(self, url: str) -> list[IPAddress]:
         """Resolve the URL's host once and vet every address it resolves to.
 
         Returns
@@ -208,12 +216,12 @@ class UrlPolicy:
             raise FetchError(FETCH_FAILED, f"{short_url(url)}: host {host!r} has no address")
         return addresses
 
-    def check(self, url):
+    def check(self, url: str) -> set[IPAddress]:
         """Raise :class:`FetchError` unless ``url`` may be fetched; returns its addresses."""
         return set(self.resolve(url))
 
 
-def short_url(url, limit=200):
+def short_url(url: str, limit: int = 200) -> str:
     """A URL for messages: no query string (may hold credentials), bounded length."""
     try:
         parts = urllib.parse.urlsplit(str(url))
@@ -262,7 +270,7 @@ class PinnedAdapter(HTTPAdapter):
         self.aborted = False
         super().__init__(**kwargs)
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         adapter = weakref.proxy(self)
         conn = type("PinnedHTTPConnection", (_PinnedConnectionMixin, HTTPConnection),
@@ -276,7 +284,9 @@ class PinnedAdapter(HTTPAdapter):
                           {"ConnectionCls": sconn}),
         }
 
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+    def build_connection_pool_key_attributes(
+            self, request: requests.PreparedRequest, verify: bool | str,
+            cert: str | tuple[str, str] | None = None) -> tuple[dict, dict]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert)
         address = self.policy.resolve(request.url)[0]
@@ -292,16 +302,18 @@ class PinnedAdapter(HTTPAdapter):
         host_params["host"] = str(address) if address.version == 4 else f"[{address}]"
         return host_params, pool_kwargs
 
-    def get_connection(self, url, proxies=None):  # pragma: no cover (requests < 2.32)
+    def get_connection(self, url: str,  # pragma: no cover (requests < 2.32)
+                       proxies: dict | None = None) -> None:
         raise NotImplementedError("PinnedAdapter needs requests >= 2.32")
 
-    def track(self, sock):
+    def track(self, sock: socket.socket) -> None:
+        """Shut ``sock`` with the others on :meth:`abort` (at once if already aborted)."""
         with self._lock:
             if self.aborted:
                 _shut(sock)
             self._sockets.add(sock)
 
-    def abort(self):
+    def abort(self) -> None:
         """Shut every socket this adapter opened (reads in progress fail at once)."""
         with self._lock:
             self.aborted = True
@@ -316,7 +328,7 @@ def _shut(sock):
         pass
 
 
-def guarded_session(policy):
+def guarded_session(policy: UrlPolicy) -> tuple[requests.Session, PinnedAdapter]:
     """A :class:`requests.Session` whose every connection goes through :class:`PinnedAdapter`.
 
     The session ignores the environment (no proxy, which would resolve names
@@ -332,8 +344,9 @@ def guarded_session(policy):
     return session, adapter
 
 
-def fetch_audio(url, policy, *, max_bytes, timeout=30.0, max_redirects=5, headers=None,
-                check_body=None):
+def fetch_audio(url: str, policy: UrlPolicy, *, max_bytes: int, timeout: float = 30.0,
+                max_redirects: int = 5, headers: dict | None = None,
+                check_body: Callable[[bytes, str], None] | None = None) -> tuple[bytes, str]:
     """Download an audio file from ``url``, checking every hop against ``policy``.
 
     Parameters
@@ -430,7 +443,7 @@ def _read_limited(response, url, max_bytes, deadline, timeout):
     return b"".join(chunks)
 
 
-def check_audio_body(body, url):
+def check_audio_body(body: bytes, url: str) -> None:
     """Refuse a downloaded body that is not audio the service decodes."""
     from krotos.inference import AudioError, audio_container
 

@@ -22,15 +22,25 @@ a job runs (a SimpleWorker's main thread is busy with it):
   failure as ``worker_lost``.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import socket
 import threading
+from typing import TYPE_CHECKING, Any
 
 from rq import Queue, SimpleWorker
 from rq.worker import WorkerStatus
 
 from krotos.service import store
+
+if TYPE_CHECKING:
+    import redis
+    from rq.job import Job
+
+    from krotos.inference import Embedder
+    from krotos.service.config import ServiceConfig
 
 
 class KrotosWorker(SimpleWorker):
@@ -39,10 +49,10 @@ class KrotosWorker(SimpleWorker):
     model_info = None
     beat_seconds = 5
 
-    def get_heartbeat_ttl(self, job, working_time=0.0):
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return 3 * int(self.beat_seconds)
 
-    def execute_job(self, job, queue):
+    def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
         self._current = (job, execution)
         try:
@@ -51,7 +61,7 @@ class KrotosWorker(SimpleWorker):
             self._current = None
         self.set_state(WorkerStatus.IDLE)
 
-    def beat(self):
+    def beat(self) -> None:
         """One heartbeat: presence key, and the running job's registry entry."""
         ttl = 3 * int(self.beat_seconds)
         info = dict(self.model_info or {}, worker=self.name, pid=os.getpid(),
@@ -72,7 +82,7 @@ class KrotosWorker(SimpleWorker):
             except redis.exceptions.RedisError:
                 continue  # Redis away: the next beat re-registers the worker
 
-    def work(self, *args, **kwargs):
+    def work(self, *args: Any, **kwargs: Any) -> bool:
         stop = threading.Event()
         try:
             self.beat()
@@ -92,7 +102,8 @@ class KrotosWorker(SimpleWorker):
                     pass
 
 
-def run_worker(config, embedder, *, burst=False, name=None, logging_level="INFO"):
+def run_worker(config: ServiceConfig, embedder: Embedder, *, burst: bool = False,
+               name: str | None = None, logging_level: str = "INFO") -> bool:
     """Serve jobs of ``config.queue`` until stopped (or the queue is empty, with ``burst``)."""
     from krotos.service import jobs
 
@@ -106,7 +117,7 @@ def run_worker(config, embedder, *, burst=False, name=None, logging_level="INFO"
     return worker.work(burst=burst, logging_level=logging_level, with_scheduler=False)
 
 
-def live_models(conn, queue_name):
+def live_models(conn: redis.Redis, queue_name: str) -> list[dict]:
     """``[{"worker", "model_id", ...}]`` of the workers of a queue that beat lately."""
     out = []
     for key in sorted(conn.scan_iter(match=store.worker_key(queue_name, "*"), count=100)):

@@ -11,23 +11,35 @@ folder: previews downloaded into the shard's output) or ``"previews"`` (the
 dataset's previews folder, ``[krotos] previews``, given again when reading).
 """
 
+from __future__ import annotations
+
 import collections
 import json
 import os
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from krotos.shards import status as st
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.staging import atomic_write
 
 
-def fetch_previews(tracks, source, progress=None):
+class PreviewSource(Protocol):
+    """What :func:`fetch_previews` reads previews through (local folder, 7digital)."""
+
+    def get(self, track: Any) -> dict:
+        """``{"track_id", "path", "status", "reason"}`` of one track's preview."""
+
+
+def fetch_previews(tracks: Sequence, source: PreviewSource,
+                   progress: Progress | None = None) -> list[dict]:
     """Resolve each track to its preview through ``source``.
 
     Parameters
     ----------
     tracks : list
         ``TagDB`` Track tuples (``track_id``, ``track_7digitalid``, ...).
-    source : object
+    source : PreviewSource
         Has ``get(track) -> {"track_id", "path", "status", "reason"}``:
         :class:`krotos.sources.local.LocalPreviews` or
         :class:`krotos.sources.sevendigital.SevenDigitalPreviews`.
@@ -51,7 +63,7 @@ def fetch_previews(tracks, source, progress=None):
     return records
 
 
-def write_previews_json(path, records, previews_folder=None):
+def write_previews_json(path: str, records: list[dict], previews_folder: str | None = None) -> None:
     """Write the records atomically, each path made relative to where it lies.
 
     Parameters
@@ -93,7 +105,7 @@ def write_previews_json(path, records, previews_folder=None):
         json.dump({"previews": out, "summary": summary}, f, indent=1)
 
 
-def read_previews_json(path, previews_folder=None):
+def read_previews_json(path: str, previews_folder: str | None = None) -> list[dict]:
     """Read ``previews.json``; paths come back absolute.
 
     Parameters
@@ -130,7 +142,8 @@ def read_previews_json(path, previews_folder=None):
     return records
 
 
-def open_source(kind, previews_folder=None, download_dir=None, **client_options):
+def open_source(kind: str, previews_folder: str | None = None, download_dir: str | None = None,
+                **client_options: Any) -> PreviewSource:
     """Build the preview source named in the configuration.
 
     Parameters
@@ -169,7 +182,8 @@ def open_source(kind, previews_folder=None, download_dir=None, **client_options)
     raise ValueError(f"unknown preview source {kind!r}; choose 'local' or '7digital'")
 
 
-def fetch_shard(tracks, source, out_dir, progress=None):
+def fetch_shard(tracks: Sequence, source: PreviewSource, out_dir: str,
+                progress: Progress | None = None) -> list[dict]:
     """Fetch one shard's previews and write ``out_dir/previews.json``.
 
     Files that ``source`` downloaded into its ``folder`` are moved into

@@ -5,7 +5,10 @@ the previews were downloaded) or its MSD track id (``<track_id>.ogg``); mp3,
 ogg, wav and flac are accepted.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 from krotos.shards import status as st
 
@@ -35,7 +38,7 @@ class LocalPreviews:
         if not os.path.isdir(self.folder):
             raise FileNotFoundError(f"preview folder {self.folder} does not exist")
 
-    def candidates(self, track_id, track_7digitalid=None):
+    def candidates(self, track_id: str, track_7digitalid: int | str | None = None) -> list[str]:
         """Paths tried for a track, in order of preference."""
         stems = []
         if track_7digitalid not in (None, "", 0):
@@ -44,14 +47,14 @@ class LocalPreviews:
         return [os.path.join(self.folder, stem + ext)
                 for stem in stems for ext in EXTENSIONS + tuple(e.upper() for e in EXTENSIONS)]
 
-    def find(self, track_id, track_7digitalid=None):
+    def find(self, track_id: str, track_7digitalid: int | str | None = None) -> str | None:
         """Path of the track's preview, or None."""
         for path in self.candidates(track_id, track_7digitalid):
             if os.path.isfile(path):
                 return path
         return None
 
-    def get(self, track):
+    def get(self, track: Any) -> dict:
         """Resolve one track to a preview record.
 
         Parameters

@@ -11,9 +11,12 @@ that is cut off mid-transfer has to be retried too, which urllib3 cannot do
 once the response has been handed over for streaming.
 """
 
+from __future__ import annotations
+
 import os
 import threading
 import time
+from typing import Any
 
 import requests
 import tenacity
@@ -64,7 +67,8 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self):
+    def wait(self) -> None:
+        """Sleep until this call's turn: at most ``rate`` calls a second, across threads."""
         if not self.interval:
             return
         with self._lock:
@@ -90,7 +94,8 @@ class _WaitRetryAfter(tenacity.wait.wait_base):
         return self.fallback(retry_state)
 
 
-def credentials(consumer_key=None, consumer_secret=None):
+def credentials(consumer_key: str | None = None,
+                consumer_secret: str | None = None) -> tuple[str, str]:
     """The consumer key and secret from the arguments or the environment.
 
     Raises
@@ -158,7 +163,8 @@ class SevenDigitalClient:
             session.headers["User-Agent"] = "krotos/0.1 python-requests"
         self.session = session
 
-    def close(self):
+    def close(self) -> None:
+        """Close the HTTP session."""
         self.session.close()
 
     def __enter__(self):
@@ -168,11 +174,11 @@ class SevenDigitalClient:
         self.close()
         return False
 
-    def url(self, track_7digitalid):
+    def url(self, track_7digitalid: int | str) -> str:
         """Unsigned clip URL of a 7digital track id."""
         return f"{self.base_url}{int(track_7digitalid)}"
 
-    def fetch(self, track_7digitalid, dest):
+    def fetch(self, track_7digitalid: int | str, dest: str | os.PathLike) -> dict:
         """Download one preview to ``dest`` unless a valid copy is there.
 
         The body goes to ``dest + '.part'`` and is renamed only once it has
@@ -298,7 +304,7 @@ class SevenDigitalPreviews:
         self.client = client
         self.folder = os.path.abspath(os.fspath(folder))
 
-    def get(self, track):
+    def get(self, track: Any) -> dict:
         """Fetch one track (a ``TagDB`` Track); returns a preview record."""
         if not track.track_7digitalid:
             return {"track_id": track.track_id, "path": None,

@@ -5,6 +5,8 @@ cut-off transfers, often with status 200. Such a body must never be stored as
 ``<id>.mp3``, or every later run would treat it as a valid, cached preview.
 """
 
+from __future__ import annotations
+
 import os
 
 import soundfile as sf
@@ -14,7 +16,7 @@ class NotAudio(Exception):
     """The bytes are not a usable audio file; the message says why."""
 
 
-def sniff(head):
+def sniff(head: bytes) -> str | None:
     """Name the container of an audio file from its first bytes.
 
     Parameters
@@ -42,7 +44,7 @@ def sniff(head):
     return None
 
 
-def describe(head):
+def describe(head: bytes) -> str:
     """A short human description of non-audio bytes (for error messages)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if not head:
@@ -54,7 +56,7 @@ def describe(head):
     return f"unrecognised bytes {head[:8]!r}"
 
 
-def check_audio_file(path, expected_size=None):
+def check_audio_file(path: str, expected_size: int | None = None) -> str:
     """Raise :class:`NotAudio` unless ``path`` looks like a complete audio file.
 
     Parameters

@@ -37,11 +37,14 @@ the token endpoint is retried the same way (its POST only asks for a new
 token, so replaying it is harmless).
 """
 
+from __future__ import annotations
+
 import hashlib
 import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 
 import requests
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
@@ -109,7 +112,7 @@ class _CappedRetry(Retry):
         return None if wait is None else min(wait, self.max_retry_after)
 
 
-def profile_url(user):
+def profile_url(user: str) -> str:
     """The canonical profile URL of a username or profile URL.
 
     Parameters
@@ -241,7 +244,8 @@ class SoundCloudClient:
         session.register_compliance_hook("access_token_response", self._token_response)
         self.session = session
 
-    def close(self):
+    def close(self) -> None:
+        """Close the HTTP session."""
         self.session.close()
 
     def __enter__(self):
@@ -266,7 +270,7 @@ class SoundCloudClient:
                               f"(setting: [service] soundcloud_token_url)", status)
         return response
 
-    def token(self, renew=False):
+    def token(self, renew: bool = False) -> dict:
         """The access token (a requests-oauthlib token dict), fetched when needed.
 
         Parameters
@@ -304,7 +308,7 @@ class SoundCloudClient:
         TOKENS.put(self._cache_key, token)
         return token
 
-    def auth_headers(self, renew=False):
+    def auth_headers(self, renew: bool = False) -> dict[str, str]:
         """``{"Authorization": "OAuth <token>"}`` for a request to the API host."""
         return {"Authorization": f"OAuth {self.token(renew)['access_token']}"}
 
@@ -313,7 +317,8 @@ class SoundCloudClient:
     def _on_api_host(self, url):
         return urllib.parse.urlsplit(url).netloc == self._api_netloc
 
-    def get_json(self, url, params=None, not_found=None):
+    def get_json(self, url: str, params: dict | None = None,
+                 not_found: type[SoundCloudError] | None = None) -> dict | list:
         """GET an API URL and decode its JSON, mapping failures to :class:`SoundCloudError`.
 
         A 401 is answered by fetching a new token and trying once more.
@@ -355,7 +360,7 @@ class SoundCloudClient:
 
     # -- API -------------------------------------------------------------
 
-    def resolve_user(self, user):
+    def resolve_user(self, user: str) -> dict:
         """The user object of a username or profile URL.
 
         Raises
@@ -376,7 +381,7 @@ class SoundCloudClient:
                                f"(it is a {found.get('kind') if isinstance(found, dict) else '?'})")
         return found
 
-    def liked_tracks(self, user, limit=None):
+    def liked_tracks(self, user: dict | int | str, limit: int | None = None) -> list[dict]:
         """The tracks a user liked, most recent first, following ``next_href``.
 
         Parameters
@@ -419,7 +424,7 @@ class SoundCloudClient:
             url = next_href
         return tracks
 
-    def stream_url(self, track):
+    def stream_url(self, track: dict) -> str:
         """The URL of the track's progressive mp3 (or its preview), on the API host.
 
         The URL needs :meth:`auth_headers` and redirects to SoundCloud's CDN:
@@ -442,7 +447,8 @@ class SoundCloudClient:
                                 f"are not used)")
         return url
 
-    def download(self, track, fetch):
+    def download(self, track: dict,
+                 fetch: Callable[[str, dict], tuple[bytes, str]]) -> tuple[bytes, str]:
         """The audio of a track: :meth:`stream_url`, fetched with the token.
 
         Parameters
