@@ -30,11 +30,19 @@ ones. Tracks in no list are left out, ids in a list that the tag database
 does not hold are counted and reported; neither stops the run.
 """
 
+from __future__ import annotations
+
 import csv
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from krotos.msd.errors import BadInputLog
+    from krotos.tagdb import Track
 
 SPLITS = ("train", "valid", "test")
 METHODS = ("artist", "song")
@@ -48,7 +56,7 @@ class LeakError(ValueError):
     """A test track reached a training or validation set."""
 
 
-def check_fractions(valid_fraction, test_fraction):
+def check_fractions(valid_fraction: float, test_fraction: float) -> None:
     """Raise ValueError unless both fractions are in [0, 1) and leave a training set."""
     for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
@@ -58,7 +66,7 @@ def check_fractions(valid_fraction, test_fraction):
             f"valid_fraction + test_fraction must be < 1 (got {valid_fraction} + {test_fraction})")
 
 
-def group_key(track, method):
+def group_key(track: Track, method: str) -> str:
     """The key that keeps a track with its group.
 
     Parameters
@@ -101,28 +109,29 @@ class SongSplit:
     split: np.ndarray
     params: dict = field(default_factory=dict)
 
-    def split_of(self):
+    def split_of(self) -> dict[str, str]:
         """``{track_id: 'train' | 'valid' | 'test'}``."""
         return dict(zip(self.track_ids.tolist(), self.split.tolist()))
 
-    def tracks(self, name):
+    def tracks(self, name: str) -> list[str]:
         """Track ids of one split, sorted."""
         if name not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
         return self.track_ids[self.split == name].tolist()
 
-    def songs(self, name):
+    def songs(self, name: str) -> set[str]:
         """Song ids (non-empty) of one split's tracks, as a set."""
         return {s for s in self.song_ids[self.split == name].tolist() if s}
 
-    def counts(self):
+    def counts(self) -> dict[str, dict[str, int]]:
         """``{split: {"tracks", "groups"}}``."""
         return {name: dict(tracks=int((self.split == name).sum()),
                            groups=int(len(set(self.groups[self.split == name].tolist()))))
                 for name in SPLITS}
 
 
-def draw_song_split(tracks, method="artist", valid_fraction=0.1, test_fraction=0.2, seed=0):
+def draw_song_split(tracks: Sequence[Track], method: str = "artist", valid_fraction: float = 0.1,
+                    test_fraction: float = 0.2, seed: int = 0) -> SongSplit:
     """Deal groups of tracks to the test, valid and train splits.
 
     Parameters
@@ -165,7 +174,7 @@ def draw_song_split(tracks, method="artist", valid_fraction=0.1, test_fraction=0
                     test_fraction=float(test_fraction), seed=int(seed)))
 
 
-def read_track_list(path, errors=None):
+def read_track_list(path: str, errors: BadInputLog | None = None) -> list[str]:
     """Read a list of track ids: one a line, no header (``train_x_msd_id.txt``).
 
     Blank lines are skipped; an id listed twice counts once, and a line that
@@ -210,7 +219,9 @@ def read_track_list(path, errors=None):
     return ids
 
 
-def split_from_lists(tracks, lists, names=None, errors=None):
+def split_from_lists(tracks: Sequence[Track], lists: dict[str, Sequence[str]],
+                     names: dict[str, str] | None = None,
+                     errors: BadInputLog | None = None) -> tuple[SongSplit, dict]:
     """The split given by track-id lists (``method = "file"``).
 
     Parameters
@@ -285,7 +296,7 @@ def split_from_lists(tracks, lists, names=None, errors=None):
     return split, report
 
 
-def write_song_split(path, split):
+def write_song_split(path: str, split: SongSplit) -> None:
     """Write ``split.tsv``: a header, then ``track_id, song_id, group, split`` per track."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
@@ -294,7 +305,7 @@ def write_song_split(path, split):
                              split.groups.tolist(), split.split.tolist()))
 
 
-def read_song_split(path, params=None):
+def read_song_split(path: str, params: dict | None = None) -> SongSplit:
     """Read a file written by :func:`write_song_split`.
 
     Raises
@@ -313,7 +324,7 @@ def read_song_split(path, params=None):
     return SongSplit(*(np.array(c, dtype=str) for c in columns), params=dict(params or {}))
 
 
-def check_no_test_tracks(split, track_ids, where):
+def check_no_test_tracks(split: SongSplit, track_ids: Iterable[str], where: str) -> None:
     """Raise :class:`LeakError` if any of ``track_ids`` is a test track.
 
     Every model calls this on the tracks it trains and validates on, so that
@@ -333,7 +344,7 @@ def check_no_test_tracks(split, track_ids, where):
                         f"test songs must be seen by no model")
 
 
-def write_track_sets(path, **sets):
+def write_track_sets(path: str, **sets: Iterable[str]) -> None:
     """Record the tracks a model learned from (``tracks.json``: ``{name: [track_id, ...]}``).
 
     Written beside every model, so that anyone (and the tests) can check
@@ -346,7 +357,7 @@ def write_track_sets(path, **sets):
         f.write("\n")
 
 
-def read_track_sets(path):
+def read_track_sets(path: str) -> dict[str, set[str]]:
     """``{name: set of track ids}`` of a file written by :func:`write_track_sets`."""
     import json
 

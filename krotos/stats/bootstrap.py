@@ -20,7 +20,12 @@ Values that cannot be computed (no finite value, no replicate where a metric
 is defined) are ``None``, so that the results can be written as strict JSON.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 #: Below this many units an interval is flagged whatever its width: the
 #: bootstrap itself is unreliable on very small samples.
@@ -32,7 +37,7 @@ def _number(x):
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def resample_counts(n, n_resamples=1000, seed=0):
+def resample_counts(n: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
     """How many times each of ``n`` units is drawn in each bootstrap resample.
 
     Parameters
@@ -71,7 +76,8 @@ def _weights(counts, n):
     return w
 
 
-def percentile_interval(value, replicates, confidence=0.95):
+def percentile_interval(value: float, replicates: npt.ArrayLike,
+                        confidence: float = 0.95) -> dict[str, float | None]:
     """Percentile interval of bootstrap replicates around a full-data value.
 
     Parameters
@@ -109,7 +115,8 @@ def _weighted_means(values, w):
         return sums / total
 
 
-def mean_interval(values, counts, confidence=0.95):
+def mean_interval(values: npt.ArrayLike, counts: npt.ArrayLike,
+                  confidence: float = 0.95) -> dict[str, float | None]:
     """Mean of per-unit values with its percentile bootstrap interval.
 
     Parameters
@@ -144,7 +151,8 @@ def _paired(a, b):
         return np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
 
 
-def paired_difference(a, b, counts, confidence=0.95):
+def paired_difference(a: npt.ArrayLike, b: npt.ArrayLike, counts: npt.ArrayLike,
+                      confidence: float = 0.95) -> dict[str, float | None]:
     """Mean of ``a - b`` over units where both are finite, with its bootstrap interval.
 
     Parameters
@@ -239,7 +247,8 @@ def _curve_metrics(y_true, y_score, weights_t):
     return auc, ap
 
 
-def weighted_roc_auc(y_true, y_score, counts):
+def weighted_roc_auc(y_true: npt.ArrayLike, y_score: npt.ArrayLike,
+                     counts: npt.ArrayLike) -> np.ndarray:
     """ROC-AUC of one binary label column under each row of unit weights.
 
     Parameters
@@ -263,7 +272,8 @@ def weighted_roc_auc(y_true, y_score, counts):
     return _curve_metrics(y_true, s, _unit_weights(counts, len(s)))[0]
 
 
-def weighted_average_precision(y_true, y_score, counts):
+def weighted_average_precision(y_true: npt.ArrayLike, y_score: npt.ArrayLike,
+                               counts: npt.ArrayLike) -> np.ndarray:
     """Average precision (PR-AUC) of one binary label column under each row of weights.
 
     ``AP = sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds, best
@@ -283,7 +293,8 @@ def weighted_average_precision(y_true, y_score, counts):
     return _curve_metrics(y_true, s, _unit_weights(counts, len(s)))[1]
 
 
-def bootstrap_info(unit, n_units, n_resamples, confidence=0.95, seed=0):
+def bootstrap_info(unit: str, n_units: int, n_resamples: int, confidence: float = 0.95,
+                   seed: int = 0) -> dict:
     """The ``"bootstrap"`` entry of a ``metrics.json``: how the intervals were made."""
     return {"unit": unit, "n_units": int(n_units), "n_resamples": int(n_resamples),
             "confidence": float(confidence), "seed": int(seed), "method": "percentile"}
@@ -299,8 +310,9 @@ def _pair_names(names, pairs):
     return [(a, b) for a, b in pairs]
 
 
-def unit_metric_intervals(per_unit, pairs=None, *, unit="unit", n_resamples=1000, seed=0,
-                          confidence=0.95):
+def unit_metric_intervals(per_unit: dict, pairs: Sequence[tuple[str, str]] | None = None, *,
+                          unit: str = "unit", n_resamples: int = 1000, seed: int = 0,
+                          confidence: float = 0.95) -> dict:
     """Intervals of per-unit means for several models, and paired differences.
 
     Parameters
@@ -350,8 +362,9 @@ def _macro(values, defined):
         return np.where(defined, values, 0.0).sum(axis=1) / defined.sum(axis=1)
 
 
-def tag_metric_intervals(y_true, scores_by_model, n_resamples=1000, seed=0, confidence=0.95,
-                         pairs=None):
+def tag_metric_intervals(y_true: npt.ArrayLike, scores_by_model: dict[str, npt.ArrayLike],
+                         n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
+                         pairs: Sequence[tuple[str, str]] | None = None) -> dict:
     """Macro ROC-AUC and PR-AUC of several tag models with clip-bootstrap intervals.
 
     Parameters
@@ -409,8 +422,9 @@ def tag_metric_intervals(y_true, scores_by_model, n_resamples=1000, seed=0, conf
             "bootstrap": bootstrap_info("clip", n, n_resamples, confidence, seed)}
 
 
-def interval_warnings(intervals, max_width, *, n_units=None, unit=None, confidence=None,
-                      min_units=MIN_UNITS):
+def interval_warnings(intervals: dict, max_width: float, *, n_units: int | None = None,
+                      unit: str | None = None, confidence: float | None = None,
+                      min_units: int = MIN_UNITS) -> list[str]:
     """Plain-language warnings about intervals too wide to tell models apart.
 
     Parameters
