@@ -26,6 +26,7 @@ ahead of training. Which model is *better* is measured by the
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def main(argv=None):
 
     from krotos.model.data import Augmentation, ShardReaderPool, index_tracks, training_dataset
     from krotos.model.network import build_tag_model
+    from krotos.model.params import DIELEMAN as DIELEMAN_NET, TrainingParams
 
     tmp = None
     if a.manifest:
@@ -118,16 +120,17 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     targets = {t: (rng.random(a.tags) < 0.1).astype(np.float32) for t in index.track_ids}
     sizes = SHORTCHUNK if a.shortchunk else DIELEMAN if a.dieleman else DEMO
-    augmentation = Augmentation(**AUGMENT) if a.augment else None
+    augmentation = Augmentation(**AUGMENT) if a.augment else Augmentation()
     keras.utils.set_random_seed(0)
-    model = build_tag_model(index.n_mels, a.window, a.tags, **sizes)
+    # Dieleman's 1-D network (the former code defaults) with these sizes.
+    model = build_tag_model(index.n_mels, a.window, a.tags, dataclasses.replace(DIELEMAN_NET, **sizes))
     model.compile(optimizer="adam", loss="binary_crossentropy")
     pool = ShardReaderPool(index, cache_bytes=int(a.cache_mb * 2 ** 20))
 
     def pipeline(epoch, pool=pool):
-        return training_dataset(index, targets, a.window, a.batch, epoch=epoch,
-                                crops_per_track=a.crops, parallel_reads=a.parallel_reads,
-                                pool=pool, augmentation=augmentation)
+        params = TrainingParams(batch_size=a.batch, crops_per_track=a.crops, seed=0,
+                                parallel_reads=a.parallel_reads, augmentation=augmentation)
+        return training_dataset(index, targets, a.window, params, epoch=epoch, pool=pool)
 
     def read_uncached():
         cold = ShardReaderPool(index)

@@ -27,6 +27,7 @@ stereo).
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -50,8 +51,10 @@ def untrained_models(folder, size, n_mels=128, window_frames=130, n_tags=50, n_f
     """Tag and latent models of the given size, saved as the pipeline saves them."""
     from krotos.audio.extract import ExtractParams
     from krotos.model.network import build_tag_model, replace_output
+    from krotos.model.params import DIELEMAN
 
-    tags = build_tag_model(n_mels, window_frames, n_tags, dropout=0.5, **SIZES[size])
+    tags = build_tag_model(n_mels, window_frames, n_tags,
+                           dataclasses.replace(DIELEMAN, dropout=0.5, **SIZES[size]))
     latent = replace_output(tags, n_factors, activation="linear", name="latent_model")
     paths = {"tag": os.path.join(folder, "tags.keras"),
              "latent": os.path.join(folder, "latent.keras")}

@@ -6,10 +6,13 @@ cold-start songs. Both are plain tasks: the main job that runs them with the
 other evaluations and the report is ``FinetuneLatents`` (:mod:`pipeline.main`).
 """
 
+import dataclasses
 import os
 
 import luigi
 
+from krotos.coldstart.params import ColdStartParams
+from krotos.model.params import FinetuneParams
 from pipeline.base import KrotosTask, Replicated
 from pipeline.cf import Factorize, PlayMatrix
 from pipeline.features import feature_index_task
@@ -34,20 +37,29 @@ class FinetuneModel(Replicated, KrotosTask):
         default="", description="start from this tag model (model.keras or TrainTagModel "
                                 "folder, e.g. trained on another dataset with the same input "
                                 "features) instead of this pipeline's TrainTagModel")
-    objective = luigi.ChoiceParameter(choices=["mse", "wpe"], default="mse",
+    # Defaults: krotos.model.params.FinetuneParams's (= luigi.cfg's); run() hands
+    # the library the object whole.
+    objective = luigi.ChoiceParameter(choices=["mse", "wpe"], default=FinetuneParams.objective,
                                       description="mse on unit-normalized factors, or wpe")
-    freeze_epochs = luigi.IntParameter(default=2, description="epochs with frozen conv layers")
-    epochs = luigi.IntParameter(default=100, description="maximum epochs")
-    batch_size = luigi.IntParameter(default=32, description="windows per step")
-    crops_per_track = luigi.IntParameter(default=4, description="random windows per song per epoch")
-    optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"], default="adam",
-                                      description="optimizer")
-    learning_rate = luigi.FloatParameter(default=3e-3, description="(peak) learning rate")
+    freeze_epochs = luigi.IntParameter(default=FinetuneParams.freeze_epochs,
+                                       description="epochs with frozen conv layers")
+    epochs = luigi.IntParameter(default=FinetuneParams.epochs, description="maximum epochs")
+    batch_size = luigi.IntParameter(default=FinetuneParams.batch_size,
+                                    description="windows per step")
+    crops_per_track = luigi.IntParameter(default=FinetuneParams.crops_per_track,
+                                         description="random windows per song per epoch")
+    optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"],
+                                      default=FinetuneParams.optimizer, description="optimizer")
+    learning_rate = luigi.FloatParameter(default=FinetuneParams.learning_rate,
+                                         description="(peak) learning rate")
     schedule = luigi.ChoiceParameter(choices=["constant", "cosine", "exponential"],
-                                     default="constant", description="learning-rate schedule")
-    patience = luigi.IntParameter(default=10, description="epochs without validation gain")
-    eval_max_windows = luigi.IntParameter(default=0, description="validation windows per clip; 0 = all")
-    seed = luigi.IntParameter(default=0, description="random seed")
+                                     default=FinetuneParams.schedule,
+                                     description="learning-rate schedule")
+    patience = luigi.IntParameter(default=FinetuneParams.patience,
+                                  description="epochs without validation gain")
+    eval_max_windows = luigi.IntParameter(default=FinetuneParams.eval_max_windows,
+                                          description="validation windows per clip; 0 = all")
+    seed = luigi.IntParameter(default=FinetuneParams.seed, description="random seed")
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
@@ -66,6 +78,13 @@ class FinetuneModel(Replicated, KrotosTask):
 
             params["tag_model"] = model_digest(self.tag_model)
         return params
+
+    def finetune_params(self):
+        """:class:`krotos.model.params.FinetuneParams` (seed shifted by the replicate number)."""
+        names = {name for name, _ in self.get_params()}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(FinetuneParams)
+                  if f.name in names}
+        return FinetuneParams(**dict(values, seed=self.replicate_seed(self.seed)))
 
     def start_model(self):
         """The tag model fine-tuning starts from (``tag_model``, or TrainTagModel's)."""
@@ -95,13 +114,8 @@ class FinetuneModel(Replicated, KrotosTask):
         with self.staging() as tmp:
             finetune_latents(
                 self.start_model(), shard_paths, splits, targets,
-                n_factors, tmp, self.work_dir, objective=self.objective,
-                freeze_epochs=self.freeze_epochs, epochs=self.epochs,
-                batch_size=self.batch_size, optimizer=self.optimizer,
-                learning_rate=self.learning_rate, schedule=self.schedule,
-                patience=self.patience, crops_per_track=self.crops_per_track,
-                seed=self.replicate_seed(self.seed),
-                eval_max_windows=self.eval_max_windows or None, features=manifest["params"],
+                n_factors, tmp, self.work_dir, params=self.finetune_params(),
+                features=manifest["params"],
                 progress=lambda f, m=None: self.progress(0.95 * f, m))
             self.progress(0.96, "predicting factors for every song")
             predict_latents(os.path.join(tmp, "model.keras"), shard_paths,
@@ -117,9 +131,13 @@ class EvaluateRecommendation(Replicated, KrotosTask):
 
     version = 2
 
-    n_example_users = luigi.IntParameter(default=5, description="users shown with a top-10 list")
-    seed = luigi.IntParameter(default=0, description="seed of the random scores and the bootstrap")
-    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
+    # Defaults: krotos.coldstart.params.ColdStartParams's (= luigi.cfg's).
+    n_example_users = luigi.IntParameter(default=ColdStartParams.n_example_users,
+                                         description="users shown with a top-10 list")
+    seed = luigi.IntParameter(default=ColdStartParams.seed,
+                              description="seed of the random scores and the bootstrap")
+    n_resamples = luigi.IntParameter(default=ColdStartParams.n_resamples,
+                                     description="bootstrap resamples")
 
     def requires(self):
         r = self.replicate
@@ -148,9 +166,11 @@ class EvaluateRecommendation(Replicated, KrotosTask):
                     inputs["plays"].file("plays.h5"), inputs["factors"].file("factors.h5"),
                     inputs["upper"].file("factors.h5"), inputs["model"].file("predicted_factors.h5"),
                     [s["path"] for s in manifest["shards"]], os.path.join(tmp, "metrics.json"),
-                    track_tags=track_tags, n_example_users=self.n_example_users,
+                    track_tags=track_tags,
                     fit_tracks=set(inputs["split"].read().tracks("train")),
-                    seed=self.replicate_seed(self.seed), n_resamples=self.n_resamples,
+                    params=ColdStartParams(n_example_users=self.n_example_users,
+                                           seed=self.replicate_seed(self.seed),
+                                           n_resamples=self.n_resamples),
                     progress=self.progress)
         models = summary["models"]
         self.set_status_message(

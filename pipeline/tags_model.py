@@ -6,11 +6,15 @@ Its checkpoints live in the task's ``.work`` folder: a killed run, started
 again, resumes after the last finished epoch.
 """
 
+import dataclasses
 import json
 import logging
 import os
 
 import luigi
+
+from krotos.model.augment import Augmentation
+from krotos.model.params import TagEvaluationParams, TagModelParams, TrainingParams
 
 from pipeline.echonest import feature_index_task
 from pipeline.base import KrotosTask, Replicated
@@ -20,17 +24,11 @@ from pipeline.tagdb import TagDatabase
 logger = logging.getLogger("luigi-interface")
 
 
-def _int_tuple(text):
-    return tuple(int(v) for v in str(text).replace(",", " ").split())
-
-
-def _pool_tuple(text):
-    """Pool sizes: ints, or ``TIMExFREQ`` strings (shortchunk) kept as written."""
-    return tuple(v if "x" in v else int(v) for v in str(text).replace(",", " ").split())
-
-
-def _str_tuple(text):
-    return tuple(v for v in str(text).replace(",", " ").split())
+def _fields_of(task, cls):
+    """``{field: task's parameter value}`` for the fields of dataclass ``cls`` that
+    ``task`` has as Luigi parameters (the others keep the class's code-only defaults)."""
+    names = {name for name, _ in task.get_params()}
+    return {f.name: getattr(task, f.name) for f in dataclasses.fields(cls) if f.name in names}
 
 
 def _frames(seconds, params):
@@ -70,50 +68,76 @@ class TrainTagModel(Replicated, KrotosTask):
     version = 3
     resources = {"training": 1}
 
+    # The defaults are those of krotos.model.params (= luigi.cfg's, checked by
+    # tests/test_config_defaults.py); run() hands the library the two objects whole.
     window_seconds = luigi.FloatParameter(default=3.0, description="training window, seconds")
-    architecture = luigi.ChoiceParameter(choices=["dieleman", "shortchunk"], default="shortchunk",
+    architecture = luigi.ChoiceParameter(choices=["dieleman", "shortchunk"],
+                                         default=TagModelParams.architecture,
                                          description="1-D Dieleman CNN or 2-D short-chunk CNN")
-    filters = luigi.Parameter(default="8,16,32,32,64", description="conv filters per layer")
-    kernel_size = luigi.IntParameter(default=3, description="conv width in frames (shortchunk: "
-                                                            "side of the square kernel)")
-    pool_sizes = luigi.Parameter(default="2,2,2,2,2",
-                                 description="dieleman: max-pool after each conv but the last; "
-                                             "shortchunk: after each conv, N or TIMExFREQ")
-    dense_units = luigi.Parameter(default="128", description="hidden dense layers")
-    dropout = luigi.FloatParameter(default=0.1, description="dropout after each dense layer")
-    batch_norm = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+    filters = luigi.ListParameter(default=TagModelParams.filters,
+                                  description="conv filters per layer (JSON list)")
+    kernel_size = luigi.IntParameter(default=TagModelParams.kernel_size,
+                                     description="conv width in frames (shortchunk: side of the "
+                                                 "square kernel)")
+    pool_sizes = luigi.ListParameter(default=TagModelParams.pool_sizes,
+                                     description="dieleman: max-pool after each conv but the last; "
+                                                 "shortchunk: after each conv, N or \"TIMExFREQ\" "
+                                                 "(JSON list)")
+    dense_units = luigi.ListParameter(default=TagModelParams.dense_units,
+                                      description="hidden dense layers (JSON list)")
+    dropout = luigi.FloatParameter(default=TagModelParams.dropout,
+                                   description="dropout after each dense layer")
+    batch_norm = luigi.BoolParameter(default=TagModelParams.batch_norm,
+                                     parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                      description="batch norm after each conv")
-    residual = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+    residual = luigi.BoolParameter(default=TagModelParams.residual,
+                                   parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                    description="shortchunk: residual blocks")
-    global_pooling = luigi.Parameter(default="mean,max,l2", description="temporal pooling stats")
-    epochs = luigi.IntParameter(default=60, description="maximum epochs")
-    batch_size = luigi.IntParameter(default=32, description="windows per step")
-    crops_per_track = luigi.IntParameter(default=4,
+    global_pooling = luigi.ListParameter(default=TagModelParams.global_pooling,
+                                         description="temporal pooling stats (JSON list)")
+    epochs = luigi.IntParameter(default=TrainingParams.epochs, description="maximum epochs")
+    batch_size = luigi.IntParameter(default=TrainingParams.batch_size,
+                                    description="windows per step")
+    crops_per_track = luigi.IntParameter(default=TrainingParams.crops_per_track,
                                          description="random windows per track per epoch")
-    optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"], default="adam",
-                                      description="optimizer")
-    learning_rate = luigi.FloatParameter(default=1e-3, description="(peak) learning rate")
+    optimizer = luigi.ChoiceParameter(choices=["adam", "adamw", "sgd", "rmsprop"],
+                                      default=TrainingParams.optimizer, description="optimizer")
+    learning_rate = luigi.FloatParameter(default=TrainingParams.learning_rate,
+                                         description="(peak) learning rate")
     schedule = luigi.ChoiceParameter(choices=["constant", "cosine", "exponential"],
-                                     default="constant", description="learning-rate schedule")
-    warmup_epochs = luigi.FloatParameter(default=0.0, description="linear warm-up, epochs")
-    weight_decay = luigi.FloatParameter(default=0.0, description="0 = none")
-    label_smoothing = luigi.FloatParameter(default=0.0, description="0 = none")
-    gain_db = luigi.FloatParameter(default=0.0, description="augmentation: random gain, +-dB")
-    time_shift = luigi.IntParameter(default=0, description="augmentation: circular shift, frames")
-    time_masks = luigi.IntParameter(default=0, description="augmentation: SpecAugment time masks")
-    time_mask_frames = luigi.IntParameter(default=0, description="widest time mask, frames")
-    freq_masks = luigi.IntParameter(default=0, description="augmentation: frequency masks")
-    freq_mask_bands = luigi.IntParameter(default=0, description="widest frequency mask, bands")
-    mixup = luigi.FloatParameter(default=0.0, description="augmentation: mixup alpha; 0 = off")
-    patience = luigi.IntParameter(default=10, description="epochs without val ROC-AUC gain")
-    stats_max_tracks = luigi.IntParameter(default=5000,
+                                     default=TrainingParams.schedule,
+                                     description="learning-rate schedule")
+    warmup_epochs = luigi.FloatParameter(default=TrainingParams.warmup_epochs,
+                                         description="linear warm-up, epochs")
+    weight_decay = luigi.FloatParameter(default=TrainingParams.weight_decay,
+                                        description="0 = none")
+    label_smoothing = luigi.FloatParameter(default=TrainingParams.label_smoothing,
+                                           description="0 = none")
+    gain_db = luigi.FloatParameter(default=Augmentation.gain_db,
+                                   description="augmentation: random gain, +-dB")
+    time_shift = luigi.IntParameter(default=Augmentation.time_shift,
+                                    description="augmentation: circular shift, frames")
+    time_masks = luigi.IntParameter(default=Augmentation.time_masks,
+                                    description="augmentation: SpecAugment time masks")
+    time_mask_frames = luigi.IntParameter(default=Augmentation.time_mask_frames,
+                                          description="widest time mask, frames")
+    freq_masks = luigi.IntParameter(default=Augmentation.freq_masks,
+                                    description="augmentation: frequency masks")
+    freq_mask_bands = luigi.IntParameter(default=Augmentation.freq_mask_bands,
+                                         description="widest frequency mask, bands")
+    mixup = luigi.FloatParameter(default=Augmentation.mixup,
+                                 description="augmentation: mixup alpha; 0 = off")
+    patience = luigi.IntParameter(default=TrainingParams.patience,
+                                  description="epochs without val ROC-AUC gain")
+    stats_max_tracks = luigi.IntParameter(default=TrainingParams.stats_max_tracks,
                                           description="tracks read for band statistics")
-    max_train_tracks = luigi.IntParameter(default=0, description="train on a seeded subset of "
-                                                                 "this many tracks; 0 = all")
-    eval_max_windows = luigi.IntParameter(default=0,
+    max_train_tracks = luigi.IntParameter(default=TrainingParams.max_train_tracks,
+                                          description="train on a seeded subset of this many "
+                                                      "tracks; 0 = all")
+    eval_max_windows = luigi.IntParameter(default=TrainingParams.eval_max_windows,
                                           description="validation windows per clip; 0 = all")
-    seed = luigi.IntParameter(default=0, description="random seed")
-    cache_mb = luigi.FloatParameter(default=1024.0, significant=False,
+    seed = luigi.IntParameter(default=TrainingParams.seed, description="random seed")
+    cache_mb = luigi.FloatParameter(default=TrainingParams.cache_mb, significant=False,
                                     description="MB of RAM for caching a split's spectrograms "
                                                 "(used if the split fits whole)")
     threads = luigi.IntParameter(default=0, significant=False,
@@ -121,53 +145,31 @@ class TrainTagModel(Replicated, KrotosTask):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from krotos.model.augment import Augmentation
-
         # Unsafe settings are refused when the task is configured, before
         # anything runs; what needs the data (window, bands) is checked again
         # before training reads any spectrogram.
         try:
-            Augmentation.from_dict(self.augmentation()).check(batch_size=self.batch_size)
+            network, training = self.network_params(), self.training_params()
+            training.augmentation.check(batch_size=training.batch_size)
         except ValueError as exc:
             raise ValueError(f"[TrainTagModel] {exc}") from None
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"[TrainTagModel] label_smoothing={self.label_smoothing}: must be in "
-                             f"[0, 1)")
-        if self.warmup_epochs < 0 or self.max_train_tracks < 0:
-            raise ValueError("[TrainTagModel] warmup_epochs and max_train_tracks must be >= 0")
-        if self.residual and self.architecture != "shortchunk":
+        if network.residual and network.architecture != "shortchunk":
             raise ValueError("[TrainTagModel] residual = true needs architecture = shortchunk")
 
     def requires(self):
         return {"tagdb": TagDatabase(), "spectrograms": feature_index_task(),
                 "split": SongSplit(replicate=self.replicate)}
 
-    def augmentation(self):
-        """The augmentation settings (``krotos.model.augment.Augmentation`` fields)."""
-        return dict(gain_db=self.gain_db, time_shift=self.time_shift, time_masks=self.time_masks,
-                    time_mask_frames=self.time_mask_frames, freq_masks=self.freq_masks,
-                    freq_mask_bands=self.freq_mask_bands, mixup=self.mixup)
+    def network_params(self):
+        """The architecture: :class:`krotos.model.params.TagModelParams`."""
+        return TagModelParams(**_fields_of(self, TagModelParams))
 
-    def training_kwargs(self, manifest):
-        """The keyword arguments of :func:`krotos.model.train.train_tag_model` but the data."""
-        return dict(
-            window_frames=_frames(self.window_seconds, manifest["params"]),
-            architecture=self.architecture, filters=_int_tuple(self.filters),
-            kernel_size=self.kernel_size, pool_sizes=_pool_tuple(self.pool_sizes),
-            dense_units=_int_tuple(self.dense_units), dropout=self.dropout,
-            batch_norm=self.batch_norm, residual=self.residual,
-            global_pooling=_str_tuple(self.global_pooling), epochs=self.epochs,
-            batch_size=self.batch_size, optimizer=self.optimizer,
-            learning_rate=self.learning_rate, schedule=self.schedule,
-            warmup_epochs=self.warmup_epochs, weight_decay=self.weight_decay or None,
-            label_smoothing=self.label_smoothing,
-            augmentation=self.augmentation(),
-            patience=self.patience, crops_per_track=self.crops_per_track,
-            stats_max_tracks=self.stats_max_tracks,
-            max_train_tracks=self.max_train_tracks or None,
-            eval_max_windows=self.eval_max_windows or None,
-            seed=self.replicate_seed(self.seed), cache_mb=self.cache_mb,
-            n_mels=manifest["params"].get("n_mels"), features=manifest["params"])
+    def training_params(self):
+        """How it trains: :class:`krotos.model.params.TrainingParams` (seed shifted by the
+        replicate number)."""
+        return TrainingParams(**dict(_fields_of(self, TrainingParams),
+                                     augmentation=Augmentation(**_fields_of(self, Augmentation)),
+                                     seed=self.replicate_seed(self.seed)))
 
     def run(self):
         from krotos.audio.manifest import read_manifest
@@ -184,8 +186,11 @@ class TrainTagModel(Replicated, KrotosTask):
             train_tag_model(
                 [s["path"] for s in manifest["shards"]],
                 {"train": splits["train"], "valid": splits["valid"]}, targets, vocabulary,
-                out_dir=tmp, work_dir=self.work_dir, progress=self.progress,
-                **self.training_kwargs(manifest))
+                out_dir=tmp, work_dir=self.work_dir,
+                window_frames=_frames(self.window_seconds, manifest["params"]),
+                network=self.network_params(), training=self.training_params(),
+                n_mels=manifest["params"].get("n_mels"), features=manifest["params"],
+                progress=self.progress)
 
 
 class Embed(Replicated, KrotosTask):
@@ -249,10 +254,13 @@ class EvaluateTags(Replicated, KrotosTask):
 
     version = 3
 
-    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
-    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
-    batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
-    max_windows = luigi.IntParameter(default=0, description="windows per clip; 0 = all")
+    n_resamples = luigi.IntParameter(default=TagEvaluationParams.n_resamples,
+                                     description="bootstrap resamples")
+    seed = luigi.IntParameter(default=TagEvaluationParams.seed, description="seed of the bootstrap")
+    batch_size = luigi.IntParameter(default=TagEvaluationParams.batch_size, significant=False,
+                                    description="windows per batch")
+    max_windows = luigi.IntParameter(default=TagEvaluationParams.max_windows,
+                                     description="windows per clip; 0 = all")
     linear_probe = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                        description="also score a linear probe on the embeddings")
     threads = luigi.IntParameter(default=0, significant=False,
@@ -286,9 +294,10 @@ class EvaluateTags(Replicated, KrotosTask):
         metrics = evaluate_tags(
             self.requires()["model"].file("model.keras"), shard_paths, splits, targets,
             vocabulary, baseline_scores=_baseline_scorer(shard_paths, splits, targets, baseline),
-            other_scores=others, n_resamples=self.n_resamples,
-            seed=self.replicate_seed(self.seed), batch_size=self.batch_size,
-            max_windows=self.max_windows or None, progress=self.progress)
+            other_scores=others,
+            params=TagEvaluationParams(**dict(_fields_of(self, TagEvaluationParams),
+                                              seed=self.replicate_seed(self.seed))),
+            progress=self.progress)
         metrics["bag_of_frames_baseline"] = baseline
         if self.linear_probe:
             metrics["linear_probe"] = dict(
@@ -391,17 +400,17 @@ class DemoTagCeiling(Replicated, KrotosTask):
 DEFAULT_COMPARISON_GRID = {
     "default": {},
     "default + specaug + mixup": {
-        "architecture": "shortchunk", "window_seconds": 3.0, "filters": "8,16,32,32,64",
-        "kernel_size": 3, "pool_sizes": "2,2,2,2,2", "dense_units": "128", "dropout": 0.1,
+        "architecture": "shortchunk", "window_seconds": 3.0, "filters": [8, 16, 32, 32, 64],
+        "kernel_size": 3, "pool_sizes": [2, 2, 2, 2, 2], "dense_units": [128], "dropout": 0.1,
         "batch_norm": True, "gain_db": 6, "time_masks": 2, "time_mask_frames": 12,
         "freq_masks": 2, "freq_mask_bands": 12, "mixup": 0.2},
     "shortchunk 16-64, dropout 0.5": {
-        "architecture": "shortchunk", "window_seconds": 3.7, "filters": "16,32,32,64,64",
-        "kernel_size": 3, "pool_sizes": "2,2,2,2,2", "dense_units": "128", "dropout": 0.5,
+        "architecture": "shortchunk", "window_seconds": 3.7, "filters": [16, 32, 32, 64, 64],
+        "kernel_size": 3, "pool_sizes": [2, 2, 2, 2, 2], "dense_units": [128], "dropout": 0.5,
         "batch_norm": True},
     "dieleman + batch norm": {
-        "architecture": "dieleman", "window_seconds": 3.0, "filters": "32,32,64,64",
-        "kernel_size": 4, "pool_sizes": "4,2,2", "dense_units": "256,256", "dropout": 0.5,
+        "architecture": "dieleman", "window_seconds": 3.0, "filters": [32, 32, 64, 64],
+        "kernel_size": 4, "pool_sizes": [4, 2, 2], "dense_units": [256, 256], "dropout": 0.5,
         "batch_norm": True},
 }
 
@@ -425,12 +434,14 @@ class CompareTagModels(KrotosTask):
                                description="{name: {TrainTagModel parameter: value}} (JSON)")
     curve_config = luigi.Parameter(default="default",
                                    description="grid point of the learning curve")
-    train_sizes = luigi.Parameter(default="100,200",
-                                  description="training tracks of the learning curve, e.g. "
-                                              "100,200,400 (the full set is always there)")
-    n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
-    seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
-    batch_size = luigi.IntParameter(default=64, significant=False, description="windows per batch")
+    train_sizes = luigi.ListParameter(default=(100, 200),
+                                      description="training tracks of the learning curve, e.g. "
+                                                  "[100, 200, 400] (the full set is always there)")
+    n_resamples = luigi.IntParameter(default=TagEvaluationParams.n_resamples,
+                                     description="bootstrap resamples")
+    seed = luigi.IntParameter(default=TagEvaluationParams.seed, description="seed of the bootstrap")
+    batch_size = luigi.IntParameter(default=TagEvaluationParams.batch_size, significant=False,
+                                    description="windows per batch")
     threads = luigi.IntParameter(default=0, significant=False,
                                  description="TensorFlow intra-op threads; 0 = all cores")
 
@@ -450,7 +461,7 @@ class CompareTagModels(KrotosTask):
         if self.curve_config not in self.grid:
             raise ValueError(f"[CompareTagModels] curve_config {self.curve_config!r} is not a "
                              f"grid point ({sorted(self.grid)})")
-        sizes = sorted({int(v) for v in str(self.train_sizes).replace(",", " ").split()} - {0})
+        sizes = sorted({int(v) for v in self.train_sizes} - {0})
         if any(s < 1 for s in sizes):
             raise ValueError(f"[CompareTagModels] train_sizes must be positive: {sizes}")
         out = []
@@ -488,8 +499,9 @@ class CompareTagModels(KrotosTask):
                  for name, size, r, task in self.points()]
         result = compare.compare_tag_models(
             specs, [s["path"] for s in manifest["shards"]], vocabulary,
-            curve_config=self.curve_config, n_resamples=self.n_resamples, seed=self.seed,
-            batch_size=self.batch_size, progress=self.progress)
+            curve_config=self.curve_config,
+            params=TagEvaluationParams(**_fields_of(self, TagEvaluationParams)),
+            progress=self.progress)
         result["grid"] = {name: dict(self.grid[name]) for name in self.grid}
         # Seconds per epoch mean something only with the machine (`krotos compare-tags`).
         result["machine"] = machine_description()

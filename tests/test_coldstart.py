@@ -11,6 +11,7 @@ from krotos.shards.writer import ShardWriter
 from krotos.cf.als import write_factors
 from krotos.cf.playmatrix import PlaySplit, write_play_split
 from krotos.coldstart.evaluate import evaluate_cold_start
+from krotos.coldstart.params import ColdStartParams
 from krotos.coldstart.vectors import write_latents
 
 N_USERS, N_SONGS, F, N_MELS = 120, 60, 4, 6
@@ -65,7 +66,8 @@ def test_good_predictions_approach_the_upper_bound(world):
     summary = evaluate_cold_start(
         str(folder / "plays.h5"), str(folder / "warm.h5"), str(folder / "full.h5"),
         str(folder / "pred.h5"), [str(folder / "shard.h5")], str(out),
-        track_tags=lambda ids: [["rock"] for _ in ids], n_example_users=3, top_n=5)
+        track_tags=lambda ids: [["rock"] for _ in ids],
+        params=ColdStartParams(n_example_users=3, top_n=5))
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
     assert set(summary["models"]) == {"cnn", "linear", "random", "upper_bound"}
     assert set(summary["paired"]) == {"cnn_minus_linear", "cnn_minus_random",
@@ -139,11 +141,12 @@ def test_linear_baseline_fits_only_on_the_given_tracks(world, tmp_path):
     args = (str(folder / "plays.h5"), str(folder / "warm.h5"), str(folder / "full.h5"),
             str(tmp_path / "pred.h5"), [str(folder / "shard.h5")])
     summary = evaluate_cold_start(*args, str(tmp_path / "m4.json"), fit_tracks=warm[:25],
-                                  n_resamples=200)
+                                  params=ColdStartParams(n_resamples=200))
     assert summary["linear_baseline_fit_songs"] == 25
     # Cold songs in fit_tracks are not fitted on: only warm songs are.
     summary = evaluate_cold_start(*args, str(tmp_path / "m5.json"),
-                                  fit_tracks=list(track_ids[:30]), n_resamples=200)
+                                  fit_tracks=list(track_ids[:30]),
+                                  params=ColdStartParams(n_resamples=200))
     assert summary["linear_baseline_fit_songs"] == 20
     with pytest.raises(ValueError, match="fewer than two warm songs of fit_tracks"):
         evaluate_cold_start(*args, str(tmp_path / "m6.json"), fit_tracks=warm[:1])
@@ -155,7 +158,7 @@ def test_narrow_interval_limits_are_warned_about(world, tmp_path):
     summary = evaluate_cold_start(
         str(folder / "plays.h5"), str(folder / "warm.h5"), str(folder / "full.h5"),
         str(tmp_path / "pred.h5"), [str(folder / "shard.h5")], str(tmp_path / "m.json"),
-        n_resamples=300, max_interval_width=0.02)
+        params=ColdStartParams(n_resamples=300, max_interval_width=0.02))
     # 120 users: enough units, but not for intervals as narrow as 0.02.
     assert summary["warnings"]
     assert not any(w.startswith("only") for w in summary["warnings"])

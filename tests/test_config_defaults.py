@@ -138,3 +138,44 @@ def test_luigi_builtin_sections_are_checked_against_luigi(family):
     # config classes (test_every_key_names_a_parameter), not a hand list.
     cls = _registered().get(family)
     assert cls is not None and issubclass(cls, luigi.Config) and not _is_krotos(cls)
+
+
+def _stage_params():
+    """``(dataclass, luigi.cfg section)``: each stage's parameter object and the
+    section whose values are its defaults."""
+    from krotos.cf.params import ALSParams, PlayMatrixParams
+    from krotos.coldstart.params import ColdStartParams
+    from krotos.model.augment import Augmentation
+    from krotos.model.params import (FinetuneParams, TagEvaluationParams, TagModelParams,
+                                     TrainingParams)
+    from krotos.tagdb.params import TagDatabaseParams
+
+    return [(TagModelParams, "TrainTagModel"), (TrainingParams, "TrainTagModel"),
+            (Augmentation, "TrainTagModel"), (TagEvaluationParams, "EvaluateTags"),
+            (TagDatabaseParams, "TagDatabase"), (PlayMatrixParams, "PlayMatrix"),
+            (ALSParams, "Factorize"), (FinetuneParams, "FinetuneModel"),
+            (ColdStartParams, "EvaluateRecommendation")]
+
+
+@pytest.mark.parametrize("cls, section", _stage_params(),
+                         ids=lambda v: v if isinstance(v, str) else v.__name__)
+def test_parameter_objects_default_to_luigi_cfg(cls, section):
+    # The library's parameter objects are what a task hands over; a field
+    # that luigi.cfg also sets must default to the same value, so that a
+    # library call without settings means what the pipeline run means.
+    import dataclasses
+
+    parser = _luigi_cfg()
+    params = dict(_registered()[section].get_params())
+    compared, mismatches = 0, []
+    for field in dataclasses.fields(cls):
+        if field.default is dataclasses.MISSING or not parser.has_option(section, field.name):
+            continue  # code-only setting, or one luigi.cfg leaves to the code
+        param = params[field.name]
+        configured = param.parse(parser.get(section, field.name))
+        compared += 1
+        if _canonical(param, field.default) != _canonical(param, configured):
+            mismatches.append(f"{cls.__name__}.{field.name} = {field.default!r}, "
+                              f"[{section}] {field.name} = {configured!r}")
+    assert compared, f"no field of {cls.__name__} is set in [{section}]"
+    assert not mismatches, "\n".join(mismatches)

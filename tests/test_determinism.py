@@ -19,15 +19,16 @@ pytest.importorskip("keras")
 
 from krotos.shards.writer import ShardWriter  # noqa: E402
 from krotos.model.network import load_model  # noqa: E402
+from krotos.model.params import TagModelParams, TrainingParams  # noqa: E402
 from krotos.model.train import train_tag_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 N_MELS = 12
 VOCAB = ["a", "b", "c"]
 #: Dropout and batch normalization on: both draw or keep state while training.
-NET = dict(window_frames=24, filters=(8, 8), pool_sizes=(2,), dense_units=(16,), dropout=0.3,
-           batch_norm=True, epochs=3, patience=5, batch_size=8, learning_rate=3e-3,
-           crops_per_track=2)
+NET = TagModelParams(architecture="dieleman", filters=(8, 8), kernel_size=4, pool_sizes=(2,),
+                     dense_units=(16,), dropout=0.3, batch_norm=True)
+TRAINING = dict(epochs=3, patience=5, batch_size=8, learning_rate=3e-3, crops_per_track=2)
 #: Timings, the only entries of the history that may differ.
 TIMING = ("seconds", "samples_per_s")
 
@@ -55,7 +56,8 @@ def train_once(folder, run, seed):
     """Train from scratch in ``folder/run``; returns (history without timings, weights)."""
     paths, splits, targets = write_corpus(folder)
     out, work = os.path.join(folder, run, "out"), os.path.join(folder, run, "work")
-    summary = train_tag_model(paths, splits, targets, VOCAB, out, work, seed=seed, **NET)
+    summary = train_tag_model(paths, splits, targets, VOCAB, out, work, window_frames=24,
+                              network=NET, training=TrainingParams(seed=seed, **TRAINING))
     history = [{k: v for k, v in e.items() if k not in TIMING} for e in summary["history"]]
     return history, load_model(os.path.join(out, "model.keras")).get_weights()
 
@@ -74,7 +76,7 @@ print(json.dumps(history))
 def test_same_seed_same_model_other_seed_another(tmp_path):
     history, weights = train_once(str(tmp_path), "first", 7)
     again, weights_again = train_once(str(tmp_path), "second", 7)
-    assert len(history) == NET["epochs"]
+    assert len(history) == TRAINING["epochs"]
     assert again == history
     assert all(np.array_equal(a, b) for a, b in zip(weights, weights_again))
 

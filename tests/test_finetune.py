@@ -1,5 +1,6 @@
 """Fine-tuning the tag CNN to predict latent factors (tiny shards, real training)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,9 +14,16 @@ from krotos.coldstart.vectors import read_latents, unit_normalize  # noqa: E402
 from krotos.model.finetune import (  # noqa: E402
     finetune_latents, mean_cosine, predict_latents, wpe_loss, wpe_targets)
 from krotos.model.network import build_tag_model, conv_layer_names, load_model  # noqa: E402
+from krotos.model.params import DIELEMAN, FinetuneParams, TagModelParams  # noqa: E402
 
 N_MELS = 12
 N_FACTORS = 4
+
+
+def tuning(**settings):
+    """:class:`FinetuneParams` of these small tests (slower and shorter than luigi.cfg's)."""
+    return FinetuneParams(**dict(dict(epochs=30, learning_rate=5e-4, patience=5,
+                                      crops_per_track=2), **settings))
 
 
 def _planted(n_tracks=64, seed=0):
@@ -48,9 +56,10 @@ def corpus(tmp_path_factory):
             w.append(tid, specs[tid])
     frames = np.concatenate([specs[t] for t in ids])
     keras.utils.set_random_seed(0)
-    tag_model = build_tag_model(N_MELS, 24, 3, filters=(8, 8), pool_sizes=(2,),
-                                dense_units=(16,), dropout=0.0, norm_mean=frames.mean(axis=0),
-                                norm_std=frames.std(axis=0))
+    tag_model = build_tag_model(N_MELS, 24, 3,
+                                dataclasses.replace(DIELEMAN, filters=(8, 8), pool_sizes=(2,),
+                                                    dense_units=(16,), dropout=0.0),
+                                norm_mean=frames.mean(axis=0), norm_std=frames.std(axis=0))
     model_path = str(folder / "tag_model.keras")
     tag_model.save(model_path)
     return [path], ids, factors, model_path
@@ -99,8 +108,9 @@ def test_finetune_learns_factors_and_predicts_unseen_songs(corpus, tmp_path):
     messages = []
     summary = finetune_latents(
         model_path, paths, splits, {t: targets[t] for t in ids[:48]}, N_FACTORS,
-        str(tmp_path / "out"), str(tmp_path / "work"), epochs=25, patience=25, freeze_epochs=1,
-        batch_size=8, learning_rate=3e-3, crops_per_track=2, seed=3,
+        str(tmp_path / "out"), str(tmp_path / "work"),
+        params=tuning(epochs=25, patience=25, freeze_epochs=1, batch_size=8, learning_rate=3e-3,
+                      crops_per_track=2, seed=3),
         progress=lambda f, m=None: messages.append(m))
     assert summary["best_metric"] > 0.8
     assert summary["history"][0]["frozen"] and not summary["history"][-1]["frozen"]
@@ -120,8 +130,8 @@ def test_frozen_epochs_keep_the_convolutions(corpus, tmp_path):
     paths, ids, factors, model_path = corpus
     targets = {t: v for t, v in zip(ids, unit_normalize(np.stack([factors[t] for t in ids])))}
     finetune_latents(model_path, paths, {"train": ids[:40], "valid": ids[40:48]}, targets,
-                     N_FACTORS, str(tmp_path / "out"), str(tmp_path / "work"), epochs=1,
-                     freeze_epochs=1, batch_size=8, seed=0)
+                     N_FACTORS, str(tmp_path / "out"), str(tmp_path / "work"),
+                     params=tuning(epochs=1, freeze_epochs=1, batch_size=8, seed=0))
     before = load_model(model_path)
     after = load_model(str(tmp_path / "out" / "model.keras"))
     for name in conv_layer_names(before):
@@ -140,8 +150,9 @@ def test_wpe_objective_trains(corpus, tmp_path):
     rows = wpe_targets(y_star, users, plays, lambda c: 1.0 + c, 0.1)
     summary = finetune_latents(model_path, paths, {"train": ids[:40], "valid": ids[40:48]},
                                dict(zip(ids, rows)), N_FACTORS, str(tmp_path / "out"),
-                               str(tmp_path / "work"), objective="wpe", epochs=3,
-                               freeze_epochs=0, batch_size=8, seed=0)
+                               str(tmp_path / "work"),
+                               params=tuning(objective="wpe", epochs=3, freeze_epochs=0,
+                                             batch_size=8, seed=0))
     assert np.isfinite(summary["history"][-1]["loss"])
 
 
@@ -149,7 +160,7 @@ def test_empty_split_is_a_clear_error(corpus, tmp_path):
     paths, ids, factors, model_path = corpus
     with pytest.raises(ValueError, match="'valid' split"):
         finetune_latents(model_path, paths, {"train": ids, "valid": []}, factors, N_FACTORS,
-                         str(tmp_path / "o"), str(tmp_path / "w"))
+                         str(tmp_path / "o"), str(tmp_path / "w"), params=tuning())
 
 
 def test_starts_from_any_tag_model_with_the_same_features(corpus, tmp_path):
@@ -158,8 +169,9 @@ def test_starts_from_any_tag_model_with_the_same_features(corpus, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     keras.utils.set_random_seed(1)
-    other = build_tag_model(N_MELS, 24, 7, architecture="shortchunk", filters=(4, 8),
-                            kernel_size=3, pool_sizes=(2, 2), dense_units=(8,))
+    other = build_tag_model(N_MELS, 24, 7, TagModelParams(
+        architecture="shortchunk", filters=(4, 8), kernel_size=3, pool_sizes=(2, 2),
+        dense_units=(8,), dropout=0.5, batch_norm=False))
     other.save(elsewhere / "model.keras")
     features = {"sample_rate": 22050, "hop_length": 512, "n_fft": 1024, "n_mels": N_MELS}
     (elsewhere / "features.json").write_text(json.dumps(features))
@@ -172,8 +184,9 @@ def test_starts_from_any_tag_model_with_the_same_features(corpus, tmp_path):
                          features=dict(features, hop_length=256))
     assert not (tmp_path / "w").exists()                      # refused before any training
     summary = finetune_latents(str(elsewhere), paths, splits, targets, N_FACTORS,
-                               str(tmp_path / "out"), str(tmp_path / "work"), epochs=2,
-                               freeze_epochs=1, batch_size=8, seed=0, features=features)
+                               str(tmp_path / "out"), str(tmp_path / "work"),
+                               params=tuning(epochs=2, freeze_epochs=1, batch_size=8, seed=0),
+                               features=features)
     # Named by its last components, never by an absolute path (the data root may move).
     assert summary["tag_model"] == "/".join((elsewhere / "model.keras").parts[-3:])
     tuned = load_model(str(tmp_path / "out" / "model.keras"))

@@ -1,5 +1,7 @@
 """The tag CNN's input pipeline, network and metrics, on tiny real HDF5 shards."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -9,8 +11,14 @@ keras = pytest.importorskip("keras")
 
 from krotos.audio.shards import ShardWriter  # noqa: E402
 from krotos.model import data, evaluate, network  # noqa: E402
+from krotos.model.params import DIELEMAN, TrainingParams  # noqa: E402
 
 N_MELS = 16
+
+
+def net(**sizes):
+    """Dieleman's network with ``sizes`` changed (small ones: the tests are quick)."""
+    return dataclasses.replace(DIELEMAN, **sizes)
 
 
 def write_shards(folder, lengths, n_mels=N_MELS, per_shard=20, seed=0, fill=None):
@@ -108,8 +116,9 @@ def test_training_dataset_yields_crops_with_their_targets(shards, cache_bytes):
     targets = {t: np.array([i, -i], np.float32) for i, t in enumerate(ids)}
     pool = data.ShardReaderPool(index, cache_bytes=cache_bytes)
     assert pool.cached == bool(cache_bytes)
-    ds = data.training_dataset(index, targets, 32, batch_size=8, seed=3, epoch=2,
-                               weights={ids[0]: 0.5}, pool=pool)
+    ds = data.training_dataset(index, targets, 32, TrainingParams(batch_size=8, seed=3,
+                                                                  crops_per_track=1),
+                               epoch=2, weights={ids[0]: 0.5}, pool=pool)
     rows, starts = data.epoch_plan(index, 32, seed=3, epoch=2)
     seen = 0
     for x, y, w in ds:
@@ -132,7 +141,8 @@ def test_nan_window_gets_zero_weight_and_is_counted(tmp_path, cache_bytes):
     poison(paths[0], 1, frame=0)
     index = data.index_tracks(paths)
     pool = data.ShardReaderPool(index, cache_bytes=cache_bytes)
-    ds = data.training_dataset(index, {t: [1.0] for t in ids}, 20, batch_size=3, pool=pool)
+    ds = data.training_dataset(index, {t: [1.0] for t in ids}, 20,
+                               TrainingParams(batch_size=3, crops_per_track=1, seed=0), pool=pool)
     x, y, w = next(iter(ds))
     rows, _ = data.epoch_plan(index, 20)
     bad = list(rows).index(1)
@@ -144,9 +154,10 @@ def test_nan_window_gets_zero_weight_and_is_counted(tmp_path, cache_bytes):
 def test_training_dataset_refuses_empty_split_and_missing_targets(shards):
     paths, ids, _ = shards
     with pytest.raises(ValueError, match="training split is empty"):
-        data.training_dataset(data.index_tracks(paths, []), {}, 32, 8)
+        data.training_dataset(data.index_tracks(paths, []), {}, 32, TrainingParams(batch_size=8))
     with pytest.raises(KeyError, match="have no target"):
-        data.training_dataset(data.index_tracks(paths, ids[:3]), {ids[0]: [1]}, 32, 8)
+        data.training_dataset(data.index_tracks(paths, ids[:3]), {ids[0]: [1]}, 32,
+                              TrainingParams(batch_size=8))
 
 
 def test_cache_is_used_only_when_the_split_fits(shards):
@@ -175,8 +186,8 @@ def test_window_plan_covers_every_clip():
 
 # --- network -------------------------------------------------------------------------------
 
-def test_default_network_is_diel_emans_design():
-    model = network.build_tag_model(128, 130, 50)
+def test_dieleman_preset_is_dielemans_design():
+    model = network.build_tag_model(128, 130, 50, DIELEMAN)
     convs = [model.get_layer(f"conv{i}") for i in range(1, 5)]
     assert [c.filters for c in convs] == [256, 256, 512, 512]
     assert {c.kernel_size for c in convs} == {(4,)}
@@ -189,22 +200,24 @@ def test_default_network_is_diel_emans_design():
 
 
 def test_network_options_and_too_short_window():
-    model = network.build_tag_model(N_MELS, 40, 3, filters=(8, 8), pool_sizes=(2,),
-                                    dense_units=(), batch_norm=True, padding="valid")
+    model = network.build_tag_model(N_MELS, 40, 3, net(filters=(8, 8), pool_sizes=(2,),
+                                                       dense_units=(), batch_norm=True,
+                                                       padding="valid"))
     assert "conv1_bn" in [layer.name for layer in model.layers]
     assert network.conv_layer_names(model) == ["conv1", "conv1_bn", "conv2", "conv2_bn"]
     with pytest.raises(ValueError, match="window_frames=12 is too short"):
-        network.build_tag_model(N_MELS, 12, 3, filters=(8, 8, 8), pool_sizes=(2, 2),
-                                padding="valid")
+        network.build_tag_model(N_MELS, 12, 3, net(filters=(8, 8, 8), pool_sizes=(2, 2),
+                                                   padding="valid"))
     with pytest.raises(ValueError, match=r"pool_sizes needs len\(filters\) - 1 = 1 values, got 2"):
-        network.build_tag_model(N_MELS, 40, 3, filters=(8, 8), pool_sizes=(2, 2))
+        network.build_tag_model(N_MELS, 40, 3, net(filters=(8, 8), pool_sizes=(2, 2)))
 
 
 def test_model_standardizes_and_round_trips_through_keras_file(tmp_path):
     rng = np.random.default_rng(0)
     mean, std = rng.normal(-40, 3, N_MELS), rng.uniform(2, 6, N_MELS)
-    model = network.build_tag_model(N_MELS, 24, 4, filters=(8, 8), pool_sizes=(2,),
-                                     dense_units=(16,), norm_mean=mean, norm_std=std)
+    model = network.build_tag_model(N_MELS, 24, 4, net(filters=(8, 8), pool_sizes=(2,),
+                                                       dense_units=(16,)),
+                                    norm_mean=mean, norm_std=std)
     x = rng.normal(-40, 5, (3, 24, N_MELS)).astype(np.float32)
     standardized = keras.Model(model.inputs, model.get_layer("standardize").output)
     np.testing.assert_allclose(standardized(x).numpy(), (x - mean) / std, rtol=1e-4, atol=1e-4)
@@ -214,8 +227,8 @@ def test_model_standardizes_and_round_trips_through_keras_file(tmp_path):
 
 
 def test_replace_output_keeps_trained_layers():
-    model = network.build_tag_model(N_MELS, 24, 4, filters=(8,), pool_sizes=(),
-                                     dense_units=(16,))
+    model = network.build_tag_model(N_MELS, 24, 4, net(filters=(8,), pool_sizes=(),
+                                                       dense_units=(16,)))
     latent = network.replace_output(model, 7)
     assert latent.output.shape[-1] == 7
     assert latent.get_layer("output").activation.__name__ == "linear"

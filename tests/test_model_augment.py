@@ -8,6 +8,7 @@ tf = pytest.importorskip("tensorflow")
 from krotos.shards.writer import ShardWriter  # noqa: E402
 from krotos.model import data  # noqa: E402
 from krotos.model.augment import Augmentation, augment_batch  # noqa: E402
+from krotos.model.params import TrainingParams  # noqa: E402
 
 B, T, F = 6, 40, 16
 SEED = tf.constant([3, 7], tf.int64)
@@ -107,8 +108,10 @@ def test_training_dataset_augments_each_epoch_reproducibly(tmp_path):
     aug = Augmentation(gain_db=3, time_masks=1, time_mask_frames=5, mixup=0.4)
 
     def epoch(e, augmentation=aug):
+        params = TrainingParams(batch_size=4, seed=1, crops_per_track=1,
+                                augmentation=augmentation or Augmentation())
         return [tuple(v.numpy() for v in batch) for batch in data.training_dataset(
-            index, targets, 32, 4, seed=1, epoch=e, augmentation=augmentation)]
+            index, targets, 32, params, epoch=e)]
 
     first, again, second, plain = epoch(0), epoch(0), epoch(1), epoch(0, None)
     assert len(first) == len(plain) == 3
@@ -116,4 +119,5 @@ def test_training_dataset_augments_each_epoch_reproducibly(tmp_path):
     assert not np.array_equal(first[0][0], second[0][0])
     assert not np.array_equal(first[0][0], plain[0][0])
     with pytest.raises(ValueError, match="mixup needs batches of at least 2"):
-        data.training_dataset(index, targets, 32, 1, augmentation=aug)
+        data.training_dataset(index, targets, 32,
+                              TrainingParams(batch_size=1, crops_per_track=1, augmentation=aug))

@@ -32,8 +32,8 @@ def _embed_real_music(model_args, out):
 def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     from pipeline.tags_model import EvaluateTags, TrainTagModel
 
-    for key, value in {"architecture": "dieleman", "window_seconds": 1.5, "filters": "8,8",
-                       "kernel_size": 4, "pool_sizes": "2", "dense_units": "16", "epochs": 2,
+    for key, value in {"architecture": "dieleman", "window_seconds": 1.5, "filters": "[8, 8]",
+                       "kernel_size": 4, "pool_sizes": "[2]", "dense_units": "[16]", "epochs": 2,
                        "batch_size": 8, "threads": 2}.items():
         luigi_config.set("TrainTagModel", key, value)
     luigi_config.set("SongSplit", "valid_fraction", 0.25)     # 40 songs: a usable valid split
@@ -100,22 +100,22 @@ def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_confi
     from krotos.cli import main
     from pipeline.tags_model import CompareTagModels, TrainTagModel
 
-    for key, value in {"architecture": "dieleman", "window_seconds": 1.5, "filters": "8,8",
-                       "kernel_size": 4, "pool_sizes": "2", "dense_units": "16", "epochs": 2,
+    for key, value in {"architecture": "dieleman", "window_seconds": 1.5, "filters": "[8, 8]",
+                       "kernel_size": 4, "pool_sizes": "[2]", "dense_units": "[16]", "epochs": 2,
                        "batch_size": 8, "threads": 2}.items():
         luigi_config.set("TrainTagModel", key, value)
     luigi_config.set("SongSplit", "valid_fraction", 0.25)
     luigi_config.set("Spectrograms", "min_seconds", 2.0)
     luigi_config.set("Spectrograms", "n_mels", 32)
-    grid = {"default": {}, "short-chunk": {"architecture": "shortchunk", "filters": "4,8",
-                                           "kernel_size": 3, "pool_sizes": "2,2x1",
+    grid = {"default": {}, "short-chunk": {"architecture": "shortchunk", "filters": [4, 8],
+                                           "kernel_size": 3, "pool_sizes": [2, "2x1"],
                                            "batch_norm": "true"}}
     for key, value in {"seeds": 2, "grid": json.dumps(grid), "curve_config": "default",
-                       "train_sizes": "10", "n_resamples": 200}.items():
+                       "train_sizes": "[10]", "n_resamples": 200}.items():
         luigi_config.set("CompareTagModels", key, value)      # as `krotos compare-tags` finds it
     task = CompareTagModels()
     assert task.task_id == CompareTagModels(seeds=2, grid=grid, curve_config="default",
-                                            train_sizes="10", n_resamples=200).task_id
+                                            train_sizes=[10], n_resamples=200).task_id
     readme = tiny_demo.parent / "README.md"
     readme.write_text("intro\n<!-- krotos compare-tags: begin (generated) -->\nold table\n"
                       "<!-- krotos compare-tags: end -->\noutro\n")

@@ -1,5 +1,6 @@
 """Training the tag CNN on tiny shards with a planted, learnable tag signal."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,14 +18,31 @@ keras = pytest.importorskip("keras")
 from krotos.audio.shards import ShardWriter  # noqa: E402
 from krotos.model import data, network  # noqa: E402
 from krotos.model.evaluate import evaluate_tags  # noqa: E402
+from krotos.model.params import TagEvaluationParams, TagModelParams, TrainingParams  # noqa: E402
 from krotos.model.tag_baseline import tag_baseline_scores  # noqa: E402
-from krotos.model.train import train, train_tag_model  # noqa: E402
+from krotos.model.train import Objective, train, train_tag_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 N_MELS = 16
 VOCAB = ["pulse-low", "pulse-mid", "pulse-high", "never"]
-SMALL = dict(window_frames=32, filters=(8, 8), pool_sizes=(2,), dense_units=(16,),
-             batch_size=8, learning_rate=3e-3, crops_per_track=2, seed=5)
+#: A small Dieleman network and how it trains, as train_small's keywords.
+SMALL = dict(window_frames=32, architecture="dieleman", filters=(8, 8), kernel_size=4,
+             pool_sizes=(2,), dense_units=(16,), dropout=0.5, batch_norm=False,
+             batch_size=8, learning_rate=3e-3, crops_per_track=2, seed=5, patience=5)
+TINY_NET = TagModelParams(architecture="dieleman", filters=(8, 8), kernel_size=4, pool_sizes=(2,),
+                          dense_units=(16,), dropout=0.5, batch_norm=False)
+
+
+def train_small(paths, splits, targets, out, work, *, progress=None, n_mels=None, **settings):
+    """:func:`train_tag_model` with flat ``settings`` sorted into its two parameter objects."""
+    window_frames = settings.pop("window_frames")
+    net = {f.name for f in dataclasses.fields(TagModelParams)}
+    network_settings = {k: v for k, v in settings.items() if k in net}
+    training = TrainingParams(**{k: v for k, v in settings.items() if k not in net})
+    extra = {"progress": progress} if progress else {}
+    return train_tag_model(paths, splits, targets, VOCAB, out, work, window_frames=window_frames,
+                           network=TagModelParams(**network_settings), training=training,
+                           n_mels=n_mels, **extra)
 
 
 def planted(n_tracks=72, seed=0):
@@ -67,9 +85,9 @@ def corpus(tmp_path_factory):
 def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
     paths, splits, targets = corpus
     messages = []
-    summary = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
-                              epochs=25, patience=25,
-                              progress=lambda f, m=None: messages.append((f, m)), **SMALL)
+    summary = train_small(paths, splits, targets, tmp_path / "out", tmp_path / "work",
+                          progress=lambda f, m=None: messages.append((f, m)),
+                          **dict(SMALL, epochs=25, patience=25))
     out = tmp_path / "out"
     assert sorted(os.listdir(out)) == ["model.keras", "normalization.json", "tracks.json", "training.json",
                                        "vocabulary.json"]
@@ -90,7 +108,8 @@ def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
         return scores[[ids.index(t) for t in test_ids]]
 
     metrics = evaluate_tags(str(out / "model.keras"), paths, splits, targets, VOCAB,
-                            baseline_scores=bag_of_frames, n_resamples=300)
+                            baseline_scores=bag_of_frames,
+                            params=TagEvaluationParams(n_resamples=300))
     cnn = metrics["models"]["cnn"]
     assert cnn["roc_auc_macro"]["value"] >= 0.9
     scored = [v["roc_auc"] for v in metrics["per_tag"].values() if v["status"] == "ok"]
@@ -112,7 +131,7 @@ def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
     assert metrics["n_tags_scored"] == 3 and metrics["n_test_clips_scored"] == len(splits["test"])
 
     alone = evaluate_tags(str(out / "model.keras"), paths, splits, targets, VOCAB,
-                          n_resamples=100)
+                          params=TagEvaluationParams(n_resamples=100))
     assert set(alone["models"]) == {"cnn"} and alone["paired"] == {}
     assert alone["models"]["cnn"]["roc_auc_macro"]["value"] == cnn["roc_auc_macro"]["value"]
 
@@ -120,6 +139,7 @@ def test_learns_planted_tags_and_writes_model_files(corpus, tmp_path):
 KILLED_RUN = """
 import json, sys, time
 import numpy as np
+from krotos.model.params import TagModelParams, TrainingParams
 from krotos.model.train import train_tag_model
 args = json.load(open(sys.argv[1]))
 def progress(fraction, message=None):
@@ -127,9 +147,9 @@ def progress(fraction, message=None):
         open(args["marker"], "w").close()
         time.sleep(600)
 targets = {t: np.array(v, np.float32) for t, v in args["targets"].items()}
-small = dict(args["small"], filters=tuple(args["small"]["filters"]))
 train_tag_model(args["paths"], args["splits"], targets, args["vocab"], args["out"], args["work"],
-                epochs=4, patience=10, progress=progress, **small)
+                window_frames=args["window_frames"], network=TagModelParams(**args["network"]),
+                training=TrainingParams(**args["training"]), progress=progress)
 """
 
 
@@ -137,7 +157,10 @@ def test_killed_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
     paths, splits, targets = corpus
     args = dict(paths=paths, splits=splits, targets={t: v.tolist() for t, v in targets.items()},
                 vocab=VOCAB, out=str(tmp_path / "out"), work=str(tmp_path / "work"),
-                marker=str(tmp_path / "after-epoch-2"), small=SMALL)
+                marker=str(tmp_path / "after-epoch-2"), window_frames=SMALL["window_frames"],
+                network=TINY_NET.as_dict(),
+                training=dict(batch_size=8, learning_rate=3e-3, crops_per_track=2, seed=5,
+                              epochs=4, patience=10))
     (tmp_path / "args.json").write_text(json.dumps(args))
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "args.json")],
@@ -156,13 +179,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
     assert json.loads((tmp_path / "work" / "state.json").read_text())["epoch"] == 2
 
     messages = []
-    resumed = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
-                              epochs=4, patience=10,
-                              progress=lambda f, m=None: messages.append(m), **SMALL)
+    resumed = train_small(paths, splits, targets, tmp_path / "out", tmp_path / "work",
+                          progress=lambda f, m=None: messages.append(m),
+                          **dict(SMALL, epochs=4, patience=10))
     assert any(m and m.startswith("resuming after epoch 2") for m in messages)
     assert not any(m and m.startswith(("epoch 1/4", "epoch 2/4")) for m in messages)
-    straight = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2",
-                               tmp_path / "work2", epochs=4, patience=10, **SMALL)
+    straight = train_small(paths, splits, targets, tmp_path / "out2", tmp_path / "work2",
+                           **dict(SMALL, epochs=4, patience=10))
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
     # The resumed run continues exactly where the uninterrupted one would be.
     for a, b in zip(resumed["history"], straight["history"]):
@@ -172,12 +195,11 @@ def test_killed_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
 
 def test_finished_work_dir_is_not_retrained(corpus, tmp_path):
     paths, splits, targets = corpus
-    first = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
-                            epochs=2, patience=5, **SMALL)
+    first = train_small(paths, splits, targets, tmp_path / "out", tmp_path / "work",
+                        **dict(SMALL, epochs=2))
     messages = []
-    again = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2", tmp_path / "work",
-                            epochs=2, patience=5,
-                            progress=lambda f, m=None: messages.append(m), **SMALL)
+    again = train_small(paths, splits, targets, tmp_path / "out2", tmp_path / "work",
+                        progress=lambda f, m=None: messages.append(m), **dict(SMALL, epochs=2))
     assert again["history"] == first["history"]
     assert not any(m and m.startswith("epoch 1/2, batch") for m in messages)
 
@@ -190,23 +212,24 @@ def test_generic_train_freezes_convs_for_first_epochs_with_other_targets(corpus,
     train_index = data.index_tracks(paths, splits["train"])
     valid_index = data.index_tracks(paths, splits["valid"])
     keras.utils.set_random_seed(0)
-    model = network.build_tag_model(N_MELS, 32, 3, filters=(8, 8), pool_sizes=(2,),
-                                    dense_units=(16,), output_activation="linear")
+    model = network.build_tag_model(N_MELS, 32, 3, TINY_NET, output_activation="linear")
     conv0 = model.get_layer("conv1").get_weights()[0].copy()
     out0 = model.get_layer("output").get_weights()[0].copy()
 
     def neg_mse(y, p):
         return -float(np.mean((y - p) ** 2))
 
-    kwargs = dict(loss="mse", metric_fn=neg_mse, work_dir=str(tmp_path / "work"),
-                  batch_size=8, freeze_layers=network.conv_layer_names(model), freeze_epochs=1,
-                  patience=5, metric_name="neg_mse")
-    result = train(model, train_index, factors, valid_index, factors, epochs=1, **kwargs)
+    kwargs = dict(objective=Objective("mse", neg_mse, "neg_mse"), work_dir=str(tmp_path / "work"),
+                  freeze_layers=network.conv_layer_names(model))
+    settings = dict(batch_size=8, freeze_epochs=1, patience=5, crops_per_track=1)
+    result = train(model, train_index, valid_index, factors,
+                   params=TrainingParams(epochs=1, **settings), **kwargs)
     assert np.array_equal(model.get_layer("conv1").get_weights()[0], conv0)
     assert not np.array_equal(model.get_layer("output").get_weights()[0], out0)
     assert result["history"][0]["frozen"] is True and "neg_mse" in result["history"][0]
 
-    result = train(model, train_index, factors, valid_index, factors, epochs=2, **kwargs)
+    result = train(model, train_index, valid_index, factors,
+                   params=TrainingParams(epochs=2, **settings), **kwargs)
     assert [h["frozen"] for h in result["history"]] == [True, False]
     assert model.get_layer("conv1").trainable
 
@@ -214,16 +237,16 @@ def test_generic_train_freezes_convs_for_first_epochs_with_other_targets(corpus,
 def test_bad_splits_are_refused(corpus, tmp_path):
     paths, splits, targets = corpus
     with pytest.raises(ValueError, match="'valid' split is empty"):
-        train_tag_model(paths, dict(splits, valid=[]), targets, VOCAB, tmp_path / "o",
-                        tmp_path / "w", epochs=1, **SMALL)
+        train_small(paths, dict(splits, valid=[]), targets, tmp_path / "o", tmp_path / "w",
+                    **dict(SMALL, epochs=1))
     no_positive = {t: (np.zeros(len(VOCAB)) if t in splits["valid"] else v)
                    for t, v in targets.items()}
     with pytest.raises(ValueError, match="no tag has both positive and negative validation"):
-        train_tag_model(paths, splits, no_positive, VOCAB, tmp_path / "o", tmp_path / "w",
-                        epochs=1, **SMALL)
+        train_small(paths, splits, no_positive, tmp_path / "o", tmp_path / "w",
+                    **dict(SMALL, epochs=1))
     with pytest.raises(ValueError, match="expected 40"):
-        train_tag_model(paths, splits, targets, VOCAB, tmp_path / "o", tmp_path / "w",
-                        epochs=1, n_mels=40, **SMALL)
+        train_small(paths, splits, targets, tmp_path / "o", tmp_path / "w", n_mels=40,
+                    **dict(SMALL, epochs=1))
     with pytest.raises(ValueError, match="test split is empty"):
         evaluate_tags("unused.keras", paths, dict(splits, test=[]), targets, VOCAB)
 
@@ -235,8 +258,7 @@ def test_small_data_training_options_learn_deterministically_and_are_recorded(co
                   schedule="cosine", warmup_epochs=2, label_smoothing=0.1, max_train_tracks=36,
                   augmentation=dict(gain_db=3, time_shift=2, time_masks=1, time_mask_frames=4,
                                     freq_masks=1, freq_mask_bands=2, mixup=0.2))
-    summary = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
-                              **kwargs)
+    summary = train_small(paths, splits, targets, tmp_path / "out", tmp_path / "work", **kwargs)
     assert summary["best_metric"] > 0.8
     rates = [h["learning_rate"] for h in summary["history"]]
     assert rates[0] < rates[1] and rates[1] == pytest.approx(3e-3, rel=0.05)   # warm-up, peak
@@ -251,15 +273,14 @@ def test_small_data_training_options_learn_deterministically_and_are_recorded(co
     assert summary["receptive_field_frames"] == 11
     assert json.loads((tmp_path / "out" / "training.json").read_text())["n_params"] == \
         summary["n_params"]
-    again = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out2", tmp_path / "work2",
-                            **kwargs)
+    again = train_small(paths, splits, targets, tmp_path / "out2", tmp_path / "work2", **kwargs)
     assert [h["loss"] for h in again["history"]] == [h["loss"] for h in summary["history"]]
 
 
 def test_shortchunk_network_trains_end_to_end(corpus, tmp_path):
     paths, splits, targets = corpus
-    summary = train_tag_model(paths, splits, targets, VOCAB, tmp_path / "out", tmp_path / "work",
-                              **dict(SMALL, architecture="shortchunk", filters=(4, 8),
+    summary = train_small(paths, splits, targets, tmp_path / "out", tmp_path / "work",
+                          **dict(SMALL, architecture="shortchunk", filters=(4, 8),
                                      kernel_size=3, pool_sizes=(2, "2x1"), residual=True,
                                      epochs=3, patience=3))
     assert summary["config"]["architecture"] == "shortchunk" and summary["config"]["residual"]
@@ -283,11 +304,11 @@ def test_unfit_settings_fail_before_any_spectrogram_is_read(corpus, tmp_path, mo
              (dict(augmentation={"mixup": 0.2}, batch_size=1), "mixup needs batches"),
              (dict(augmentation={"freq_masks": 1, "freq_mask_bands": 16}),
               "frequency masks wider than the input"),
-             (dict(max_train_tracks=0), "max_train_tracks must be >= 1")]
+             (dict(max_train_tracks=-1), "max_train_tracks and freeze_epochs must be >= 0")]
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message):
-            train_tag_model(paths, splits, targets, VOCAB, tmp_path / "o", tmp_path / "w",
-                            epochs=1, **dict(SMALL, **overrides))
+            train_small(paths, splits, targets, tmp_path / "o", tmp_path / "w",
+                        **dict(SMALL, epochs=1, **overrides))
 
 
 def test_warmup_ramps_linearly_to_the_peak_then_follows_the_schedule():

@@ -103,6 +103,7 @@ def test_cold_start_evaluation_without_a_held_out_cold_play_fails(tiny, tmp_path
 def test_tag_evaluation_without_a_scorable_tag_fails(tiny):
     import tiny_model
     from krotos.model.evaluate import evaluate_tags
+    from krotos.model.params import TagEvaluationParams
 
     ids = tiny["track_ids"]
     no_positive = {t: np.zeros(len(tiny_model.VOCAB), np.float32) for t in ids}
@@ -111,4 +112,4 @@ def test_tag_evaluation_without_a_scorable_tag_fails(tiny):
                                                r"the 3 vocabulary tags has both positive and "
                                                r"negative clips \(3 without a positive"):
         evaluate_tags(model, [tiny["shard"]], {"train": ids[:-4], "valid": [], "test": ids[-4:]},
-                      no_positive, tiny_model.VOCAB, n_resamples=20)
+                      no_positive, tiny_model.VOCAB, params=TagEvaluationParams(n_resamples=20))

@@ -54,6 +54,7 @@ def build():
     from krotos.cf.als import write_factors
     from krotos.cf.playmatrix import PlaySplit, write_play_split
     from krotos.model.finetune import finetune_latents, predict_latents
+    from krotos.model.params import FinetuneParams, TagModelParams, TrainingParams
     from krotos.model.train import train_tag_model
 
     root = tempfile.mkdtemp(prefix="krotos-tiny-model-")
@@ -87,9 +88,12 @@ def build():
     splits = {"train": warm[:-3], "valid": warm[-3:], "test": []}
     train_tag_model([shard], splits, tags, VOCAB, folders["TrainTagModel"],
                     os.path.join(root, "work-tags"), window_frames=WINDOW_FRAMES,
-                    filters=(8, 8), pool_sizes=(2,), dense_units=(16,), dropout=0.0,
-                    epochs=2, batch_size=8, patience=5, n_mels=N_MELS, seed=0,
-                    features=params.as_dict())
+                    network=TagModelParams(architecture="dieleman", filters=(8, 8),
+                                           kernel_size=4, pool_sizes=(2,), dense_units=(16,),
+                                           dropout=0.0, batch_norm=False),
+                    training=TrainingParams(epochs=2, batch_size=8, patience=5, seed=0,
+                                            crops_per_track=1),
+                    n_mels=N_MELS, features=params.as_dict())
 
     # Plays: every user played some warm songs; the cold songs' plays are held out.
     n_songs = len(track_ids)
@@ -120,8 +124,9 @@ def build():
     latent = folders["FinetuneLatents"]
     finetune_latents(os.path.join(folders["TrainTagModel"], "model.keras"), [shard],
                      {"train": warm[:-3], "valid": warm[-3:]}, targets, N_FACTORS, latent,
-                     os.path.join(root, "work-latents"), freeze_epochs=1, epochs=2,
-                     batch_size=8, seed=0)
+                     os.path.join(root, "work-latents"),
+                     params=FinetuneParams(freeze_epochs=1, epochs=2, batch_size=8, seed=0,
+                                           learning_rate=5e-4, patience=5, crops_per_track=2))
     predict_latents(os.path.join(latent, "model.keras"), [shard],
                     os.path.join(latent, "predicted_factors.h5"))
     upstream = {"TrainTagModel__99914b932b": "tagsig000001",

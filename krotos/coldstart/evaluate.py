@@ -38,6 +38,7 @@ from krotos.cf.als import read_factors
 from krotos.cf.evaluate import RANKING_UNDEFINED, ranking_per_user, undefined_metric_warnings
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
+from krotos.coldstart.params import ColdStartParams
 from krotos.coldstart.baseline import clip_statistics, fit_linear_baseline
 from krotos.coldstart.vectors import read_latents, unit_normalize
 from krotos.msd.errors import EmptyResultError
@@ -60,9 +61,8 @@ def _relative(value, low, high):
 
 
 def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_path,
-                        shard_paths, out_path, *, track_tags=None, n_example_users=5,
-                        top_n=10, seed=0, fit_tracks=None, n_resamples=1000,
-                        max_interval_width=0.1, progress=no_progress):
+                        shard_paths, out_path, *, track_tags=None, fit_tracks=None, params=None,
+                        progress=no_progress):
     """Rank the cold-start songs for every user with each representation; write metrics.
 
     Parameters
@@ -82,18 +82,13 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
         the linear baseline was fitted on) goes beside it.
     track_tags : callable, optional
         ``track_ids -> list of tag lists``, to show tags in the examples.
-    n_example_users, top_n : int
-        How many users get a top-``top_n`` list of cold songs in the output.
-    seed : int
-        Seed of the random scores and of the bootstrap.
     fit_tracks : iterable of str, optional
         Track ids the linear baseline may be fitted on (the CNN's training
         split, so that both learn from the same songs); default every warm
         song with a spectrogram.
-    n_resamples : int
-        Bootstrap resamples of the users.
-    max_interval_width : float
-        Intervals wider than this are listed under ``warnings``.
+    params : krotos.coldstart.params.ColdStartParams, optional
+        Examples shown, seed, bootstrap resamples, interval warning width
+        (default: luigi.cfg's).
     progress : callable(fraction, message)
 
     Returns
@@ -108,6 +103,9 @@ def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_
         ``n_users``, ``protocol``, ``linear_baseline_alpha``,
         ``linear_baseline_fit_songs``.
     """
+    p = params or ColdStartParams()
+    n_example_users, top_n, seed = p.n_example_users, p.top_n, p.seed
+    n_resamples, max_interval_width = p.n_resamples, p.max_interval_width
     split = read_play_split(plays_path)
     warm_fit = read_factors(factors_path)
     full_fit = read_factors(upper_factors_path)

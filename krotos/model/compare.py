@@ -15,6 +15,7 @@ on a seeded subset of the training tracks, ``max_train_tracks``) show
 whether, and below how many clips, the bag of frames wins.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ import os
 
 import numpy as np
 
+from krotos.model.params import TagEvaluationParams
 from krotos.progress import no_progress
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class BaselineCache:
 
 
 def evaluate_run(model_dir, shard_paths, splits, targets, vocabulary, baselines, replicate, *,
-                 n_resamples=1000, seed=0, batch_size=64):
+                 params=None):
     """One grid point of one replicate: test figures with intervals, and what training cost.
 
     Parameters
@@ -82,7 +84,7 @@ def evaluate_run(model_dir, shard_paths, splits, targets, vocabulary, baselines,
     vocabulary : sequence of str
     baselines : BaselineCache
     replicate : int
-    n_resamples, seed, batch_size : int
+    params : krotos.model.params.TagEvaluationParams, optional
         See :func:`krotos.model.evaluate.evaluate_tags`.
 
     Returns
@@ -104,7 +106,7 @@ def evaluate_run(model_dir, shard_paths, splits, targets, vocabulary, baselines,
     metrics = evaluate_tags(os.path.join(model_dir, "model.keras"), shard_paths, fit_splits,
                             targets, vocabulary,
                             baseline_scores=baselines.scorer(replicate, fit_splits),
-                            n_resamples=n_resamples, seed=seed, batch_size=batch_size)
+                            params=params)
     history = training.get("history") or []
     seconds = [h["seconds"] for h in history]
     config = training.get("config", {})
@@ -335,7 +337,7 @@ def plot(result, path):
 
 
 def compare_tag_models(runs_to_score, shard_paths, vocabulary, *, curve_config=None,
-                       n_resamples=1000, seed=0, batch_size=64, progress=no_progress):
+                       params=None, progress=no_progress):
     """Score every trained grid point and replicate, and summarize.
 
     Parameters
@@ -347,7 +349,10 @@ def compare_tag_models(runs_to_score, shard_paths, vocabulary, *, curve_config=N
     vocabulary : sequence of str
     curve_config : str, optional
         The config whose runs at several ``train_size`` make the learning curve.
-    n_resamples, seed, batch_size : int
+    params : krotos.model.params.TagEvaluationParams, optional
+        How each run is scored (:func:`krotos.model.evaluate.evaluate_tags`);
+        replicate ``r`` bootstraps with ``seed + r``.
+    progress : callable(fraction, message)
 
     Returns
     -------
@@ -355,6 +360,7 @@ def compare_tag_models(runs_to_score, shard_paths, vocabulary, *, curve_config=N
         ``runs`` (:func:`evaluate_run` records with ``config``, ``replicate``,
         ``train_size``), ``summary`` (:func:`summarize`), ``curve_config``.
     """
+    params = params or TagEvaluationParams()
     baselines = BaselineCache(shard_paths, {r["replicate"]: r["targets"] for r in runs_to_score})
     runs = []
     for k, spec in enumerate(runs_to_score):
@@ -362,8 +368,9 @@ def compare_tag_models(runs_to_score, shard_paths, vocabulary, *, curve_config=N
                  f"scoring {spec['config']} (replicate {spec['replicate']}, "
                  f"{spec['train_size'] or 'all'} training clips)")
         record = evaluate_run(spec["model_dir"], shard_paths, spec["splits"], spec["targets"],
-                              vocabulary, baselines, spec["replicate"], n_resamples=n_resamples,
-                              seed=seed + spec["replicate"], batch_size=batch_size)
+                              vocabulary, baselines, spec["replicate"],
+                              params=dataclasses.replace(params,
+                                                         seed=params.seed + spec["replicate"]))
         record.update(config=spec["config"], replicate=spec["replicate"],
                       train_size=int(spec["train_size"]))
         runs.append(record)

@@ -406,10 +406,8 @@ def _window_dataset(pool, rows, starts, window_frames, batch_size, parallel_read
     return ds.map(read_tf, num_parallel_calls=parallel_reads, deterministic=True)
 
 
-def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch=0,
-                     crops_per_track=1, shards_per_block=8, weights=None,
-                     parallel_reads=2, prefetch=tf.data.AUTOTUNE, pool=None,
-                     cache_bytes=0, augmentation=None, fill=None):
+def training_dataset(index, targets, window_frames, params, *, epoch=0, weights=None,
+                     pool=None, fill=None):
     """One epoch of ``(x, y, sample_weight)`` batches of random crops.
 
     Parameters
@@ -419,26 +417,20 @@ def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch
     targets : dict
         ``track_id -> target vector`` (tag 0/1 vector, latent factors, ...).
     window_frames : int
-    batch_size : int
-    seed, epoch : int
-        Together they fix the plan (see :func:`epoch_plan`).
-    crops_per_track : int
-        Random windows of each track per epoch.
-    shards_per_block : int
-        Shards shuffled together (see the module docstring).
+    params : krotos.model.params.TrainingParams
+        ``batch_size``; ``seed`` (with ``epoch`` it fixes the plan, see
+        :func:`epoch_plan`); ``crops_per_track`` (random windows of each
+        track per epoch); ``shards_per_block`` (shards shuffled together, see
+        the module docstring); ``parallel_reads`` (batches read
+        concurrently); ``augmentation``, applied to every batch (checked
+        against the window, the bands and ``batch_size`` first); and
+        ``cache_mb`` when no ``pool`` is given.
+    epoch : int
     weights : dict, optional
         ``track_id -> sample weight`` (default 1).
-    parallel_reads : int
-        Batches read concurrently.
-    prefetch : int
     pool : ShardReaderPool, optional
         Reuse open readers and cached tracks across epochs (and see its
         ``bad_windows`` count).
-    cache_bytes : int
-        Track cache budget when no ``pool`` is given (see :class:`ShardReaderPool`).
-    augmentation : Augmentation, optional
-        Applied to every batch (checked against the window, the bands and
-        ``batch_size`` first); None: none.
     fill : array-like (n_mels,), optional
         Value of masked bins (default 0); the training split's band means.
 
@@ -453,10 +445,11 @@ def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch
     y_all = tf.constant(index.target_matrix(targets))
     w_all = tf.constant(np.array([float(weights.get(t, 1.0)) for t in index.track_ids]
                                  if weights else np.ones(len(index)), dtype=np.float32))
-    pool = pool or ShardReaderPool(index, cache_bytes=cache_bytes)
-    rows, starts = epoch_plan(index, window_frames, seed, epoch, crops_per_track,
-                              shards_per_block)
-    ds = _window_dataset(pool, rows, starts, window_frames, batch_size, parallel_reads)
+    seed, batch_size, augmentation = params.seed, params.batch_size, params.augmentation
+    pool = pool or ShardReaderPool(index, cache_bytes=int(params.cache_mb * 2 ** 20))
+    rows, starts = epoch_plan(index, window_frames, seed, epoch, params.crops_per_track,
+                              params.shards_per_block)
+    ds = _window_dataset(pool, rows, starts, window_frames, batch_size, params.parallel_reads)
 
     def attach(x, ok, rows_b):
         return x, tf.gather(y_all, rows_b), ok * tf.gather(w_all, rows_b)
@@ -474,7 +467,7 @@ def training_dataset(index, targets, window_frames, batch_size, *, seed=0, epoch
 
         ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE,
                                 deterministic=True)
-    return ds.prefetch(prefetch)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 #: Traced augmentation functions by (settings, fill, label width): built once,

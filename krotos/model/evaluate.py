@@ -21,6 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from krotos.model.data import ShardReaderPool, evaluation_dataset, index_tracks, summarize_skips
 from krotos.model.network import model_input_shape
+from krotos.model.params import TagEvaluationParams
 from krotos.model.scores import roc_auc_macro  # noqa: F401 - the validation metric, re-exported
 from krotos.cf.evaluate import undefined_metric_warnings
 from krotos.msd.errors import EmptyResultError
@@ -157,8 +158,7 @@ def tag_metrics(y_true, y_score, vocabulary):
 
 
 def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, baseline_scores=None,
-                  other_scores=None, n_resamples=1000, seed=0, max_interval_width=0.1,
-                  batch_size=64, hop_frames=None, max_windows=None, progress=no_progress):
+                  other_scores=None, params=None, progress=no_progress):
     """Score a saved tag model on the test split, with bootstrap intervals over clips.
 
     Parameters
@@ -185,12 +185,11 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
         ``"linear_probe"``, :func:`krotos.model.embed.linear_probe_scores`).
         Every model is compared on the clips that all of them scored; the CNN
         is paired with each, and a ``linear_probe`` with the bag of frames.
-    n_resamples, seed : int
-        Bootstrap resamples of the test clips and their seed.
-    max_interval_width : float
-        Intervals wider than this are listed under ``warnings``.
-    batch_size, hop_frames, max_windows : int
-        See :func:`predict_clips`.
+    params : krotos.model.params.TagEvaluationParams, optional
+        ``n_resamples`` and ``seed`` of the bootstrap over test clips;
+        ``max_interval_width`` (wider intervals are listed under ``warnings``);
+        ``batch_size``, ``hop_frames`` and ``max_windows`` (0: all) of
+        :func:`predict_clips`. Default: luigi.cfg's ``[EvaluateTags]``.
     progress : callable(fraction, message)
 
     Returns
@@ -213,6 +212,8 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
     """
     from krotos.model.network import load_model
 
+    params = params or TagEvaluationParams()
+    n_resamples = params.n_resamples
     test_track_ids = list((splits or {}).get("test") or [])
     if not test_track_ids:
         raise ValueError("the test split is empty: nothing to evaluate")
@@ -222,8 +223,8 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
     index = index.subset([t for t in index.track_ids if t in targets], "no tag vector")
     if len(index) == 0:
         raise ValueError(f"none of the {len(test_track_ids)} test tracks has a spectrogram")
-    scores, ok = predict_clips(model, index, batch_size=batch_size, hop_frames=hop_frames,
-                               max_windows=max_windows,
+    scores, ok = predict_clips(model, index, batch_size=params.batch_size,
+                               hop_frames=params.hop_frames, max_windows=params.max_windows or None,
                                progress=lambda f, m=None: progress(0.8 * f, m))
     skipped = dict(index.skipped)
     skipped.update({t: "NaN or inf in every window" for t, g in zip(index.track_ids, ok) if not g})
@@ -263,12 +264,12 @@ def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, basel
     pairs = [("cnn", name) for name in scores_by_model if name != "cnn"]
     if {"linear_probe", "bag_of_frames"} <= set(scores_by_model):
         pairs.append(("linear_probe", "bag_of_frames"))
-    intervals = tag_metric_intervals(y_true, scores_by_model, n_resamples=n_resamples, seed=seed,
-                                     pairs=pairs)
+    intervals = tag_metric_intervals(y_true, scores_by_model, n_resamples=n_resamples,
+                                     seed=params.seed, pairs=pairs)
     del metrics["roc_auc_macro"], metrics["pr_auc_macro"]  # under models.cnn, with intervals
     metrics.update(models=intervals["models"], paired=intervals["paired"],
                    bootstrap=intervals["bootstrap"],
-                   warnings=(interval_warnings(intervals, max_interval_width)
+                   warnings=(interval_warnings(intervals, params.max_interval_width)
                              + undefined_metric_warnings(intervals)))
     metrics["n_test_tracks"] = len(test_track_ids)
     metrics["n_test_clips_scored"] = int(len(y_true))

@@ -35,7 +35,9 @@ from krotos.model.data import index_tracks, summarize_skips
 from krotos.model.embed import check_same_features, model_file
 from krotos.model.evaluate import predict_clips
 from krotos.model.network import conv_layer_names, load_model, replace_output
-from krotos.model.train import _write_json_atomic, make_deterministic, make_optimizer, train
+from krotos.model.params import FinetuneParams
+from krotos.model.train import (Objective, _write_json_atomic, make_deterministic, make_optimizer,
+                                train)
 from krotos.progress import no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
@@ -159,11 +161,7 @@ def latent_training_set(plays_path, factors_path, split_of, available, *, object
 
 
 def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, out_dir,
-                     work_dir, *, objective="mse", freeze_epochs=2, epochs=30, batch_size=32,
-                     optimizer="adam", learning_rate=5e-4, schedule="constant",
-                     weight_decay=None, patience=5, crops_per_track=2, seed=0,
-                     eval_max_windows=None, features=None, jit_compile="auto",
-                     progress=no_progress):
+                     work_dir, *, params=None, features=None, progress=no_progress):
     """Fine-tune a trained tag model to predict latent factors; resumable.
 
     Any tag model works (either architecture), including one trained on
@@ -187,13 +185,10 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
         training and validation songs used).
     work_dir : str
         Checkpoints and TensorBoard logs; reusing it resumes.
-    objective : {'mse', 'wpe'}
-    freeze_epochs : int
-        Epochs during which the convolutional layers stay frozen, so that the
-        fresh output layer does not wreck them with large early gradients.
-    epochs, batch_size, optimizer, learning_rate, schedule, weight_decay, patience,
-    crops_per_track, seed, eval_max_windows, jit_compile
-        See :func:`krotos.model.train.train`.
+    params : krotos.model.params.FinetuneParams, optional
+        The objective (``mse`` or ``wpe``), the epochs with frozen
+        convolutions, and the training loop (:func:`krotos.model.train.train`).
+        Default: luigi.cfg's.
     features : dict, optional
         The shards' extraction parameters (a manifest's ``params``): a tag
         model that records other ones (``features.json``) is refused before
@@ -205,6 +200,8 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
     dict
         What ``training.json`` holds (history, best epoch, best validation cosine).
     """
+    params = params or FinetuneParams()
+    objective, training = params.objective, params.training()
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     for split in ("train", "valid"):
@@ -224,28 +221,26 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
         if len(index) == 0:
             raise ValueError(f"no {name} song has both a spectrogram and latent factors")
 
-    keras.utils.set_random_seed(int(seed))
+    keras.utils.set_random_seed(int(training.seed))
     model = replace_output(base, n_factors, activation="linear", name="latent_model")
     loss = "mean_squared_error" if objective == "mse" else wpe_loss(n_factors)
-    steps = epochs * -(-len(train_index) * crops_per_track // batch_size)
-    opt = make_optimizer(optimizer, learning_rate, schedule, total_steps=steps,
-                         weight_decay=weight_decay)
-    result = train(model, train_index, targets, valid_index, targets, loss=loss,
-                   metric_fn=mean_cosine(n_factors), work_dir=work_dir, epochs=epochs,
-                   batch_size=batch_size, optimizer=opt, patience=patience,
-                   crops_per_track=crops_per_track, seed=seed,
-                   freeze_layers=conv_layer_names(model), freeze_epochs=freeze_epochs,
-                   eval_max_windows=eval_max_windows, jit_compile=jit_compile,
-                   metric_name="val_cosine", progress=progress)
+    steps = training.epochs * -(-len(train_index) * training.crops_per_track
+                                // training.batch_size)
+    opt = make_optimizer(training.optimizer, training.learning_rate, training.schedule,
+                         total_steps=steps, weight_decay=training.weight_decay or None)
+    result = train(model, train_index, valid_index, targets,
+                   objective=Objective(loss, mean_cosine(n_factors), "val_cosine"),
+                   work_dir=work_dir, params=training, optimizer=opt,
+                   freeze_layers=conv_layer_names(model), progress=progress)
     os.makedirs(out_dir, exist_ok=True)
     model.save(os.path.join(out_dir, "model.keras"))
     summary = dict(
         result, objective=objective, n_factors=int(n_factors), n_train=len(train_index),
-        n_valid=len(valid_index), freeze_epochs=freeze_epochs,
+        n_valid=len(valid_index), freeze_epochs=params.freeze_epochs,
         tag_model=output_name(tag_model_path),
-        config=dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                    learning_rate=learning_rate, schedule=schedule, weight_decay=weight_decay,
-                    patience=patience, crops_per_track=crops_per_track, seed=seed),
+        config=dict({k: getattr(params, k) for k in (
+            "epochs", "batch_size", "optimizer", "learning_rate", "schedule", "patience",
+            "crops_per_track", "seed")}, weight_decay=params.weight_decay or None),
         skipped=dict(train=summarize_skips(train_index.skipped),
                      valid=summarize_skips(valid_index.skipped)))
     _write_json_atomic(os.path.join(out_dir, "training.json"), summary)

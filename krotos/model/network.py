@@ -40,13 +40,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from krotos.model.params import TagModelParams
+
 #: The architectures :func:`build_tag_model` builds.
 ARCHITECTURES = ("dieleman", "shortchunk")
-
-#: Dieleman's sizes, the code defaults; the demo uses smaller ones (luigi.cfg).
-DEFAULT_FILTERS = (256, 256, 512, 512)
-DEFAULT_POOL_SIZES = (4, 2, 2)
-DEFAULT_DENSE_UNITS = (2048, 2048)
 
 
 @keras.saving.register_keras_serializable(package="krotos")
@@ -153,9 +150,7 @@ def parse_pool(value):
     return t, f
 
 
-def check_tag_model(n_mels, window_frames, *, architecture="dieleman", filters=DEFAULT_FILTERS,
-                    kernel_size=4, pool_sizes=DEFAULT_POOL_SIZES, residual=False,
-                    padding="same", frame_rate=None):
+def check_tag_model(n_mels, window_frames, params=None, *, frame_rate=None):
     """Check that an architecture fits its input; return its receptive field in frames.
 
     Called by :func:`build_tag_model`, and by training before any data is read.
@@ -165,9 +160,8 @@ def check_tag_model(n_mels, window_frames, *, architecture="dieleman", filters=D
     n_mels : int
     window_frames : int or None
         None (any length) skips the receptive-field check.
-    architecture : {'dieleman', 'shortchunk'}
-    filters, kernel_size, pool_sizes, residual, padding
-        See :func:`build_tag_model`.
+    params : krotos.model.params.TagModelParams, optional
+        The architecture (default: ``TagModelParams()``, luigi.cfg's).
     frame_rate : float, optional
         Frames per second, to name lengths in seconds too in the messages.
 
@@ -184,6 +178,9 @@ def check_tag_model(n_mels, window_frames, *, architecture="dieleman", filters=D
         both); a 2-D network whose frequency poolings leave no band of
         ``n_mels`` (naming the poolings and the bands they need).
     """
+    params = params or TagModelParams()
+    architecture, pool_sizes, padding = params.architecture, params.pool_sizes, params.padding
+    filters, kernel_size, residual = params.filters, params.kernel_size, params.residual
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r} (one of {ARCHITECTURES})")
     filters = [int(f) for f in filters]
@@ -243,10 +240,7 @@ def check_tag_model(n_mels, window_frames, *, architecture="dieleman", filters=D
     return field
 
 
-def build_tag_model(n_mels, window_frames, n_outputs, *, architecture="dieleman",
-                    filters=DEFAULT_FILTERS, kernel_size=4, pool_sizes=DEFAULT_POOL_SIZES,
-                    dense_units=DEFAULT_DENSE_UNITS, dropout=0.5, batch_norm=False,
-                    residual=False, padding="same", global_pooling=("mean", "max", "l2"),
+def build_tag_model(n_mels, window_frames, n_outputs, params=None, *,
                     output_activation="sigmoid", norm_mean=None, norm_std=None,
                     name="krotos_tag_cnn"):
     """Build the (uncompiled) tag CNN as a Keras functional model.
@@ -259,33 +253,11 @@ def build_tag_model(n_mels, window_frames, n_outputs, *, architecture="dieleman"
         Frames per input window; None accepts any length.
     n_outputs : int
         Size of the output layer (tag vocabulary, or latent factors).
-    architecture : {'dieleman', 'shortchunk'}
-        1-D convolutions over time (mel bands as channels), or 2-D
-        ``kernel_size`` x ``kernel_size`` convolutions over time and frequency.
-    filters : sequence of int
-        Filters (channels) of each convolution (of each block with ``residual``).
-    kernel_size : int
-        Width in frames (``dieleman``), or side of the square kernel (``shortchunk``, 3 in
-        the paper).
-    pool_sizes : sequence
-        ``dieleman``: max-pooling over time after each convolution but the last
-        (``len(filters) - 1`` ints). ``shortchunk``: one max-pooling after every
-        convolution, each ``N`` (N x N) or ``"TxF"`` (time x frequency; see
-        :func:`parse_pool`).
-    dense_units : sequence of int
-        Hidden dense layers after the global pooling (may be empty).
-    dropout : float
-        Dropout rate after each hidden dense layer (0 disables it).
-    batch_norm : bool
-        Batch normalization between each convolution and its ReLU (the
-        shortchunk network always has it, as in the paper).
-    residual : bool
-        ``shortchunk`` only: residual blocks of two convolutions (Won et al.'s
-        "short-chunk CNN + Res").
-    padding : {'same', 'valid'}
-        Convolution padding (``dieleman``; ``shortchunk`` pads ``same``).
-    global_pooling : sequence of {'mean', 'max', 'l2'}
-        Statistics over time concatenated after the last convolution.
+    params : krotos.model.params.TagModelParams, optional
+        The architecture (default: ``TagModelParams()``, luigi.cfg's):
+        ``dieleman`` is 1-D convolutions over time (mel bands as channels),
+        ``shortchunk`` 2-D ``kernel_size`` x ``kernel_size`` convolutions over
+        time and frequency; see the class for every size.
     output_activation : str
         ``'sigmoid'`` for tags, ``'linear'`` for latent factors.
     norm_mean, norm_std : array-like of shape (n_mels,), optional
@@ -301,22 +273,21 @@ def build_tag_model(n_mels, window_frames, n_outputs, *, architecture="dieleman"
     ValueError
         See :func:`check_tag_model`.
     """
-    check_tag_model(n_mels, window_frames, architecture=architecture, filters=filters,
-                    kernel_size=kernel_size, pool_sizes=pool_sizes, residual=residual,
-                    padding=padding)
-    if residual and architecture != "shortchunk":
+    p = params or TagModelParams()
+    check_tag_model(n_mels, window_frames, p)
+    if p.residual and p.architecture != "shortchunk":
         raise ValueError("residual blocks exist only in the shortchunk architecture")
     inputs = keras.Input(shape=(window_frames, int(n_mels)), name="log_mel")
     x = standardization_layer(n_mels, norm_mean, norm_std)(inputs)
-    if architecture == "dieleman":
-        x = _dieleman_front(x, filters, kernel_size, pool_sizes, batch_norm, padding)
+    if p.architecture == "dieleman":
+        x = _dieleman_front(x, p.filters, p.kernel_size, p.pool_sizes, p.batch_norm, p.padding)
     else:
-        x = _shortchunk_front(x, filters, kernel_size, pool_sizes, residual)
-    x = GlobalTemporalPooling(global_pooling, name="global_pool")(x)
-    for j, units in enumerate(dense_units, start=1):
+        x = _shortchunk_front(x, p.filters, p.kernel_size, p.pool_sizes, p.residual)
+    x = GlobalTemporalPooling(p.global_pooling, name="global_pool")(x)
+    for j, units in enumerate(p.dense_units, start=1):
         x = layers.Dense(int(units), activation="relu", name=f"dense{j}")(x)
-        if dropout:
-            x = layers.Dropout(float(dropout), name=f"dropout{j}")(x)
+        if p.dropout:
+            x = layers.Dropout(float(p.dropout), name=f"dropout{j}")(x)
     x = layers.Identity(name="embedding")(x)
     outputs = layers.Dense(int(n_outputs), activation=output_activation, name="output")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -22,19 +22,19 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from krotos.model.augment import Augmentation
 from krotos.model.data import (ShardReaderPool, band_statistics, index_tracks, summarize_skips,
                                training_dataset)
 from krotos.model.evaluate import predict_clips, roc_auc_macro
-from krotos.model.network import (DEFAULT_DENSE_UNITS, DEFAULT_FILTERS, DEFAULT_POOL_SIZES,
-                                  build_tag_model, check_tag_model, count_parameters,
+from krotos.model.network import (build_tag_model, check_tag_model, count_parameters,
                                   model_input_shape)
+from krotos.model.params import TagModelParams, TrainingParams
 from krotos.progress import no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
@@ -329,12 +329,27 @@ def _load_checkpoint(work_dir, model, optimizer, fingerprint):
     return state
 
 
-def train(model, train_index, train_targets, valid_index, valid_targets, *, loss, metric_fn,
-          work_dir, epochs=50, batch_size=32, optimizer=None, patience=5, min_delta=0.0,
-          crops_per_track=1, seed=0, train_weights=None, freeze_layers=(), freeze_epochs=0,
-          log_dir=None, eval_batch_size=64, eval_max_windows=None, parallel_reads=2,
-          shards_per_block=8, cache_mb=1024, jit_compile="auto", metric_name="val_metric",
-          augmentation=None, augment_fill=None, progress=no_progress):
+@dataclass(frozen=True)
+class Objective:
+    """What :func:`train` minimizes and what it stops early on.
+
+    Parameters
+    ----------
+    loss : str or keras loss
+    metric_fn : callable(y_true, y_pred) -> float
+        Validation score on clip-level predictions; higher is better.
+    metric_name : str
+        Name of the validation metric in the history and TensorBoard.
+    """
+
+    loss: object
+    metric_fn: object
+    metric_name: str = "val_metric"
+
+
+def train(model, train_index, valid_index, targets, *, objective, work_dir, params,
+          optimizer=None, train_weights=None, freeze_layers=(), augment_fill=None,
+          progress=no_progress):
     """Train ``model`` with early stopping on a validation metric; resumable.
 
     Parameters
@@ -343,45 +358,31 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
         Built (weights initialized or pre-trained), not necessarily compiled.
         Its input length is the training window.
     train_index, valid_index : krotos.model.data.TrackIndex
-    train_targets, valid_targets : dict
-        ``track_id -> target vector``.
-    loss : str or keras loss
-    metric_fn : callable(y_true, y_pred) -> float
-        Validation score on clip-level predictions; higher is better.
+    targets : dict
+        ``track_id -> target vector`` (of both splits).
+    objective : Objective
+        Loss and validation metric.
     work_dir : str
-        Checkpoints and ``state.json``; reusing it resumes.
-    epochs : int
-        Maximum number of epochs.
-    batch_size : int
+        Checkpoints, ``state.json`` and TensorBoard summaries
+        (``work_dir/tensorboard``); reusing it resumes.
+    params : krotos.model.params.TrainingParams
+        ``epochs`` (at most), ``batch_size``, ``patience`` (epochs without an
+        improvement of more than ``min_delta`` before stopping),
+        ``crops_per_track``, ``seed``, ``freeze_epochs``, ``eval_batch_size`` and
+        ``eval_max_windows`` (validation prediction, see
+        :func:`krotos.model.evaluate.predict_clips`; 0: every window),
+        ``parallel_reads`` and ``shards_per_block`` (see
+        :func:`krotos.model.data.training_dataset`), ``cache_mb`` (memory for
+        caching each split's spectrograms after their first read, used only
+        by a split that fits whole, see :class:`krotos.model.data.ShardReaderPool`;
+        0 disables it), ``jit_compile`` and ``augmentation`` of the training
+        batches. The optimizer settings are the caller's (``optimizer``).
     optimizer : keras.optimizers.Optimizer, optional
         Default Adam(1e-3). Must be fresh (its state is restored on resume).
-    patience : int
-        Epochs without an improvement of more than ``min_delta`` before stopping.
-    min_delta : float
-    crops_per_track : int
-        Random windows per training track per epoch.
-    seed : int
     train_weights : dict, optional
         ``track_id -> sample weight``.
     freeze_layers : sequence of str
-        Layers kept frozen during the first ``freeze_epochs`` epochs.
-    freeze_epochs : int
-    log_dir : str, optional
-        TensorBoard summaries (default ``work_dir/tensorboard``).
-    eval_batch_size, eval_max_windows : int
-        Validation prediction (see :func:`krotos.model.evaluate.predict_clips`).
-    parallel_reads, shards_per_block : int
-        Input pipeline (see :func:`krotos.model.data.training_dataset`).
-    cache_mb : float
-        Memory for caching each split's spectrograms after their first read,
-        used only by a split that fits whole (see
-        :class:`krotos.model.data.ShardReaderPool`); 0 disables it.
-    jit_compile : bool or 'auto'
-    metric_name : str
-        Name of the validation metric in the history and TensorBoard.
-    augmentation : krotos.model.augment.Augmentation, optional
-        Augmentation of the training batches (see
-        :func:`krotos.model.data.training_dataset`); None: none.
+        Layers kept frozen during the first ``params.freeze_epochs`` epochs.
     augment_fill : array-like (n_mels,), optional
         Value of masked bins (the training split's band means).
     progress : callable(fraction, message)
@@ -405,9 +406,13 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
         if index.n_mels != n_mels:
             raise ValueError(f"{name} spectrograms have {index.n_mels} mel bands, the model "
                              f"expects {n_mels} ({index.shard_paths[0]})")
+    epochs, batch_size, seed = int(params.epochs), int(params.batch_size), int(params.seed)
+    crops_per_track, patience, min_delta = params.crops_per_track, params.patience, params.min_delta
+    loss, metric_fn, metric_name = objective.loss, objective.metric_fn, objective.metric_name
+    augmentation = params.augmentation if params.augmentation.active else None
     os.makedirs(work_dir, exist_ok=True)
     make_deterministic()  # before the datasets are built: tf.data reads the setting then
-    keras.utils.set_random_seed(int(seed))
+    keras.utils.set_random_seed(seed)
     optimizer = optimizer or keras.optimizers.Adam(1e-3)
     # Built on every variable while all are trainable, so that freezing and
     # unfreezing later never meets a variable the optimizer does not know.
@@ -432,35 +437,32 @@ def train(model, train_index, train_targets, valid_index, valid_targets, *, loss
         state = dict(epoch=0, history=[], best_epoch=0, best_metric=None, wait=0,
                      stopped_early=False, fingerprint=fingerprint)
     best_path = os.path.join(work_dir, "checkpoints", "best.weights.h5")
-    writer = tf.summary.create_file_writer(log_dir or os.path.join(work_dir, "tensorboard"))
-    valid_y = valid_index.target_matrix(valid_targets)
-    pool = ShardReaderPool(train_index, cache_bytes=int(cache_mb * 2 ** 20))
-    valid_pool = ShardReaderPool(valid_index, cache_bytes=int(cache_mb * 2 ** 20))
+    writer = tf.summary.create_file_writer(os.path.join(work_dir, "tensorboard"))
+    valid_y = valid_index.target_matrix(targets)
+    pool = ShardReaderPool(train_index, cache_bytes=int(params.cache_mb * 2 ** 20))
+    valid_pool = ShardReaderPool(valid_index, cache_bytes=int(params.cache_mb * 2 ** 20))
     steps = -(-len(train_index) * int(crops_per_track) // int(batch_size))
     compiled_frozen = None
     try:
         while state["epoch"] < epochs and not state["stopped_early"]:
             epoch = state["epoch"]
-            want_frozen = epoch < freeze_epochs and bool(frozen)
+            want_frozen = epoch < params.freeze_epochs and bool(frozen)
             if want_frozen != compiled_frozen:
                 for layer in model.layers:
                     if layer.name in frozen:
                         layer.trainable = not want_frozen
-                model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile)
+                model.compile(optimizer=optimizer, loss=loss, jit_compile=params.jit_compile)
                 compiled_frozen = want_frozen
             _reseed_layers(model, seed, epoch)
-            ds = training_dataset(train_index, train_targets, window_frames, batch_size,
-                                  seed=seed, epoch=epoch, crops_per_track=crops_per_track,
-                                  shards_per_block=shards_per_block, weights=train_weights,
-                                  parallel_reads=parallel_reads, pool=pool,
-                                  augmentation=augmentation, fill=augment_fill)
+            ds = training_dataset(train_index, targets, window_frames, params, epoch=epoch,
+                                  weights=train_weights, pool=pool, fill=augment_fill)
             t0 = time.perf_counter()
             fit = model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
                             callbacks=[_BatchProgress(progress, epoch, epochs, steps)])
             seconds = time.perf_counter() - t0
-            scores, ok = predict_clips(model, valid_index, batch_size=eval_batch_size,
-                                       max_windows=eval_max_windows,
-                                       parallel_reads=parallel_reads, pool=valid_pool)
+            scores, ok = predict_clips(model, valid_index, batch_size=params.eval_batch_size,
+                                       max_windows=params.eval_max_windows or None,
+                                       parallel_reads=params.parallel_reads, pool=valid_pool)
             metric = float(metric_fn(valid_y[ok], scores[ok]))
             if not np.isfinite(metric):
                 raise ValueError(f"validation {metric_name} is {metric} at epoch {epoch + 1}: "
@@ -530,15 +532,8 @@ def _hash_ids(ids):
 
 
 def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir, *,
-                    window_frames=130, architecture="dieleman", filters=DEFAULT_FILTERS,
-                    kernel_size=4, pool_sizes=DEFAULT_POOL_SIZES,
-                    dense_units=DEFAULT_DENSE_UNITS, dropout=0.5, batch_norm=False,
-                    residual=False, global_pooling=("mean", "max", "l2"), epochs=50,
-                    batch_size=32, optimizer="adam", learning_rate=1e-3, schedule="constant",
-                    warmup_epochs=0, weight_decay=None, label_smoothing=0.0, augmentation=None,
-                    patience=5, crops_per_track=1, stats_max_tracks=5000, seed=0,
-                    max_train_tracks=None, eval_max_windows=None, n_mels=None, features=None,
-                    cache_mb=1024, jit_compile="auto", progress=no_progress):
+                    window_frames, network=None, training=None, n_mels=None, features=None,
+                    progress=no_progress):
     """Train the tag CNN on the train split, early-stopped on the valid split's ROC-AUC.
 
     Parameters
@@ -562,26 +557,20 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
         Checkpoints and TensorBoard logs (``work_dir/tensorboard``); reuse resumes.
     window_frames : int
         Training window (130 frames = 3 s at 22.05 kHz, hop 512).
-    architecture, filters, kernel_size, pool_sizes, dense_units, dropout, batch_norm, residual,
-    global_pooling
-        The network (:func:`krotos.model.network.build_tag_model`); checked
-        against ``n_mels`` and the window before any data is read.
-    epochs, batch_size, patience, crops_per_track, seed, eval_max_windows, cache_mb, jit_compile
-        Training (:func:`train`).
-    optimizer, learning_rate, schedule, weight_decay
-        See :func:`make_optimizer`.
-    warmup_epochs : float
-        Linear learning-rate warm-up, in epochs (0: none).
-    label_smoothing : float
-        See :func:`tag_loss`.
-    augmentation : krotos.model.augment.Augmentation or dict, optional
-        Augmentation of the training windows (checked before any data is read).
-    stats_max_tracks : int
-        Training tracks read for the normalization statistics (a random subset beyond).
-    max_train_tracks : int, optional
-        Train on a random subset (drawn from ``seed``) of this many of the
-        training tracks that have tags; the others are recorded as skipped.
-        For learning curves: how the model fares with less data. None: all.
+    network : krotos.model.params.TagModelParams, optional
+        The network (:func:`krotos.model.network.build_tag_model`; default
+        luigi.cfg's); checked against ``n_mels`` and the window before any
+        data is read.
+    training : krotos.model.params.TrainingParams, optional
+        Training (:func:`train`; default luigi.cfg's): the optimizer
+        (:func:`make_optimizer`; ``warmup_epochs`` in epochs, 0: none),
+        ``label_smoothing`` (:func:`tag_loss`), the ``augmentation`` (checked
+        before any data is read), ``stats_max_tracks`` (training tracks read
+        for the normalization statistics, a random subset beyond) and
+        ``max_train_tracks``: train on a random subset (drawn from ``seed``)
+        of this many of the training tracks that have tags, the others
+        recorded as skipped (learning curves: how the model fares with less
+        data; 0: all).
     n_mels : int, optional
         Expected mel bands (default: that of the shards).
     features : dict, optional
@@ -595,23 +584,20 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     dict
         What ``training.json`` holds.
     """
+    network = network or TagModelParams()
+    training = training or TrainingParams()
+    seed, max_train_tracks = int(training.seed), int(training.max_train_tracks)
     vocabulary = list(vocabulary)
     for split in ("train", "valid"):
         if not splits.get(split):
             raise ValueError(f"the {split!r} split is empty")
-    if not isinstance(augmentation, Augmentation):
-        augmentation = Augmentation.from_dict(augmentation)
     make_deterministic()
     train_index = index_tracks(shard_paths, splits["train"], n_mels=n_mels)
     n_mels = train_index.n_mels
-    frame_rate = _frame_rate(features)
-    architecture_kwargs = dict(architecture=architecture, filters=tuple(filters),
-                               kernel_size=kernel_size, pool_sizes=tuple(pool_sizes),
-                               residual=residual)
     # Before any spectrogram is read: a network or an augmentation that does
     # not fit the input fails now, not after the statistics pass.
-    field = check_tag_model(n_mels, window_frames, frame_rate=frame_rate, **architecture_kwargs)
-    augmentation.check(window_frames, n_mels, batch_size)
+    field = check_tag_model(n_mels, window_frames, network, frame_rate=_frame_rate(features))
+    training.augmentation.check(window_frames, n_mels, training.batch_size)
     valid_index = index_tracks(shard_paths, splits["valid"], n_mels=n_mels)
     train_index = train_index.subset([t for t in train_index.track_ids if t in targets], "no tags")
     valid_index = valid_index.subset([t for t in valid_index.track_ids if t in targets], "no tags")
@@ -620,16 +606,14 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
             reasons = {r: v["count"] for r, v in summarize_skips(index.skipped).items()}
             raise ValueError(f"no {name} track has both a spectrogram and a tag vector "
                              f"(skipped: {reasons})")
-    if max_train_tracks is not None and int(max_train_tracks) < 1:
-        raise ValueError(f"max_train_tracks must be >= 1 (or None for all), got {max_train_tracks}")
-    if max_train_tracks and len(train_index) > int(max_train_tracks):
-        rng = np.random.default_rng([int(seed), int(max_train_tracks)])
-        keep = rng.choice(len(train_index), int(max_train_tracks), replace=False)
+    if max_train_tracks and len(train_index) > max_train_tracks:
+        rng = np.random.default_rng([seed, max_train_tracks])
+        keep = rng.choice(len(train_index), max_train_tracks, replace=False)
         train_index = train_index.subset([train_index.track_ids[i] for i in sorted(keep)],
                                          f"not drawn (max_train_tracks={max_train_tracks})")
     os.makedirs(work_dir, exist_ok=True)
     progress(0.0, "normalization statistics")
-    mean, std, bad = _load_or_compute_stats(work_dir, train_index, stats_max_tracks, seed,
+    mean, std, bad = _load_or_compute_stats(work_dir, train_index, training.stats_max_tracks, seed,
                                             progress=lambda f, m=None: progress(0.02 * f, m))
     if bad:
         train_index = train_index.subset(set(train_index.track_ids) - set(bad),
@@ -648,21 +632,18 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
         raise ValueError("no tag has both positive and negative validation tracks: "
                          "ROC-AUC early stopping is undefined")
 
-    keras.utils.set_random_seed(int(seed))  # before the weights are initialized
-    model = build_tag_model(n_mels, window_frames, len(vocabulary), dense_units=dense_units,
-                            dropout=dropout, batch_norm=batch_norm,
-                            global_pooling=global_pooling, norm_mean=mean, norm_std=std,
-                            **architecture_kwargs)
-    steps_per_epoch = -(-len(train_index) * crops_per_track // batch_size)
-    opt = make_optimizer(optimizer, learning_rate, schedule, total_steps=epochs * steps_per_epoch,
-                         warmup_steps=int(round(float(warmup_epochs) * steps_per_epoch)),
-                         weight_decay=weight_decay)
-    result = train(model, train_index, targets, valid_index, targets,
-                   loss=tag_loss(label_smoothing), metric_fn=roc_auc_macro, work_dir=work_dir,
-                   epochs=epochs, batch_size=batch_size, optimizer=opt, patience=patience,
-                   crops_per_track=crops_per_track, seed=seed, eval_max_windows=eval_max_windows,
-                   cache_mb=cache_mb, jit_compile=jit_compile, metric_name="val_roc_auc",
-                   augmentation=augmentation, augment_fill=mean,
+    keras.utils.set_random_seed(seed)  # before the weights are initialized
+    model = build_tag_model(n_mels, window_frames, len(vocabulary), network,
+                            norm_mean=mean, norm_std=std)
+    steps_per_epoch = -(-len(train_index) * training.crops_per_track // training.batch_size)
+    opt = make_optimizer(training.optimizer, training.learning_rate, training.schedule,
+                         total_steps=training.epochs * steps_per_epoch,
+                         warmup_steps=int(round(float(training.warmup_epochs) * steps_per_epoch)),
+                         weight_decay=training.weight_decay or None)
+    result = train(model, train_index, valid_index, targets,
+                   objective=Objective(tag_loss(training.label_smoothing), roc_auc_macro,
+                                       "val_roc_auc"),
+                   work_dir=work_dir, params=training, optimizer=opt, augment_fill=mean,
                    progress=lambda f, m=None: progress(0.02 + 0.97 * f, m))
 
     os.makedirs(out_dir, exist_ok=True)
@@ -678,16 +659,7 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     seconds = [h["seconds"] for h in result["history"]]
     summary = dict(
         result,
-        config=dict(window_frames=window_frames, n_mels=n_mels, architecture=architecture,
-                    filters=list(filters), kernel_size=kernel_size,
-                    pool_sizes=[str(p) if isinstance(p, str) else p for p in pool_sizes],
-                    dense_units=list(dense_units), dropout=dropout, batch_norm=batch_norm,
-                    residual=residual, global_pooling=list(global_pooling), epochs=epochs,
-                    batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                    schedule=schedule, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
-                    label_smoothing=label_smoothing, augmentation=augmentation.as_dict(),
-                    patience=patience, crops_per_track=crops_per_track, seed=seed,
-                    max_train_tracks=max_train_tracks),
+        config=_training_config(window_frames, n_mels, network, training),
         n_params=count_parameters(model), receptive_field_frames=field,
         seconds_per_epoch=round(float(np.mean(seconds)), 3) if seconds else None,
         n_train=len(train_index), n_valid=len(valid_index),
@@ -697,6 +669,19 @@ def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir,
     _write_json_atomic(os.path.join(out_dir, "training.json"), summary)
     progress(1.0, f"best val ROC-AUC {result['best_metric']:.4f} at epoch {result['best_epoch']}")
     return summary
+
+
+def _training_config(window_frames, n_mels, network, training):
+    """The ``config`` of ``training.json``: what the model was built and trained with."""
+    net = {k: v for k, v in network.as_dict().items() if k != "padding"}
+    fit = {k: getattr(training, k) for k in (
+        "epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
+        "label_smoothing", "patience", "crops_per_track", "seed")}
+    # 0 is recorded as None ("none", "all"), as the settings have always been written.
+    return dict(window_frames=int(window_frames), n_mels=n_mels, **net, **fit,
+                weight_decay=training.weight_decay or None,
+                augmentation=training.augmentation.as_dict(),
+                max_train_tracks=training.max_train_tracks or None)
 
 
 def _frame_rate(features):
