@@ -9,14 +9,21 @@ not look like signatures are never touched, so that other files kept under
 the data root (a scheduler's state, notes) are safe.
 """
 
+from __future__ import annotations
+
 import collections
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from krotos.signature import SIGNATURE_LENGTH
 from krotos.staging import in_progress, work_folder_in_use
+
+if TYPE_CHECKING:
+    import luigi
 
 _ENTRY = re.compile(r"^(?P<signature>[0-9a-f]{%d})(?P<suffix>\.work|\.tmp-.+)?$" % SIGNATURE_LENGTH)
 
@@ -33,7 +40,7 @@ size is the disk space it takes, in bytes.
 """
 
 
-def disk_usage(path):
+def disk_usage(path: str) -> int:
     """Bytes of disk that ``path`` (a file or folder tree) takes; links are not followed."""
     total = 0
     stack = [path]
@@ -57,7 +64,7 @@ def _allocated(st):
     return blocks * 512 if blocks is not None else st.st_size
 
 
-def scan(data_root):
+def scan(data_root: str) -> list[Entry]:
     """All signature-named folders under ``data_root``.
 
     Parameters
@@ -98,7 +105,7 @@ def _in_use(entry):
     return in_progress(entry.path)
 
 
-def stale_entries(data_root, reachable):
+def stale_entries(data_root: str, reachable: set[tuple[str, str]]) -> list[Entry]:
     """The folders under ``data_root`` that may be removed.
 
     Parameters
@@ -127,7 +134,7 @@ def stale_entries(data_root, reachable):
     return stale
 
 
-def remove_entries(entries):
+def remove_entries(entries: Iterable[Entry]) -> int:
     """Delete ``entries``; return the bytes freed.
 
     An output folder is first renamed to a ``.tmp-gc*`` name, so that it stops
@@ -151,7 +158,8 @@ def remove_entries(entries):
     return freed
 
 
-def reachable_signatures(tasks, data_root=None):
+def reachable_signatures(tasks: Iterable[luigi.Task],
+                         data_root: str | None = None) -> set[tuple[str, str]]:
     """``(family, signature)`` of every krotos task the given tasks depend on.
 
     Walks ``requires()`` and ``signature_requires()``. A task with a shard parameter (see

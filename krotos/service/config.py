@@ -9,8 +9,11 @@ limits are enforced by both (the API on submission, the workers on every
 request and redirect they make).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from collections.abc import Mapping
 
 ENVIRONMENT = {
     "redis_url": "KROTOS_REDIS_URL",
@@ -114,7 +117,7 @@ class ServiceConfig:
     soundcloud_page_size: int = 50
 
     @classmethod
-    def from_mapping(cls, values):
+    def from_mapping(cls, values: Mapping[str, object]) -> ServiceConfig:
         """Build from strings (config file, environment, flags); unknown keys are an error."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
@@ -156,12 +159,13 @@ class ServiceConfig:
         return config
 
     @property
-    def heartbeat_ttl(self):
+    def heartbeat_ttl(self) -> int:
         """Seconds after which a silent worker counts as dead."""
         return 3 * int(self.worker_heartbeat)
 
     @classmethod
-    def load(cls, overrides=None, environ=None):
+    def load(cls, overrides: Mapping[str, object] | None = None,
+             environ: Mapping[str, str] | None = None) -> ServiceConfig:
         """luigi.cfg ``[service]``, then the environment, then ``overrides`` (flags)."""
         values = dict(_luigi_section("service"))
         environ = os.environ if environ is None else environ

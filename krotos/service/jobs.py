@@ -18,12 +18,23 @@ sure the model is). The score is ``(1 + cos(taste_a, taste_b)) / 2``, in [0, 1]:
 1 for identical directions, 0.5 for unrelated ones, 0 for opposite tastes.
 """
 
+from __future__ import annotations
+
 import functools
 import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from krotos.service import store
+
+if TYPE_CHECKING:
+    import redis
+    from rq.job import Job
+
+    from krotos.inference import DecodeLimits, Embedder
+    from krotos.service.config import ServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +55,13 @@ class JobError(Exception):
         self.details = details
 
 
-def init(config, embedder, conn=None):
+def init(config: ServiceConfig, embedder: Embedder, conn: redis.Redis | None = None) -> None:
     """Set the worker process's configuration, loaded models and Redis connection."""
     _STATE.update(config=config, embedder=embedder,
                   conn=conn or store.connect(config.redis_url))
 
 
-def decode_limits(config):
+def decode_limits(config: ServiceConfig) -> DecodeLimits:
     """The :class:`krotos.inference.DecodeLimits` of the service's settings."""
     from krotos.inference import DecodeLimits
 
@@ -78,7 +89,7 @@ def _state():
     return _STATE["config"], _STATE["embedder"], _STATE["conn"]
 
 
-def error_of(exc):
+def error_of(exc: BaseException) -> dict:
     """``{"code", "message", "details"}`` of an exception raised by a job.
 
     Unexpected exceptions are reported by type only: their text may hold
@@ -120,7 +131,7 @@ def _reported(fn):
     return wrapper
 
 
-def upload_keys(args):
+def upload_keys(args: Sequence[Any]) -> list[str]:
     """The Redis keys of the uploads a job's arguments name."""
     keys = []
     for arg in args:
@@ -129,7 +140,7 @@ def upload_keys(args):
     return keys
 
 
-def release_uploads(job, connection, *args):
+def release_uploads(job: Job, connection: redis.Redis, *args: Any) -> None:
     """rq callback (success and failure): delete the job's uploads once it has ended.
 
     A job whose worker died and that rq will run again keeps them.
@@ -150,7 +161,8 @@ def _progress(**values):
         job.save_meta()
 
 
-def embed_bytes(data, name, config, embedder, conn):
+def embed_bytes(data: bytes, name: str, config: ServiceConfig, embedder: Embedder,
+                conn: redis.Redis) -> dict:
     """Embedding of audio bytes, from the cache when this model has seen them."""
     sha = store.content_hash(data)
     key = store.result_key(embedder.model_id, sha)
@@ -179,7 +191,7 @@ def _fetch(config, url, headers=None):
 
 
 @_reported
-def embed_track(source):
+def embed_track(source: dict) -> dict:
     """Job: tags and latent vector of one uploaded file or audio URL.
 
     Parameters
@@ -314,7 +326,8 @@ def _upload_side(label, items, config, embedder, conn, report):
     return side.finish(len(items), label)
 
 
-def compatibility_of(vectors_a, vectors_b, tags_a, tags_b, vocabulary):
+def compatibility_of(vectors_a: np.ndarray, vectors_b: np.ndarray, tags_a: np.ndarray,
+                     tags_b: np.ndarray, vocabulary: Sequence[str]) -> dict:
     """Score and explanation of two users from their tracks' vectors and tag probabilities.
 
     Returns
@@ -374,7 +387,7 @@ def _compare(side_a, side_b, embedder):
 
 
 @_reported
-def compatibility(user_a, user_b):
+def compatibility(user_a: str, user_b: str) -> dict:
     """Job: musical compatibility of two SoundCloud users (see the module docstring)."""
     config, embedder, conn = _state()
     report = _reporter()
@@ -385,7 +398,7 @@ def compatibility(user_a, user_b):
 
 
 @_reported
-def compatibility_of_uploads(files_a, files_b):
+def compatibility_of_uploads(files_a: list[dict], files_b: list[dict]) -> dict:
     """Job: compatibility of two sets of uploaded files, as if each were a user's likes.
 
     Parameters
