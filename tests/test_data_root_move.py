@@ -19,6 +19,9 @@ import pytest
 
 from conftest import REPO, TINY, run_tasks
 
+# Runs the whole tiny DAG, then moves its data root.
+pytestmark = pytest.mark.slow
+
 _FAILURES = []
 
 

@@ -22,6 +22,9 @@ from krotos.model.network import load_model  # noqa: E402
 from krotos.model.params import TagModelParams, TrainingParams  # noqa: E402
 from krotos.model.train import train_tag_model  # noqa: E402
 
+# Trains the same model three times, once in a fresh process.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 N_MELS = 12
 VOCAB = ["a", "b", "c"]
@@ -62,6 +65,8 @@ def train_once(folder, run, seed):
     return history, load_model(os.path.join(out, "model.keras")).get_weights()
 
 
+# The child is a plain python process, not pytest: no conftest puts tests/ on
+# its sys.path, so it inserts the folder itself to import this module.
 CHILD = """
 import json, sys
 sys.path.insert(0, {tests!r})

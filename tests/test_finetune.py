@@ -16,6 +16,9 @@ from krotos.model.finetune import (  # noqa: E402
 from krotos.model.network import build_tag_model, conv_layer_names, load_model  # noqa: E402
 from krotos.model.params import DIELEMAN, FinetuneParams, TagModelParams  # noqa: E402
 
+# Real training of the tag CNN on tiny shards, in most tests.
+pytestmark = pytest.mark.slow
+
 N_MELS = 12
 N_FACTORS = 4
 

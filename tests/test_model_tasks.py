@@ -29,6 +29,7 @@ def _embed_real_music(model_args, out):
     return vectors
 
 
+@pytest.mark.slow  # trains and evaluates through the upstream tasks
 def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     from pipeline.tags_model import EvaluateTags, TrainTagModel
 
@@ -94,6 +95,7 @@ def test_evaluate_tags_on_tiny_demo(tiny_demo, luigi_config):
     assert vectors.shape == (4, 16)
 
 
+@pytest.mark.slow  # trains and evaluates through the upstream tasks
 def test_compare_tag_models_grid_seeds_and_learning_curve(tiny_demo, luigi_config, capsys):
     """Two architectures x two seeds and a learning-curve point, scored beside the bag of
     frames; `krotos compare-tags` writes its table into a README."""

@@ -7,6 +7,9 @@ import pytest
 
 from conftest import run_tasks
 
+# The whole DAG, run and rerun: minutes.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("tensorflow")
 
 

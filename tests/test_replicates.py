@@ -73,6 +73,7 @@ def test_the_demo_ceiling_row_appears_when_its_files_exist(tmp_path):
 pytest.importorskip("tensorflow")
 
 
+@pytest.mark.slow  # runs the whole tiny DAG for two seeds
 def test_replicates_task_draws_other_test_songs_and_prints_the_table(tiny_dag, luigi_config):
     from pipeline import Replicates, SongSplit
 
