@@ -80,12 +80,15 @@ def _stage_playmatrix(triplets, plays):
 
 def _stage_factorize(plays, factors_path, factors, iterations, threads):
     from krotos.cf.als import fit_als
+    from krotos.cf.params import ALSParams
     from krotos.cf.playmatrix import read_play_split
     start = time.time()
     split = read_play_split(plays)
     load = time.time() - start
     start = time.time()
-    _, _, info = fit_als(split.train, factors=factors, iterations=iterations, num_threads=threads)
+    # regularization and alpha: any (the cost does not depend on them).
+    _, _, info = fit_als(split.train, ALSParams(factors=factors, regularization=1.0, alpha=2.0,
+                                                iterations=iterations, num_threads=threads))
     return dict(load_seconds=load, fit_seconds=time.time() - start,
                 seconds_per_iteration=info["seconds_per_iteration"], solver=info["solver"],
                 peak_rss_mib=_peak_rss_mib(), train_nonzeros=int(split.train.nnz))
@@ -95,7 +98,7 @@ def _stage_evaluate(plays, factors_path, factors, iterations, threads, eval_user
     from krotos.cf.als import factorize_play_split
     from krotos.cf.evaluate import evaluate_cf
     from krotos.cf.params import ALSParams
-    # regularization and alpha: fit_als's defaults (the cost does not depend on them).
+    # regularization and alpha: any (the cost does not depend on them).
     factorize_play_split(plays, factors_path, ALSParams(factors=factors, regularization=1.0,
                                                         alpha=2.0, iterations=1,
                                                         num_threads=threads))

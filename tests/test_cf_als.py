@@ -41,14 +41,15 @@ def test_orientation_and_confidence_semantics():
                       data_rvs=lambda n: rng.integers(1, 9, size=n)).astype(np.int32)
     plays = (plays + sp.csr_matrix(np.eye(n_users, n_songs, dtype=np.int32))).tocsr()  # no empty rows/cols
     assert (np.diff(plays.indptr) > 0).all() and (np.bincount(plays.indices, minlength=n_songs) > 0).all()
-    users, songs, _ = fit_als(plays, factors=f, regularization=reg, iterations=6, alpha=3.0,
-                              epsilon=1.0, use_cg=False, num_threads=1)
+    params = ALSParams(factors=f, regularization=reg, alpha=3.0, iterations=6, epsilon=1.0,
+                       num_threads=1)
+    users, songs, _ = fit_als(plays, params, use_cg=False)
     assert users.shape == (n_users, f) and songs.shape == (n_songs, f)
     conf = confidence_matrix(plays, "log", 3.0, 1.0)
     np.testing.assert_allclose(songs, _exact_half_step(users.astype(np.float64), conf.T.tocsr(), reg),
                                rtol=1e-3, atol=1e-4)
     # The fold-in of songs from fixed user factors is the same half-step.
-    np.testing.assert_allclose(fold_in_songs(users, plays[:, [2, 5]], reg, 3.0, 1.0), songs[[2, 5]],
+    np.testing.assert_allclose(fold_in_songs(users, plays[:, [2, 5]], params), songs[[2, 5]],
                                rtol=1e-3, atol=1e-4)
 
 
@@ -71,7 +72,8 @@ def _planted(seed=0, n_groups=5, users_per_group=40, songs_per_group=30, p_in=0.
 
 def test_planted_structure_beats_baselines():
     split = split_plays(_planted(), holdout_fraction=0.3, valid_fraction=0.0, seed=0)
-    users, songs, info = fit_als(split.train, factors=8, regularization=0.1, iterations=10, seed=0)
+    users, songs, info = fit_als(split.train, ALSParams(factors=8, regularization=0.1, alpha=2.0,
+                                                       iterations=10, seed=0))
     assert len(info["seconds_per_iteration"]) == 10
     res = {name: evaluate_ranking(scorer, split.heldout, exclude=split.train)
            for name, scorer in [("als", factor_scorer(users, songs)),
@@ -86,7 +88,8 @@ def test_planted_structure_beats_baselines():
 
 def test_empty_rows_and_columns_get_zero_factors():
     plays = sp.csr_matrix(np.array([[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 1, 0], [1, 0, 0, 0]]))
-    users, songs, _ = fit_als(plays, factors=3, iterations=3, seed=1)
+    users, songs, _ = fit_als(plays, ALSParams(factors=3, regularization=1.0, alpha=2.0,
+                                               iterations=3, seed=1))
     assert not users[1].any() and not songs[1].any() and not songs[3].any()
     assert users[[0, 2, 3]].any(axis=1).all()
 

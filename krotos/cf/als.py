@@ -54,28 +54,21 @@ def _gpu_available():
         return False
 
 
-def fit_als(plays, factors=50, regularization=1.0, iterations=15, alpha=2.0, epsilon=1.0,
-            confidence="log", seed=0, num_threads=0, use_gpu=None, use_cg=True, progress=None):
+def fit_als(plays, params, *, use_cg=True, progress=None):
     """Factorize a users x songs play-count matrix with weighted ALS.
 
     Parameters
     ----------
     plays : scipy.sparse matrix
         ``(n_users, n_songs)`` play counts (users are rows).
-    factors : int
-        Dimension of the latent factors.
-    regularization : float
-        L2 weight ``lambda`` on every factor.
-    iterations : int
-        Number of ALS sweeps (users then songs).
-    alpha, epsilon, confidence
-        Confidence weighting, see :mod:`krotos.cf.confidence`.
-    seed : int
-        Seed of the random initial factors.
-    num_threads : int
-        CPU threads for ``implicit`` (0: all cores).
-    use_gpu : bool, optional
-        ``None``: use ``implicit``'s CUDA build when it is installed.
+    params : krotos.cf.params.ALSParams
+        ``factors`` (dimension of the latent factors), ``regularization`` (L2
+        weight ``lambda`` on every factor), ``iterations`` (ALS sweeps, users
+        then songs), ``alpha``, ``epsilon`` and ``confidence`` (the confidence
+        weighting, see :mod:`krotos.cf.confidence`), ``seed`` (of the random
+        initial factors), ``num_threads`` (CPU threads for ``implicit``, 0:
+        all cores) and ``use_gpu`` (``None``: ``implicit``'s CUDA build when
+        it is installed).
     use_cg : bool
         Conjugate-gradient solver (fast) instead of exact Cholesky (CPU only).
     progress : callable, optional
@@ -95,10 +88,12 @@ def fit_als(plays, factors=50, regularization=1.0, iterations=15, alpha=2.0, eps
     import implicit.cpu.als
     import threadpoolctl
 
+    factors, regularization, iterations = params.factors, params.regularization, params.iterations
+    seed, num_threads = params.seed, params.num_threads
     progress = progress or no_progress
     plays = sp.csr_matrix(plays)
     n_users, n_songs = plays.shape
-    conf = confidence_matrix(plays, confidence, alpha, epsilon)
+    conf = confidence_matrix(plays, params.confidence, params.alpha, params.epsilon)
     # Users and songs without plays would only get factors pulled towards 0
     # by the regularization; fit without them and give them exact zeros.
     users = np.flatnonzero(np.diff(conf.indptr) > 0)
@@ -110,7 +105,7 @@ def fit_als(plays, factors=50, regularization=1.0, iterations=15, alpha=2.0, eps
     conf = conf.tocsr()
     conf.sort_indices()
 
-    use_gpu = _gpu_available() if use_gpu is None else use_gpu
+    use_gpu = _gpu_available() if params.use_gpu is None else params.use_gpu
     seconds = []
 
     def callback(iteration, elapsed, loss):
@@ -144,8 +139,7 @@ def fit_als(plays, factors=50, regularization=1.0, iterations=15, alpha=2.0, eps
     return user_factors, song_factors, info
 
 
-def fold_in_songs(user_factors, song_plays, regularization=1.0, alpha=2.0, epsilon=1.0,
-                  confidence="log", num_threads=0):
+def fold_in_songs(user_factors, song_plays, params):
     """Solve song factors from their plays with the user factors held fixed.
 
     One exact ALS half-step: for song ``i``,
@@ -157,8 +151,10 @@ def fold_in_songs(user_factors, song_plays, regularization=1.0, alpha=2.0, epsil
         ``(n_users, f)``.
     song_plays : scipy.sparse matrix
         ``(n_users, n_songs)`` play counts of the songs to place.
-    regularization, alpha, epsilon, confidence
-        As used for the factorization that produced ``user_factors``.
+    params : krotos.cf.params.ALSParams
+        Those of the factorization that produced ``user_factors`` (its
+        ``regularization``, ``alpha``, ``epsilon``, ``confidence``; and
+        ``num_threads``).
 
     Returns
     -------
@@ -169,11 +165,12 @@ def fold_in_songs(user_factors, song_plays, regularization=1.0, alpha=2.0, epsil
     import threadpoolctl
 
     user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
-    song_users = confidence_matrix(sp.csr_matrix(song_plays).T, confidence, alpha, epsilon)
+    song_users = confidence_matrix(sp.csr_matrix(song_plays).T, params.confidence, params.alpha,
+                                   params.epsilon)
     with threadpoolctl.threadpool_limits(1, "blas"):
         model = implicit.cpu.als.AlternatingLeastSquares(
-            factors=user_factors.shape[1], regularization=regularization, alpha=1.0,
-            num_threads=num_threads)
+            factors=user_factors.shape[1], regularization=float(params.regularization),
+            alpha=1.0, num_threads=params.num_threads)
         model.user_factors = user_factors
         if song_users.shape[0] == 0:
             return np.zeros((0, user_factors.shape[1]), dtype=np.float32)
@@ -216,17 +213,14 @@ def factorize_play_split(split_path, out_path, params, *, include_cold=False, pr
         plays = (plays + cold_plays).tocsr()
         plays.eliminate_zeros()
     hyper = params.hyperparameters()
-    seed, num_threads = int(params.seed), params.num_threads
+    seed = int(params.seed)
     start = time.time()
-    user_factors, song_factors, info = fit_als(
-        plays, seed=seed, num_threads=num_threads, use_gpu=params.use_gpu,
-        progress=lambda f, m: progress(0.95 * f, m), **hyper)
+    user_factors, song_factors, info = fit_als(plays, params,
+                                               progress=lambda f, m: progress(0.95 * f, m))
     fit_seconds = time.time() - start
     foldin = None
     if not include_cold:
-        foldin = fold_in_songs(user_factors, split.heldout[:, split.cold_song_index],
-                               hyper["regularization"], hyper["alpha"], hyper["epsilon"],
-                               hyper["confidence"], num_threads)
+        foldin = fold_in_songs(user_factors, split.heldout[:, split.cold_song_index], params)
     song_trained = np.bincount(plays.indices, minlength=plays.shape[1]) > 0
     user_trained = np.diff(plays.indptr) > 0
     attrs = dict(hyper, seed=seed, include_cold=bool(include_cold), fit_seconds=fit_seconds, **info)

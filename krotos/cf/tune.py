@@ -15,6 +15,7 @@ import numpy as np
 
 from krotos.cf.als import fit_als
 from krotos.cf.metrics import evaluate_ranking, factor_scorer
+from krotos.cf.params import ALSParams
 from krotos.cf.playmatrix import read_play_split
 from krotos.progress import no_progress
 
@@ -70,8 +71,9 @@ def tune_als(split_path, *, factors=(50,), regularization=(10.0,), alpha=(2.0,),
         progress(i / len(points), f"ALS grid {i + 1}/{len(points)}: factors {f}, "
                                   f"regularization {reg:g}, alpha {a:g}")
         user_factors, song_factors, _ = fit_als(
-            train, factors=f, regularization=reg, iterations=iterations, alpha=a,
-            epsilon=epsilon, confidence=confidence, seed=seed, num_threads=num_threads)
+            train, ALSParams(factors=f, regularization=reg, alpha=a, iterations=iterations,
+                             epsilon=epsilon, confidence=confidence, seed=seed,
+                             num_threads=num_threads))
         scores = evaluate_ranking(factor_scorer(user_factors, song_factors[warm]), valid,
                                   exclude=train[:, warm], users=users)
         grid.append(dict(factors=f, regularization=reg, alpha=a,
