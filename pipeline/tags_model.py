@@ -16,7 +16,7 @@ import luigi
 from krotos.model.augment import Augmentation
 from krotos.model.params import TagEvaluationParams, TagModelParams, TrainingParams
 
-from pipeline.echonest import feature_index_task
+from pipeline.features import feature_index_task
 from pipeline.base import KrotosTask, Replicated
 from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
@@ -172,7 +172,7 @@ class TrainTagModel(Replicated, KrotosTask):
                                      seed=self.replicate_seed(self.seed)))
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.model.train import configure_threads, train_tag_model
         from krotos.splits import check_no_test_tracks
 
@@ -229,7 +229,7 @@ class Embed(Replicated, KrotosTask):
         return self.model or self.requires()["model"].file("model.keras")
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.model.embed import check_same_features, embed_tracks
         from krotos.model.train import configure_threads
 
@@ -275,7 +275,7 @@ class EvaluateTags(Replicated, KrotosTask):
         return inputs
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.model.evaluate import evaluate_tags
         from krotos.model.train import configure_threads, describe_tag_model
         from krotos.signature import output_name
@@ -376,7 +376,7 @@ class DemoTagCeiling(Replicated, KrotosTask):
                 "split": SongSplit(replicate=self.replicate)}
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.demo.catalogue import generate_catalogue
         from krotos.demo.ceiling import tag_ceiling
 
@@ -482,7 +482,7 @@ class CompareTagModels(KrotosTask):
                 "splits": [SongSplit(replicate=r) for r in range(self.seeds)]}
 
     def run(self):
-        from krotos.audio.manifest import read_manifest
+        from krotos.shards.manifest import read_manifest
         from krotos.model import compare
         from krotos.model.train import configure_threads
         from krotos.replicates import machine_description

@@ -9,7 +9,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from krotos.audio.shards import ShardWriter  # noqa: E402
+from krotos.shards.writer import ShardWriter  # noqa: E402
 from krotos.model import data, evaluate, network  # noqa: E402
 from krotos.model.params import DIELEMAN, TrainingParams  # noqa: E402
 

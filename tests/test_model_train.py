@@ -15,7 +15,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from krotos.audio.shards import ShardWriter  # noqa: E402
+from krotos.shards.writer import ShardWriter  # noqa: E402
 from krotos.model import data, network  # noqa: E402
 from krotos.model.evaluate import evaluate_tags  # noqa: E402
 from krotos.model.params import TagEvaluationParams, TagModelParams, TrainingParams  # noqa: E402

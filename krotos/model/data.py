@@ -1,4 +1,4 @@
-"""tf.data input pipeline over the HDF5 spectrogram shards (:mod:`krotos.audio.shards`).
+"""tf.data input pipeline over the HDF5 spectrogram shards (:mod:`krotos.shards`).
 
 Nothing is loaded into memory ahead of time: an epoch is a *plan* of
 ``(track, start frame)`` pairs drawn with numpy, and a parallel ``map`` reads
@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-from krotos.audio.shards import ShardReader
+from krotos.shards.reader import ShardReader
 from krotos.model.augment import Augmentation, augment_batch  # noqa: F401 - re-exported
 from krotos.progress import no_progress
 
