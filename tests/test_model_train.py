@@ -22,6 +22,9 @@ from krotos.model.params import TagEvaluationParams, TagModelParams, TrainingPar
 from krotos.model.tag_baseline import tag_baseline_scores  # noqa: E402
 from krotos.model.train import Objective, train, train_tag_model  # noqa: E402
 
+# Real training of tag models on a tiny corpus (about a minute in all).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 N_MELS = 16
 VOCAB = ["pulse-low", "pulse-mid", "pulse-high", "never"]
