@@ -20,6 +20,9 @@ from service_harness import (  # noqa: E402
 from krotos.service.app import create_app  # noqa: E402
 from krotos.service.config import ServiceConfig  # noqa: E402
 
+# Starts redis-server, a worker, the app and a headless chromium.
+pytestmark = pytest.mark.slow
+
 TOKEN = "page-s3cret"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
