@@ -134,7 +134,7 @@ TINY = {
     "TrainTagModel": {"architecture": "dieleman", "filters": "[8, 8]", "kernel_size": 4,
                       "pool_sizes": "[2]", "dense_units": "[16]",
                       "window_seconds": 1.0, "epochs": 2, "crops_per_track": 1},
-    "FinetuneLatents": {"epochs": 2, "freeze_epochs": 1, "crops_per_track": 1},
+    "FinetuneModel": {"epochs": 2, "freeze_epochs": 1, "crops_per_track": 1},
     "Report": {"n_example_tags": 2, "examples_per_tag": 1},
 }
 

@@ -20,7 +20,8 @@ from conftest import run_tasks  # noqa: E402
 from krotos.inference import (  # noqa: E402
     AudioError, DecodeLimits, Embedder, audio_container, decode_limited,
     extract_params_from_manifest)
-from krotos.locate import ModelNotFound, from_config, from_dir, locate  # noqa: E402
+from krotos.cli_common import configured_model, find_model  # noqa: E402
+from krotos.locate import ModelNotFound, from_dir, locate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_real_files_get_tags_and_a_vector(embedder, name):
 
 def test_spectrogram_is_exactly_the_pipelines(embedder, model):
     """Same extraction as the Spectrograms task: the shard's frames come back bit for bit."""
-    from krotos.audio.shards import ShardReader
+    from krotos.shards.reader import ShardReader
 
     tid = model["track_ids"][3]
     mel, _ = embedder.spectrogram(Path(model["clips"]) / f"{tid}.wav")
@@ -111,7 +112,7 @@ def test_a_demo_preview_gets_exactly_the_frames_of_its_shard(model, tiny_demo, l
     inference rounds through the same function (spectrogram_of_samples), so a
     drift in decoding, resampling, the log-mel or the rounding shows here."""
     import pipeline
-    from krotos.audio.shards import ShardReader
+    from krotos.shards.reader import ShardReader
     from krotos.model.embed import AudioEmbedder
 
     luigi_config.set("Spectrograms", "n_mels", tiny_model.N_MELS)
@@ -272,9 +273,9 @@ def test_from_dir_finds_the_inputs_through_params_json(model):
 
 
 def test_from_dir_refuses_other_folders(model, tmp_path):
-    with pytest.raises(ModelNotFound, match="not a FinetuneLatents output folder"):
+    with pytest.raises(ModelNotFound, match="not a FinetuneModel output folder"):
         from_dir(model["folders"]["TrainTagModel"] + "/..")
-    copy = tmp_path / "FinetuneLatents" / "sig"
+    copy = tmp_path / "FinetuneModel" / "sig"
     shutil.copytree(model["model_dir"], copy)
     with pytest.raises(ModelNotFound, match="TrainTagModel.*does not exist"):
         locate(copy)  # the copy's data root holds no tag model
@@ -286,21 +287,27 @@ def test_from_dir_refuses_other_folders(model, tmp_path):
         from_dir(copy)
 
 
-def test_from_config_without_a_trained_model_says_what_to_run(data_root):
+def test_configured_model_without_a_trained_model_says_what_to_run(data_root):
     with pytest.raises(ModelNotFound, match="luigi --module pipeline FinetuneLatents"):
-        from_config()
+        configured_model()
 
 
-def test_from_config_finds_the_model_of_the_current_settings(data_root, model):
+def test_locate_needs_a_model_folder():
+    # The library never falls back on the pipeline's configuration.
+    with pytest.raises(ModelNotFound, match="no model folder given"):
+        locate(None)
+
+
+def test_configured_model_finds_the_model_of_the_current_settings(data_root, model):
     """Place the tiny model where the current configuration's tasks would write theirs."""
     import pipeline
 
-    for task, source in ((pipeline.FinetuneLatents(), model["model_dir"]),
+    for task, source in ((pipeline.FinetuneModel(), model["model_dir"]),
                          (pipeline.TrainTagModel(), model["folders"]["TrainTagModel"]),
                          (pipeline.SpectrogramIndex(), model["folders"]["SpectrogramIndex"])):
         shutil.copytree(source, task.output_dir)
-    files = locate()
-    assert files.latent_dir == pipeline.FinetuneLatents().output_dir
+    files = find_model()
+    assert files.latent_dir == pipeline.FinetuneModel().output_dir
     assert files.plays == pipeline.PlayMatrix().file("plays.h5")
     with pytest.raises(ModelNotFound, match="plays.h5 does not exist"):
         files.check(need_plays=True)

@@ -4,7 +4,7 @@ Built once per test process (a few seconds) with the library functions the
 pipeline uses: generated clips -> the pipeline's own spectrogram extraction
 -> ``ShardWriter`` shards -> ``train_tag_model`` -> ``finetune_latents`` ->
 ``predict_latents``. The folders mimic ``<data_root>/<Task>/<signature>/`` so
-that ``krotos --model <FinetuneLatents folder>`` finds everything through
+that ``krotos --model <FinetuneModel folder>`` finds everything through
 ``params.json``, as it does for a real run.
 """
 
@@ -49,8 +49,8 @@ def _clip(i, rng, sr=22050, seconds=2.5):
 def build():
     """Train once per process; returns a dict of paths and ids."""
     from krotos.audio.extract import spectrogram_of_file
-    from krotos.audio.manifest import build_manifest, write_manifest
-    from krotos.audio.shards import ShardWriter
+    from krotos.shards.manifest import build_manifest, write_manifest
+    from krotos.shards.writer import ShardWriter
     from krotos.cf.als import write_factors
     from krotos.cf.playmatrix import PlaySplit, write_play_split
     from krotos.model.finetune import finetune_latents, predict_latents
@@ -64,7 +64,7 @@ def build():
     folders = {name: os.path.join(root, name, sig) for name, sig in (
         ("TrainTagModel", "tagsig000001"), ("SpectrogramIndex", "specsig00001"),
         ("Spectrograms", "shardsig0001"), ("PlayMatrix", "playsig00001"),
-        ("Factorize", "factsig00001"), ("FinetuneLatents", "latentsig001"))}
+        ("Factorize", "factsig00001"), ("FinetuneModel", "latentsig001"))}
     for folder in folders.values():
         os.makedirs(folder)
     audio = os.path.join(root, "clips")
@@ -121,7 +121,7 @@ def build():
     from krotos.coldstart.vectors import unit_normalize
 
     targets = dict(zip(warm, unit_normalize(song_factors[:len(warm)])))
-    latent = folders["FinetuneLatents"]
+    latent = folders["FinetuneModel"]
     finetune_latents(os.path.join(folders["TrainTagModel"], "model.keras"), [shard],
                      {"train": warm[:-3], "valid": warm[-3:]}, targets, N_FACTORS, latent,
                      os.path.join(root, "work-latents"),
@@ -134,7 +134,7 @@ def build():
                 "PlayMatrix__99914b932b": "playsig00001",
                 "Factorize_False_0123456789": "factsig00001"}
     with open(os.path.join(latent, "params.json"), "w") as f:
-        json.dump({"family": "FinetuneLatents", "params": {}, "version": 1,
+        json.dump({"family": "FinetuneModel", "params": {}, "version": 1,
                    "upstream": upstream}, f)
     return {"root": root, "model_dir": latent, "folders": folders, "track_ids": track_ids,
             "cold_track_ids": track_ids[-N_COLD:], "users": USERS, "clips": audio,
