@@ -13,7 +13,7 @@ does not depend on the weights)::
 
     python bench/bench_service.py                       # Dieleman's sizes (the code defaults)
     python bench/bench_service.py --size demo           # the demo's smaller network
-    python bench/bench_service.py --model data/FinetuneLatents/<signature>
+    python bench/bench_service.py --model data/FinetuneModel/<signature>
     python bench/bench_service.py --threads 2 --runs 30 --audio some.mp3
     python bench/bench_service.py --memory          # decoding limits: peak memory per input
 
@@ -148,7 +148,7 @@ def memory(tmp):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", help="a FinetuneLatents output folder (trained models)")
+    p.add_argument("--model", help="a FinetuneModel output folder (the fine-tuned models)")
     p.add_argument("--size", choices=sorted(SIZES), default="dieleman",
                    help="network size without --model (dieleman)")
     p.add_argument("--audio", help="the clip (default: the real 30 s 7digital preview)")

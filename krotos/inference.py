@@ -332,7 +332,7 @@ class Embedder:
     vocabulary : sequence of str or str
         Tag names in output order, or the path of ``vocabulary.json``.
     latent_model : str
-        ``model.keras`` of the latent-factor model (``FinetuneLatents``).
+        ``model.keras`` of the latent-factor model (``FinetuneModel``).
     extract_params : dict or ExtractParams
         The spectrogram manifest's ``params``.
     hop_frames, max_windows : int, optional

@@ -15,9 +15,6 @@ import luigi
 from pipeline.base import KrotosTask
 from pipeline.dataset import msd_h5_task
 from pipeline.features import ShardIndex
-# The feature-kind switch moved to pipeline.features; these names are
-# kept until latents/report import pipeline.features.
-from pipeline.features import feature_index_task, features_setting  # noqa: F401
 from pipeline.tagdb import TagDatabase
 
 
