@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated Luigi configuration and data root per test."""
+"""Shared fixtures (an isolated Luigi configuration and data root per test) and the
+test helpers (tiny_model, service_harness, soundcloud_standin), re-exported."""
 
 import os
 import sys
@@ -8,6 +9,16 @@ import luigi
 import luigi.configuration
 import pytest
 from luigi.task_register import Register
+
+# The helper modules beside this file, re-exported for the test modules
+# (``from conftest import tiny_model``): pytest puts tests/ on sys.path to load
+# this conftest, so no test module has to insert it there itself.
+import tiny_model  # noqa: F401 - the tiny, really trained model
+from service_harness import (  # noqa: F401 - redis-server, workers, the app over HTTP
+    RedisServer, free_port, make_standin, serving, start_worker, stop_worker, submit,
+    wait_healthy, wait_job)
+from soundcloud_standin import (  # noqa: F401 - the SoundCloud stand-in servers
+    CLIENT_ID, CLIENT_SECRET, NAMES, XSS_NAME, XSS_TITLE, StandIn, loopback_resolves)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"

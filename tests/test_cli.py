@@ -1,17 +1,14 @@
 """The `krotos` command on real audio files, with a tiny really trained model."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import tiny_model
 
-import tiny_model  # noqa: E402
-
-from krotos.cli import main  # noqa: E402
+from krotos.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,19 @@
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import real_fixture, run_tasks, tiny_model
 
-import tiny_model  # noqa: E402
-from conftest import real_fixture  # noqa: E402
-
-from conftest import run_tasks  # noqa: E402
-
-from krotos.inference import (  # noqa: E402
+from krotos.inference import (
     AudioError, DecodeLimits, Embedder, audio_container, decode_limited,
     extract_params_from_manifest)
-from krotos.cli_common import configured_model, find_model  # noqa: E402
-from krotos.locate import ModelNotFound, from_dir, locate  # noqa: E402
+from krotos.cli_common import configured_model, find_model
+from krotos.locate import ModelNotFound, from_dir, locate
 
 
 @pytest.fixture(scope="module")

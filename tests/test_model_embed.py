@@ -1,7 +1,6 @@
 """Embeddings as a product: every track, audio files (real ones), the linear probe, `krotos embed`."""
 
 import json
-import sys
 from pathlib import Path
 
 import h5py
@@ -9,9 +8,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tiny_model  # noqa: E402
+from conftest import tiny_model  # noqa: E402
 
 from krotos.cli import main  # noqa: E402
 from krotos.model import embed  # noqa: E402

@@ -6,26 +6,20 @@ import io
 import signal
 import socket
 import struct
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import (
+    NAMES, XSS_NAME, XSS_TITLE, RedisServer, free_port, make_standin, serving, start_worker,
+    stop_worker, submit, tiny_model, wait_healthy, wait_job)
 
-import tiny_model  # noqa: E402
-from service_harness import (  # noqa: E402
-    RedisServer, free_port, make_standin, serving, start_worker, stop_worker, submit,
-    wait_healthy, wait_job)
-from soundcloud_standin import NAMES, XSS_NAME, XSS_TITLE  # noqa: E402
-
-from krotos.service.app import create_app  # noqa: E402
-from krotos.service.config import ServiceConfig  # noqa: E402
+from krotos.service.app import create_app
+from krotos.service.config import ServiceConfig
 
 MAX_BYTES = 1_000_000
 MP3 = NAMES[0]

@@ -4,21 +4,16 @@ Flask app over HTTP, the SoundCloud stand-in serving real audio."""
 
 import os
 import shutil
-import sys
 import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import RedisServer, make_standin, serving, start_worker, stop_worker, wait_healthy
 
-from service_harness import (  # noqa: E402
-    RedisServer, make_standin, serving, start_worker, stop_worker, wait_healthy)
-
-from krotos.service.app import create_app  # noqa: E402
-from krotos.service.config import ServiceConfig  # noqa: E402
+from krotos.service.app import create_app
+from krotos.service.config import ServiceConfig
 
 # Starts redis-server, a worker, the app and a headless chromium.
 pytestmark = pytest.mark.slow

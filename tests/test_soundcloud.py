@@ -2,19 +2,14 @@
 against stand-in servers on 127.0.0.1 (real HTTP and HTTPS)."""
 
 import socket
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import CLIENT_ID, CLIENT_SECRET, NAMES, StandIn, loopback_resolves
 
-from soundcloud_standin import (  # noqa: E402
-    CLIENT_ID, CLIENT_SECRET, NAMES, StandIn, loopback_resolves)
-
-from krotos.service.fetch import FetchError, UrlPolicy, fetch_audio  # noqa: E402
-from krotos.sources import soundcloud as sc  # noqa: E402
+from krotos.service.fetch import FetchError, UrlPolicy, fetch_audio
+from krotos.sources import soundcloud as sc
 
 MP3 = NAMES[0]
 

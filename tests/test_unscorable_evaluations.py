@@ -77,7 +77,7 @@ def test_cf_metric_undefined_for_every_user_is_explained(tmp_path):
 @pytest.fixture(scope="module")
 def tiny():
     pytest.importorskip("tensorflow")
-    import tiny_model
+    from conftest import tiny_model
 
     return tiny_model.build()
 
@@ -101,7 +101,7 @@ def test_cold_start_evaluation_without_a_held_out_cold_play_fails(tiny, tmp_path
 
 
 def test_tag_evaluation_without_a_scorable_tag_fails(tiny):
-    import tiny_model
+    from conftest import tiny_model
     from krotos.model.evaluate import evaluate_tags
     from krotos.model.params import TagEvaluationParams
 
