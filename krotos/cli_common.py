@@ -36,7 +36,7 @@ def configured_model():
     """
     import pipeline
     from krotos.locate import RUN_FIRST, ModelFiles, ModelNotFound
-    from pipeline.features import feature_index_task
+    from pipeline.features import ShardIndex, feature_index_task
 
     latent = pipeline.FinetuneModel()
     if not os.path.isdir(latent.output_dir):
@@ -45,10 +45,10 @@ def configured_model():
     return ModelFiles(
         latent_dir=latent.output_dir,
         tag_dir=pipeline.TrainTagModel().output_dir,
-        manifest=feature_index_task().file("manifest.json"),
-        plays=pipeline.PlayMatrix().file("plays.h5"),
-        factors=pipeline.Factorize(include_cold=False).file("factors.h5"),
-        tagdb=pipeline.TagDatabase().file("tags.sqlite"))
+        manifest=feature_index_task().file(ShardIndex.MANIFEST),
+        plays=pipeline.PlayMatrix().file(pipeline.PlayMatrix.PLAYS),
+        factors=pipeline.Factorize(include_cold=False).file(pipeline.Factorize.FACTORS),
+        tagdb=pipeline.TagDatabase().file(pipeline.TagDatabase.DB))
 
 
 def find_model(model_dir=None, need_catalogue=False, need_plays=False):

@@ -22,7 +22,7 @@ def _shard_tracks(tagdb_task, shard, n_shards):
     from krotos.shards.sharding import shard_items
     from krotos.tagdb import TagDB
 
-    with TagDB(tagdb_task.file("tags.sqlite")) as db:
+    with TagDB(tagdb_task.file(TagDatabase.DB)) as db:
         return shard_items(db.tracks(), shard, n_shards)
 
 
@@ -34,6 +34,9 @@ class FetchPreviews(KrotosTask):
     # rate limits) before Luigi gives up on it ([scheduler] retry_delay).
     retry_count = 3
     version = 2
+
+    #: Output file (written by :func:`krotos.sources.fetch.fetch_shard`).
+    PREVIEWS = "previews.json"
 
     shard = luigi.IntParameter(description="zero-based shard number")
     n_shards = luigi.IntParameter(
@@ -90,7 +93,7 @@ class FetchPreviews(KrotosTask):
         dataset's previews folder, wherever it is now)."""
         from krotos.sources.fetch import read_previews_json
 
-        return read_previews_json(self.file("previews.json"),
+        return read_previews_json(self.file(self.PREVIEWS),
                                   self.requires()["dataset"].paths().get("previews"))
 
 
@@ -139,7 +142,7 @@ class Spectrograms(KrotosTask):
         # previews.json names local previews relative to the dataset's folder.
         previews = self.requires().requires()["dataset"].paths().get("previews")
         with self.staging() as tmp:
-            extract_shard_files(self.requires().file("previews.json"), tmp,
+            extract_shard_files(self.requires().file(FetchPreviews.PREVIEWS), tmp,
                                 self.extract_params(), progress=self.progress,
                                 previews_folder=previews)
 

@@ -18,8 +18,12 @@ from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 
 
+#: The summary file of PlayMatrix and Factorize.
+SUMMARY = "summary.json"
+
+
 def _write_summary(folder, summary):
-    with open(os.path.join(folder, "summary.json"), "w") as f:
+    with open(os.path.join(folder, SUMMARY), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
 
@@ -36,6 +40,10 @@ class PlayMatrix(Replicated, KrotosTask):
     """
 
     version = 3  # 3: int64 counts
+
+    #: Output files.
+    PLAYS = "plays.h5"
+    SUMMARY = SUMMARY
 
     # Defaults: krotos.cf.params.PlayMatrixParams's (= luigi.cfg's).
     min_user_songs = luigi.IntParameter(
@@ -73,7 +81,7 @@ class PlayMatrix(Replicated, KrotosTask):
         from krotos.cf.playmatrix import build_play_split
         from krotos.tagdb import TagDB
 
-        with TagDB(self.requires()["tagdb"].file("tags.sqlite")) as db:
+        with TagDB(self.requires()["tagdb"].file(TagDatabase.DB)) as db:
             song_to_track = db.song_to_track()
             mismatched = {song for song, _ in db.mismatches()}
         test_tracks = set(self.requires()["split"].read().tracks("test"))
@@ -83,7 +91,7 @@ class PlayMatrix(Replicated, KrotosTask):
             raise RuntimeError("PlayMatrix needs the Taste Profile triplets: set [krotos] triplets")
         with self.staging() as tmp:
             summary = build_play_split(
-                triplets, os.path.join(tmp, "plays.h5"), song_to_track, cold_songs,
+                triplets, os.path.join(tmp, self.PLAYS), song_to_track, cold_songs,
                 self.play_matrix_params(), mismatched_songs=mismatched, progress=self.progress)
             _write_summary(tmp, summary)
         self.set_status_message(
@@ -102,6 +110,9 @@ class TuneALS(Replicated, KrotosTask):
     """
 
     version = 1
+
+    #: Output file.
+    TUNING = "tuning.json"
 
     factors = GridParameter(description="latent dimensions to try")
     regularization = GridParameter(description="L2 weights to try")
@@ -124,19 +135,19 @@ class TuneALS(Replicated, KrotosTask):
         from krotos.cf.tune import tune_als
 
         result = tune_als(
-            self.requires().file("plays.h5"), factors=self.factors,
+            self.requires().file(PlayMatrix.PLAYS), factors=self.factors,
             regularization=self.regularization, alpha=self.alpha, iterations=self.iterations,
             epsilon=self.epsilon, confidence=self.confidence, seed=self.replicate_seed(self.seed),
             metric=self.metric, max_users=self.max_users, num_threads=self.num_threads,
             progress=self.progress)
         with self.staging() as tmp:
-            with open(os.path.join(tmp, "tuning.json"), "w") as f:
+            with open(os.path.join(tmp, self.TUNING), "w") as f:
                 json.dump(result, f, indent=2, sort_keys=True)
                 f.write("\n")
 
     def chosen(self):
         """``{"factors", "regularization", "alpha"}`` chosen on the validation plays."""
-        with open(self.file("tuning.json")) as f:
+        with open(self.file(self.TUNING)) as f:
             return json.load(f)["chosen"]
 
 
@@ -153,6 +164,10 @@ class Factorize(Replicated, KrotosTask):
     """
 
     version = 2
+
+    #: Output files.
+    FACTORS = "factors.h5"
+    SUMMARY = SUMMARY
 
     factors = GridParameter(default=(50,), description="latent dimensions (a list: tuned)")
     regularization = GridParameter(default=(10, 100, 1000), description="L2 weight lambda (a list: tuned)")
@@ -198,7 +213,7 @@ class Factorize(Replicated, KrotosTask):
                            seed=self.replicate_seed(self.seed), num_threads=self.num_threads)
         with self.staging() as tmp:
             summary = factorize_play_split(
-                self.requires()["plays"].file("plays.h5"), os.path.join(tmp, "factors.h5"),
+                self.requires()["plays"].file(PlayMatrix.PLAYS), os.path.join(tmp, self.FACTORS),
                 params, include_cold=self.include_cold, progress=self.progress)
             summary["hyperparameters_chosen_on"] = (
                 "validation plays (TuneALS)" if "tuning" in self.requires() else "given")
@@ -210,6 +225,9 @@ class EvaluateCF(Replicated, KrotosTask):
     -> ``metrics.json``, each with a 95% bootstrap interval over users."""
 
     version = 2
+
+    #: Output file.
+    METRICS = "metrics.json"
 
     max_users = luigi.IntParameter(
         default=10_000, description="evaluate a seeded sample of this many users; 0: all")
@@ -225,9 +243,9 @@ class EvaluateCF(Replicated, KrotosTask):
 
         with self.staging() as tmp:
             result = evaluate_cf(
-                self.requires()["plays"].file("plays.h5"),
-                self.requires()["factors"].file("factors.h5"),
-                os.path.join(tmp, "metrics.json"), max_users=self.max_users or None,
+                self.requires()["plays"].file(PlayMatrix.PLAYS),
+                self.requires()["factors"].file(Factorize.FACTORS),
+                os.path.join(tmp, self.METRICS), max_users=self.max_users or None,
                 seed=self.replicate_seed(self.seed), n_resamples=self.n_resamples,
                 progress=self.progress)
         m = result["models"]

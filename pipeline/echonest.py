@@ -68,7 +68,7 @@ class EchonestFeatures(KrotosTask):
         from krotos.features.echonest_shard import TrackFiles, extract_echonest_shard_files
         from krotos.tagdb.reader import TagDB
 
-        with TagDB(self.requires()["tagdb"].file("tags.sqlite")) as db:
+        with TagDB(self.requires()["tagdb"].file(TagDatabase.DB)) as db:
             tracks = shard_items(db.tracks(), self.shard, self.n_shards)
             # Tracks whose file is not named after them: found where the list found them.
             listed = db.summary().get("msd_h5_listed", {})

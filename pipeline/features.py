@@ -32,6 +32,7 @@ import logging
 
 import luigi
 
+from krotos.shards.manifest import MANIFEST_FILE
 from pipeline.base import KrotosTask
 from pipeline.dataset import dataset_task
 from pipeline.tagdb import TagDatabase
@@ -68,6 +69,8 @@ class ShardIndex(KrotosTask):
     """
 
     version = 2
+    #: Output file (written by :func:`krotos.shards.manifest.index_shards`).
+    MANIFEST = MANIFEST_FILE
     #: The ``[krotos] features`` value this index serves.
     feature = None
     shard_task = None

@@ -15,7 +15,7 @@ from krotos.coldstart.params import ColdStartParams
 from krotos.model.params import FinetuneParams
 from pipeline.base import KrotosTask, Replicated
 from pipeline.cf import Factorize, PlayMatrix
-from pipeline.features import feature_index_task
+from pipeline.features import ShardIndex, feature_index_task
 from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 from pipeline.tags_model import TrainTagModel
@@ -32,6 +32,12 @@ class FinetuneModel(Replicated, KrotosTask):
 
     version = 2
     resources = {"training": 1}
+
+    #: Output files (``MODEL`` and ``TRAINING`` written by
+    #: :func:`krotos.model.finetune.finetune_latents`).
+    MODEL = "model.keras"
+    TRAINING = "training.json"
+    PREDICTED = "predicted_factors.h5"
 
     tag_model = luigi.Parameter(
         default="", description="start from this tag model (model.keras or TrainTagModel "
@@ -92,7 +98,7 @@ class FinetuneModel(Replicated, KrotosTask):
 
         if self.tag_model:
             return model_file(self.tag_model)
-        return self.requires()["tag_model"].file("model.keras")
+        return self.requires()["tag_model"].file(TrainTagModel.MODEL)
 
     def run(self):
         from krotos.shards.manifest import read_manifest
@@ -102,11 +108,11 @@ class FinetuneModel(Replicated, KrotosTask):
 
         configure_threads(self.threads, 2 if self.threads else 0)
         inputs = self.requires()
-        manifest = read_manifest(inputs["spectrograms"].file("manifest.json"))
+        manifest = read_manifest(inputs["spectrograms"].file(ShardIndex.MANIFEST))
         shard_paths = [s["path"] for s in manifest["shards"]]
         song_split = inputs["split"].read()
         splits, targets, n_factors = latent_training_set(
-            inputs["plays"].file("plays.h5"), inputs["factors"].file("factors.h5"),
+            inputs["plays"].file(PlayMatrix.PLAYS), inputs["factors"].file(Factorize.FACTORS),
             song_split.split_of(), {t for shard in manifest["shards"] for t in shard["track_ids"]},
             objective=self.objective)
         check_no_test_tracks(song_split, splits["train"] + splits["valid"],
@@ -118,8 +124,8 @@ class FinetuneModel(Replicated, KrotosTask):
                 features=manifest["params"],
                 progress=lambda f, m=None: self.progress(0.95 * f, m))
             self.progress(0.96, "predicting factors for every song")
-            predict_latents(os.path.join(tmp, "model.keras"), shard_paths,
-                            os.path.join(tmp, "predicted_factors.h5"))
+            predict_latents(os.path.join(tmp, self.MODEL), shard_paths,
+                            os.path.join(tmp, self.PREDICTED))
 
 
 class EvaluateRecommendation(Replicated, KrotosTask):
@@ -130,6 +136,9 @@ class EvaluateRecommendation(Replicated, KrotosTask):
     same training songs as the CNN."""
 
     version = 2
+
+    #: Output file.
+    METRICS = "metrics.json"
 
     # Defaults: krotos.coldstart.params.ColdStartParams's (= luigi.cfg's).
     n_example_users = luigi.IntParameter(default=ColdStartParams.n_example_users,
@@ -153,8 +162,8 @@ class EvaluateRecommendation(Replicated, KrotosTask):
         from krotos.tagdb import TagDB
 
         inputs = self.requires()
-        manifest = read_manifest(inputs["spectrograms"].file("manifest.json"))
-        with TagDB(inputs["tagdb"].file("tags.sqlite")) as db:
+        manifest = read_manifest(inputs["spectrograms"].file(ShardIndex.MANIFEST))
+        with TagDB(inputs["tagdb"].file(TagDatabase.DB)) as db:
             vocabulary = db.vocabulary()
 
             def track_tags(track_ids):
@@ -163,9 +172,9 @@ class EvaluateRecommendation(Replicated, KrotosTask):
 
             with self.staging() as tmp:
                 summary = evaluate_cold_start(
-                    inputs["plays"].file("plays.h5"), inputs["factors"].file("factors.h5"),
-                    inputs["upper"].file("factors.h5"), inputs["model"].file("predicted_factors.h5"),
-                    [s["path"] for s in manifest["shards"]], os.path.join(tmp, "metrics.json"),
+                    inputs["plays"].file(PlayMatrix.PLAYS), inputs["factors"].file(Factorize.FACTORS),
+                    inputs["upper"].file(Factorize.FACTORS), inputs["model"].file(FinetuneModel.PREDICTED),
+                    [s["path"] for s in manifest["shards"]], os.path.join(tmp, self.METRICS),
                     track_tags=track_tags,
                     fit_tracks=set(inputs["split"].read().tracks("train")),
                     params=ColdStartParams(n_example_users=self.n_example_users,

@@ -6,7 +6,6 @@ so that one command ends with every number; Luigi runs whatever of them is
 missing, and a changed setting reruns only the tasks downstream of it.
 """
 
-import os
 
 import luigi
 
@@ -35,10 +34,10 @@ class FinetuneLatents(Replicated, luigi.WrapperTask):
         """``{name: path}`` of what a user opens after the run."""
         tasks = self.requires()
         return {
-            "tag model metrics": tasks["tag_metrics"].file("metrics.json"),
-            "collaborative filtering metrics": tasks["cf_metrics"].file("metrics.json"),
-            "cold-start recommendation metrics": tasks["cold_metrics"].file("metrics.json"),
-            "report": tasks["report"].file(os.path.join("report", "index.html")),
+            "tag model metrics": tasks["tag_metrics"].file(EvaluateTags.METRICS),
+            "collaborative filtering metrics": tasks["cf_metrics"].file(EvaluateCF.METRICS),
+            "cold-start recommendation metrics": tasks["cold_metrics"].file(EvaluateRecommendation.METRICS),
+            "report": tasks["report"].file(Report.INDEX),
             "model": tasks["model"].output_dir,
         }
 

@@ -27,11 +27,11 @@ def replicate_run(replicate):
     ceiling) and, when one is missing, the first failure recorded by a task
     of the replicate (see ``KrotosTask.on_failure``).
     """
-    files = {"tags": EvaluateTags(replicate=replicate).file("metrics.json"),
-             "cf": EvaluateCF(replicate=replicate).file("metrics.json"),
-             "cold": EvaluateRecommendation(replicate=replicate).file("metrics.json")}
+    files = {"tags": EvaluateTags(replicate=replicate).file(EvaluateTags.METRICS),
+             "cf": EvaluateCF(replicate=replicate).file(EvaluateCF.METRICS),
+             "cold": EvaluateRecommendation(replicate=replicate).file(EvaluateRecommendation.METRICS)}
     if _demo():
-        files["ceiling"] = DemoTagCeiling(replicate=replicate).file("metrics.json")
+        files["ceiling"] = DemoTagCeiling(replicate=replicate).file(DemoTagCeiling.METRICS)
     run = {"replicate": replicate, "files": files}
     if not all(os.path.isfile(p) for p in files.values()):
         run["failure"] = _recorded_failure(FinetuneLatents(replicate=replicate))
@@ -67,6 +67,11 @@ class Replicates(KrotosTask):
 
     version = 1
 
+    #: Output files.
+    TABLE_JSON = "replicates.json"
+    TABLE_MD = "replicates.md"
+    PLOT = "replicates.png"
+
     seeds = luigi.IntParameter(default=5, description="number of replicates (seeds 0..seeds-1)")
 
     def requires(self):
@@ -87,11 +92,11 @@ class Replicates(KrotosTask):
         result = collect_replicates([replicate_run(r) for r in range(self.seeds)])
         result["machine"] = machine_description()
         with self.staging() as tmp:
-            with open(os.path.join(tmp, "replicates.json"), "w") as f:
+            with open(os.path.join(tmp, self.TABLE_JSON), "w") as f:
                 json.dump(result, f, indent=2, sort_keys=True)
                 f.write("\n")
-            with open(os.path.join(tmp, "replicates.md"), "w") as f:
+            with open(os.path.join(tmp, self.TABLE_MD), "w") as f:
                 f.write(markdown_table(result) + "\n")
-            plot_replicates(result, os.path.join(tmp, "replicates.png"))
+            plot_replicates(result, os.path.join(tmp, self.PLOT))
         cold = result["summary"]["cold start: CNN AUC"]
         self.set_status_message(f"cold-start CNN AUC {cold['mean']:.3f} over {cold['n']} seeds")

@@ -6,7 +6,7 @@ import luigi
 
 from pipeline.base import KrotosTask, Replicated
 from pipeline.cf import EvaluateCF, PlayMatrix
-from pipeline.features import feature_index_task
+from pipeline.features import ShardIndex, feature_index_task
 from pipeline.latents import EvaluateRecommendation, FinetuneModel
 from pipeline.tagdb import TagDatabase
 from pipeline.tags_model import EvaluateTags, TrainTagModel
@@ -17,8 +17,9 @@ def _evaluation_files(features, replicate):
     from pipeline.features import features_setting
 
     with features_setting(features):
-        return {"tag_metrics": EvaluateTags(replicate=replicate).file("metrics.json"),
-                "cold_metrics": EvaluateRecommendation(replicate=replicate).file("metrics.json")}
+        return {"tag_metrics": EvaluateTags(replicate=replicate).file(EvaluateTags.METRICS),
+                "cold_metrics": EvaluateRecommendation(replicate=replicate).file(
+                    EvaluateRecommendation.METRICS)}
 
 
 class Report(Replicated, KrotosTask):
@@ -27,6 +28,9 @@ class Report(Replicated, KrotosTask):
     beside their baselines, example recommendations."""
 
     version = 2
+
+    #: The page, in the ``report`` folder that holds its figures.
+    INDEX = os.path.join("report", "index.html")
 
     n_example_tags = luigi.IntParameter(default=4, description="tags with spectrogram examples")
     examples_per_tag = luigi.IntParameter(default=2, description="spectrogram examples per tag")
@@ -46,7 +50,7 @@ class Report(Replicated, KrotosTask):
         from krotos.tagdb import TagDB
 
         inputs = self.requires()
-        manifest_path = inputs["spectrograms"].file("manifest.json")
+        manifest_path = inputs["spectrograms"].file(ShardIndex.MANIFEST)
         manifest = read_manifest(manifest_path)
         params = manifest.get("params", {})
         frame_rate = None
@@ -54,30 +58,31 @@ class Report(Replicated, KrotosTask):
             frame_rate = float(params["sample_rate"]) / float(params["hop_length"])
         elif params.get("frame_rate"):
             frame_rate = float(params["frame_rate"])
-        with TagDB(inputs["tagdb"].file("tags.sqlite")) as db:
+        with TagDB(inputs["tagdb"].file(TagDatabase.DB)) as db:
             examples = spectrogram_examples(
                 [s["path"] for s in manifest["shards"]], db.tag_matrix, db.vocabulary(),
                 n_tags=self.n_example_tags, per_tag=self.examples_per_tag)
         from pipeline.config import krotos
 
         current = krotos().features
-        variants = {current: {"tag_metrics": inputs["tag_metrics"].file("metrics.json"),
-                              "cold_metrics": inputs["cold_metrics"].file("metrics.json")}}
+        variants = {current: {"tag_metrics": inputs["tag_metrics"].file(EvaluateTags.METRICS),
+                              "cold_metrics": inputs["cold_metrics"].file(
+                                  EvaluateRecommendation.METRICS)}}
         for other in {"mel", "echonest"} - {current}:
             files = _evaluation_files(other, self.replicate)
             if os.path.exists(files["tag_metrics"]) or os.path.exists(files["cold_metrics"]):
                 variants[other] = files
-        summaries = {"TagDatabase": inputs["tagdb"].file("summary.json"),
-                     "PlayMatrix": inputs["plays"].file("summary.json")}
+        summaries = {"TagDatabase": inputs["tagdb"].file(TagDatabase.SUMMARY),
+                     "PlayMatrix": inputs["plays"].file(PlayMatrix.SUMMARY)}
         with self.staging() as tmp:
-            folder = os.path.join(tmp, "report")
+            folder = os.path.dirname(os.path.join(tmp, self.INDEX))
             os.makedirs(folder)
             build_report(
                 folder, summaries=summaries, manifest=manifest_path,
                 spectrogram_examples=examples, frame_rate=frame_rate,
-                tag_training=inputs["tag_model"].file("training.json"),
-                tag_metrics=inputs["tag_metrics"].file("metrics.json"),
-                latent_training=inputs["model"].file("training.json"),
-                cf_metrics=inputs["cf_metrics"].file("metrics.json"),
-                cold_metrics=inputs["cold_metrics"].file("metrics.json"),
+                tag_training=inputs["tag_model"].file(TrainTagModel.TRAINING),
+                tag_metrics=inputs["tag_metrics"].file(EvaluateTags.METRICS),
+                latent_training=inputs["model"].file(FinetuneModel.TRAINING),
+                cf_metrics=inputs["cf_metrics"].file(EvaluateCF.METRICS),
+                cold_metrics=inputs["cold_metrics"].file(EvaluateRecommendation.METRICS),
                 variants=variants if len(variants) > 1 else None)

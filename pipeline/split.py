@@ -28,6 +28,10 @@ class SongSplit(Replicated, KrotosTask):
 
     version = 1
 
+    #: Output files.
+    SPLIT = "split.tsv"
+    SUMMARY = "summary.json"
+
     method = luigi.ChoiceParameter(
         default="artist", choices=["artist", "song", "file"],
         description="artist: artist-disjoint splits (as in the MSD tagging literature); "
@@ -91,7 +95,7 @@ class SongSplit(Replicated, KrotosTask):
                                    write_song_split)
         from krotos.tagdb import TagDB
 
-        with TagDB(self.requires().file("tags.sqlite")) as db:
+        with TagDB(self.requires().file(TagDatabase.DB)) as db:
             tracks = db.tracks()
         summary = {}
         if self.method == "file":
@@ -113,8 +117,8 @@ class SongSplit(Replicated, KrotosTask):
                                     seed=self.replicate_seed(self.seed))
         counts = split.counts()
         with self.staging() as tmp:
-            write_song_split(os.path.join(tmp, "split.tsv"), split)
-            with open(os.path.join(tmp, "summary.json"), "w") as f:
+            write_song_split(os.path.join(tmp, self.SPLIT), split)
+            with open(os.path.join(tmp, self.SUMMARY), "w") as f:
                 json.dump(dict(summary, params=split.params, counts=counts), f, indent=2,
                           sort_keys=True)
                 f.write("\n")
@@ -131,6 +135,6 @@ class SongSplit(Replicated, KrotosTask):
         """The :class:`krotos.splits.SongSplit` of this task's output."""
         from krotos.splits import read_song_split
 
-        with open(self.file("summary.json")) as f:
+        with open(self.file(self.SUMMARY)) as f:
             params = json.load(f)["params"]
-        return read_song_split(self.file("split.tsv"), params)
+        return read_song_split(self.file(self.SPLIT), params)

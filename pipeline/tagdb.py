@@ -22,6 +22,10 @@ class TagDatabase(KrotosTask):
 
     version = 3  # 3: paths relative to the data root, renamed-file map
 
+    #: Output files.
+    DB = "tags.sqlite"
+    SUMMARY = "summary.json"
+
     # Defaults: krotos.tagdb.TagDatabaseParams's (= luigi.cfg's).
     n_tags = luigi.IntParameter(
         default=TagDatabaseParams.n_tags,
@@ -48,7 +52,7 @@ class TagDatabase(KrotosTask):
         paths = self.requires().paths()
         with self.staging() as tmp:
             summary = build_tag_database(
-                os.path.join(tmp, "tags.sqlite"),
+                os.path.join(tmp, self.DB),
                 track_metadata=paths.get("track_metadata"),
                 lastfm_tags=paths.get("lastfm_tags"),
                 lastfm_json=[p for p in (paths.get("lastfm_json"),) if p],
@@ -56,5 +60,5 @@ class TagDatabase(KrotosTask):
                 unique_tracks=paths.get("unique_tracks"),
                 previews=paths.get("previews"), msd_h5=paths.get("msd_h5"),
                 params=params, progress=self.progress, relative_to=self.data_root)
-            with open(os.path.join(tmp, "summary.json"), "w", encoding="utf-8") as f:
+            with open(os.path.join(tmp, self.SUMMARY), "w", encoding="utf-8") as f:
                 json.dump(summary, f, indent=2, sort_keys=True)

@@ -16,7 +16,7 @@ import luigi
 from krotos.model.augment import Augmentation
 from krotos.model.params import TagEvaluationParams, TagModelParams, TrainingParams
 
-from pipeline.features import feature_index_task
+from pipeline.features import ShardIndex, feature_index_task
 from pipeline.base import KrotosTask, Replicated
 from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
@@ -67,6 +67,10 @@ class TrainTagModel(Replicated, KrotosTask):
 
     version = 3
     resources = {"training": 1}
+
+    #: Output files (written by :func:`krotos.model.train.train_tag_model`).
+    MODEL = "model.keras"
+    TRAINING = "training.json"
 
     # The defaults are those of krotos.model.params (= luigi.cfg's, checked by
     # tests/test_config_defaults.py); run() hands the library the two objects whole.
@@ -177,10 +181,10 @@ class TrainTagModel(Replicated, KrotosTask):
         from krotos.splits import check_no_test_tracks
 
         configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
         song_split = self.requires()["split"].read()
         splits, targets, vocabulary = _split_targets(
-            self.requires()["tagdb"].file("tags.sqlite"), manifest, song_split)
+            self.requires()["tagdb"].file(TagDatabase.DB), manifest, song_split)
         check_no_test_tracks(song_split, splits["train"] + splits["valid"], "tag model training")
         with self.staging() as tmp:
             train_tag_model(
@@ -202,6 +206,9 @@ class Embed(Replicated, KrotosTask):
     spectrograms' extraction parameters)."""
 
     version = 1
+
+    #: Output file.
+    EMBEDDINGS = "embeddings.h5"
 
     model = luigi.Parameter(default="", description="a tag model (model.keras or TrainTagModel "
                                                     "folder) to use instead of TrainTagModel")
@@ -226,7 +233,7 @@ class Embed(Replicated, KrotosTask):
         return params
 
     def model_path(self):
-        return self.model or self.requires()["model"].file("model.keras")
+        return self.model or self.requires()["model"].file(TrainTagModel.MODEL)
 
     def run(self):
         from krotos.shards.manifest import read_manifest
@@ -234,13 +241,13 @@ class Embed(Replicated, KrotosTask):
         from krotos.model.train import configure_threads
 
         configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
         for warning in check_same_features(self.model_path(), manifest["params"],
                                            "the pipeline's spectrograms"):
             logger.warning(warning)
         with self.staging() as tmp:
             result = embed_tracks(self.model_path(), [s["path"] for s in manifest["shards"]],
-                                  os.path.join(tmp, "embeddings.h5"), batch_size=self.batch_size,
+                                  os.path.join(tmp, self.EMBEDDINGS), batch_size=self.batch_size,
                                   max_windows=self.max_windows or None, progress=self.progress)
         self.set_status_message(f"{result['n_tracks']} tracks embedded in {result['dim']} "
                                 f"dimensions ({result['n_failed']} without a finite window)")
@@ -253,6 +260,9 @@ class EvaluateTags(Replicated, KrotosTask):
     (``metrics.json``)."""
 
     version = 3
+
+    #: Output file.
+    METRICS = "metrics.json"
 
     n_resamples = luigi.IntParameter(default=TagEvaluationParams.n_resamples,
                                      description="bootstrap resamples")
@@ -281,18 +291,18 @@ class EvaluateTags(Replicated, KrotosTask):
         from krotos.signature import output_name
 
         configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
+        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
         shard_paths = [s["path"] for s in manifest["shards"]]
         splits, targets, vocabulary = _split_targets(
-            self.requires()["tagdb"].file("tags.sqlite"), manifest,
+            self.requires()["tagdb"].file(TagDatabase.DB), manifest,
             self.requires()["split"].read())
         baseline, probe = {}, {}
         others = {}
         if self.linear_probe:
             others["linear_probe"] = _probe_scorer(
-                self.requires()["embeddings"].file("embeddings.h5"), splits, targets, probe)
+                self.requires()["embeddings"].file(Embed.EMBEDDINGS), splits, targets, probe)
         metrics = evaluate_tags(
-            self.requires()["model"].file("model.keras"), shard_paths, splits, targets,
+            self.requires()["model"].file(TrainTagModel.MODEL), shard_paths, splits, targets,
             vocabulary, baseline_scores=_baseline_scorer(shard_paths, splits, targets, baseline),
             other_scores=others,
             params=TagEvaluationParams(**dict(_fields_of(self, TagEvaluationParams),
@@ -304,7 +314,7 @@ class EvaluateTags(Replicated, KrotosTask):
                 probe, model=output_name(self.requires()["embeddings"].model_path()))
         metrics["tag_model"] = describe_tag_model(self.requires()["model"].output_dir)
         with self.staging() as tmp:
-            with open(os.path.join(tmp, "metrics.json"), "w") as f:
+            with open(os.path.join(tmp, self.METRICS), "w") as f:
                 json.dump(metrics, f, indent=1, sort_keys=True)
         cnn = metrics["models"]["cnn"]["roc_auc_macro"]
         self.set_status_message(f"test ROC-AUC {cnn['value']:.3f} "
@@ -360,6 +370,9 @@ class DemoTagCeiling(Replicated, KrotosTask):
 
     version = 1
 
+    #: Output file.
+    METRICS = "metrics.json"
+
     n_resamples = luigi.IntParameter(default=1000, description="bootstrap resamples")
     seed = luigi.IntParameter(default=0, description="seed of the bootstrap")
 
@@ -383,13 +396,13 @@ class DemoTagCeiling(Replicated, KrotosTask):
         demo = self.requires()["demo"]
         self.set_status_message("regenerating the demo world")
         catalogue = generate_catalogue(demo.n_songs, demo.n_users, demo.seed)
-        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
-        splits, targets, _ = _split_targets(self.requires()["tagdb"].file("tags.sqlite"),
+        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
+        splits, targets, _ = _split_targets(self.requires()["tagdb"].file(TagDatabase.DB),
                                             manifest, self.requires()["split"].read())
         metrics = tag_ceiling(catalogue, splits, targets, n_resamples=self.n_resamples,
                               seed=self.replicate_seed(self.seed))
         with self.staging() as tmp:
-            with open(os.path.join(tmp, "metrics.json"), "w") as f:
+            with open(os.path.join(tmp, self.METRICS), "w") as f:
                 json.dump(metrics, f, indent=1, sort_keys=True)
         roc = metrics["models"]["audible_attributes"]["roc_auc_macro"]
         self.set_status_message(f"ceiling ROC-AUC {roc['value']:.3f} "
@@ -428,6 +441,11 @@ class CompareTagModels(KrotosTask):
     the bag of frames. The best model is chosen on the validation ROC-AUC."""
 
     version = 1
+
+    #: Output files.
+    TABLE_JSON = "comparison.json"
+    TABLE_MD = "comparison.md"
+    PLOT = "comparison.png"
 
     seeds = luigi.IntParameter(default=3, description="replicates (seeds 0..seeds-1)")
     grid = luigi.DictParameter(default=DEFAULT_COMPARISON_GRID,
@@ -488,8 +506,8 @@ class CompareTagModels(KrotosTask):
         from krotos.replicates import machine_description
 
         configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file("manifest.json"))
-        tagdb = self.requires()["tagdb"].file("tags.sqlite")
+        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
+        tagdb = self.requires()["tagdb"].file(TagDatabase.DB)
         data = {}
         for r, split_task in enumerate(self.requires()["splits"]):
             splits, targets, vocabulary = _split_targets(tagdb, manifest, split_task.read())
@@ -506,9 +524,9 @@ class CompareTagModels(KrotosTask):
         # Seconds per epoch mean something only with the machine (`krotos compare-tags`).
         result["machine"] = machine_description()
         with self.staging() as tmp:
-            with open(os.path.join(tmp, "comparison.json"), "w") as f:
+            with open(os.path.join(tmp, self.TABLE_JSON), "w") as f:
                 json.dump(result, f, indent=1, sort_keys=True, default=str)
-            with open(os.path.join(tmp, "comparison.md"), "w") as f:
+            with open(os.path.join(tmp, self.TABLE_MD), "w") as f:
                 f.write(compare.markdown(result) + "\n")
-            compare.plot(result, os.path.join(tmp, "comparison.png"))
+            compare.plot(result, os.path.join(tmp, self.PLOT))
         self.set_status_message(f"chosen on validation: {result['summary']['chosen']}")

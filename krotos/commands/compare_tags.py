@@ -32,7 +32,7 @@ def _task():
 
     try:
         task = CompareTagModels()
-        path = task.file("comparison.json")
+        path = task.file(task.TABLE_JSON)
     except (ConfigError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     return task, path

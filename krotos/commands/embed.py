@@ -36,12 +36,12 @@ def add_parser(subparsers):
 
 def _configured_manifest():
     """The current configuration's spectrogram manifest (its path; it may not exist yet)."""
-    from pipeline.features import feature_index_task
+    from pipeline.features import ShardIndex, feature_index_task
 
     from krotos.config import ConfigError
 
     try:
-        return feature_index_task().file("manifest.json")
+        return feature_index_task().file(ShardIndex.MANIFEST)
     except (ConfigError, ValueError) as exc:
         raise CommandError(str(exc)) from None
 
@@ -56,7 +56,7 @@ def _configured_tag_model():
         folder = pipeline.TrainTagModel().output_dir
     except (ConfigError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    if not os.path.isfile(os.path.join(folder, "model.keras")):
+    if not os.path.isfile(os.path.join(folder, pipeline.TrainTagModel.MODEL)):
         raise CommandError(f"no trained tag model for the current configuration (looked for "
                            f"{folder}): run `luigi --module pipeline TrainTagModel` first, or "
                            f"give --tag-model DIR")
@@ -86,7 +86,9 @@ def run(args):
             raise CommandError(str(exc)) from None
     else:
         folder, manifest = _configured_tag_model()
-        model = os.path.join(folder, "model.keras")
+        import pipeline
+
+        model = os.path.join(folder, pipeline.TrainTagModel.MODEL)
     if args.catalogue:
         return _catalogue(model, manifest, args)
     params = None

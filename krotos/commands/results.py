@@ -41,7 +41,7 @@ def run(args):
 
         luigi.configuration.get_config().set("krotos", "data_root", args.data_root)
     task = Replicates(**({"seeds": args.seeds} if args.seeds else {}))
-    path = task.file("replicates.json")
+    path = task.file(task.TABLE_JSON)
     if os.path.isfile(path):
         with open(path) as f:
             result = json.load(f)
