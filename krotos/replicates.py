@@ -197,3 +197,30 @@ def plot_replicates(result, path):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def write_replicate_table(runs, files):
+    """Collect the replicates' figures and write their table, as the ``Replicates`` task does.
+
+    Parameters
+    ----------
+    runs : list of dict
+        One per replicate, as :func:`collect_replicates` takes them.
+    files : dict
+        Paths to write: ``json`` (the result, with the machine), ``md`` (the
+        markdown table) and ``png`` (the plot).
+
+    Returns
+    -------
+    dict
+        The result written to ``files["json"]``.
+    """
+    result = collect_replicates(runs)
+    result["machine"] = machine_description()
+    with open(files["json"], "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(files["md"], "w", encoding="utf-8") as f:
+        f.write(markdown_table(result) + "\n")
+    plot_replicates(result, files["png"])
+    return result

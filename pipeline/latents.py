@@ -101,31 +101,15 @@ class FinetuneModel(Replicated, KrotosTask):
         return self.requires()["tag_model"].file(TrainTagModel.MODEL)
 
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.model.finetune import finetune_latents, latent_training_set, predict_latents
-        from krotos.model.train import configure_threads
-        from krotos.splits import check_no_test_tracks
+        from krotos.model.stages import finetune_stage
 
-        configure_threads(self.threads, 2 if self.threads else 0)
         inputs = self.requires()
-        manifest = read_manifest(inputs["spectrograms"].file(ShardIndex.MANIFEST))
-        shard_paths = [s["path"] for s in manifest["shards"]]
-        song_split = inputs["split"].read()
-        splits, targets, n_factors = latent_training_set(
-            inputs["plays"].file(PlayMatrix.PLAYS), inputs["factors"].file(Factorize.FACTORS),
-            song_split.split_of(), {t for shard in manifest["shards"] for t in shard["track_ids"]},
-            objective=self.objective)
-        check_no_test_tracks(song_split, splits["train"] + splits["valid"],
-                             "latent-factor fine-tuning")
         with self.staging() as tmp:
-            finetune_latents(
-                self.start_model(), shard_paths, splits, targets,
-                n_factors, tmp, self.work_dir, params=self.finetune_params(),
-                features=manifest["params"],
-                progress=lambda f, m=None: self.progress(0.95 * f, m))
-            self.progress(0.96, "predicting factors for every song")
-            predict_latents(os.path.join(tmp, self.MODEL), shard_paths,
-                            os.path.join(tmp, self.PREDICTED))
+            finetune_stage(
+                self.start_model(), inputs["spectrograms"].file(ShardIndex.MANIFEST),
+                inputs["plays"].file(PlayMatrix.PLAYS), inputs["factors"].file(Factorize.FACTORS),
+                inputs["split"].read(), tmp, self.work_dir, os.path.join(tmp, self.PREDICTED),
+                params=self.finetune_params(), threads=self.threads, progress=self.progress)
 
 
 class EvaluateRecommendation(Replicated, KrotosTask):
@@ -156,31 +140,22 @@ class EvaluateRecommendation(Replicated, KrotosTask):
                 "split": SongSplit(replicate=r), "model": FinetuneModel(replicate=r)}
 
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.coldstart.evaluate import evaluate_cold_start
+        from krotos.coldstart.stage import cold_start_stage
         from krotos.report.summary import format_interval
-        from krotos.tagdb import TagDB
 
         inputs = self.requires()
-        manifest = read_manifest(inputs["spectrograms"].file(ShardIndex.MANIFEST))
-        with TagDB(inputs["tagdb"].file(TagDatabase.DB)) as db:
-            vocabulary = db.vocabulary()
-
-            def track_tags(track_ids):
-                matrix = db.tag_matrix(list(track_ids))
-                return [[vocabulary[j] for j in row.nonzero()[0]] for row in matrix]
-
-            with self.staging() as tmp:
-                summary = evaluate_cold_start(
-                    inputs["plays"].file(PlayMatrix.PLAYS), inputs["factors"].file(Factorize.FACTORS),
-                    inputs["upper"].file(Factorize.FACTORS), inputs["model"].file(FinetuneModel.PREDICTED),
-                    [s["path"] for s in manifest["shards"]], os.path.join(tmp, self.METRICS),
-                    track_tags=track_tags,
-                    fit_tracks=set(inputs["split"].read().tracks("train")),
-                    params=ColdStartParams(n_example_users=self.n_example_users,
-                                           seed=self.replicate_seed(self.seed),
-                                           n_resamples=self.n_resamples),
-                    progress=self.progress)
+        with self.staging() as tmp:
+            summary = cold_start_stage(
+                {"plays": inputs["plays"].file(PlayMatrix.PLAYS),
+                 "factors": inputs["factors"].file(Factorize.FACTORS),
+                 "upper": inputs["upper"].file(Factorize.FACTORS),
+                 "predicted": inputs["model"].file(FinetuneModel.PREDICTED),
+                 "manifest": inputs["spectrograms"].file(ShardIndex.MANIFEST),
+                 "tagdb": inputs["tagdb"].file(TagDatabase.DB)},
+                inputs["split"].read(), os.path.join(tmp, self.METRICS),
+                ColdStartParams(n_example_users=self.n_example_users,
+                                seed=self.replicate_seed(self.seed), n_resamples=self.n_resamples),
+                progress=self.progress)
         models = summary["models"]
         self.set_status_message(
             f"cold-start AUC {format_interval(models['cnn']['auc'])} (linear "

@@ -44,11 +44,12 @@ class FinetuneLatents(Replicated, luigi.WrapperTask):
     def run(self):
         # Runs only when something was missing, right after it was made: a
         # rerun of a finished configuration prints nothing (like any complete task).
-        from krotos.report.summary import results_lines
+        from krotos.report.summary import results_text
 
-        outputs = self.outputs()
-        lines = results_lines(outputs["tag model metrics"], outputs["collaborative filtering metrics"],
-                              outputs["cold-start recommendation metrics"])
-        self.set_status_message(lines[3])
-        lines += [f"{name}: {path}" for name, path in outputs.items()]
-        print("\n".join(["", "krotos results:"] + ["  " + line for line in lines]), flush=True)
+        tasks, outputs = self.requires(), self.outputs()
+        status, text = results_text(tasks["tag_metrics"].file(EvaluateTags.METRICS),
+                                    tasks["cf_metrics"].file(EvaluateCF.METRICS),
+                                    tasks["cold_metrics"].file(EvaluateRecommendation.METRICS),
+                                    outputs)
+        self.set_status_message(status)
+        print(text, flush=True)

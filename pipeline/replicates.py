@@ -86,17 +86,12 @@ class Replicates(KrotosTask):
                 for run in self.requires()]
 
     def run(self):
-        from krotos.replicates import (collect_replicates, machine_description, markdown_table,
-                                       plot_replicates)
+        from krotos.replicates import write_replicate_table
 
-        result = collect_replicates([replicate_run(r) for r in range(self.seeds)])
-        result["machine"] = machine_description()
+        runs = [replicate_run(r) for r in range(self.seeds)]
         with self.staging() as tmp:
-            with open(os.path.join(tmp, self.TABLE_JSON), "w") as f:
-                json.dump(result, f, indent=2, sort_keys=True)
-                f.write("\n")
-            with open(os.path.join(tmp, self.TABLE_MD), "w") as f:
-                f.write(markdown_table(result) + "\n")
-            plot_replicates(result, os.path.join(tmp, self.PLOT))
+            result = write_replicate_table(runs, {"json": os.path.join(tmp, self.TABLE_JSON),
+                                                  "md": os.path.join(tmp, self.TABLE_MD),
+                                                  "png": os.path.join(tmp, self.PLOT)})
         cold = result["summary"]["cold start: CNN AUC"]
         self.set_status_message(f"cold-start CNN AUC {cold['mean']:.3f} over {cold['n']} seeds")

@@ -43,46 +43,35 @@ class Report(Replicated, KrotosTask):
                 "cold_metrics": EvaluateRecommendation(replicate=r),
                 "model": FinetuneModel(replicate=r)}
 
-    def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.report import build_report
-        from krotos.report.examples import spectrogram_examples
-        from krotos.tagdb import TagDB
+    def variants(self):
+        """``{features setting: {"tag_metrics", "cold_metrics": path}}`` of every feature kind:
+        this run's evaluations, and where the other settings' would be."""
+        from pipeline.config import krotos
+        from pipeline.features import feature_kinds
 
-        inputs = self.requires()
-        manifest_path = inputs["spectrograms"].file(ShardIndex.MANIFEST)
-        manifest = read_manifest(manifest_path)
-        params = manifest.get("params", {})
-        frame_rate = None
-        if params.get("sample_rate") and params.get("hop_length"):
-            frame_rate = float(params["sample_rate"]) / float(params["hop_length"])
-        elif params.get("frame_rate"):
-            frame_rate = float(params["frame_rate"])
-        with TagDB(inputs["tagdb"].file(TagDatabase.DB)) as db:
-            examples = spectrogram_examples(
-                [s["path"] for s in manifest["shards"]], db.tag_matrix, db.vocabulary(),
-                n_tags=self.n_example_tags, per_tag=self.examples_per_tag)
+        inputs, current = self.requires(), krotos().features
+        files = {kind: _evaluation_files(kind, self.replicate)
+                 for kind in feature_kinds() if kind != current}
+        files[current] = {"tag_metrics": inputs["tag_metrics"].file(EvaluateTags.METRICS),
+                          "cold_metrics": inputs["cold_metrics"].file(EvaluateRecommendation.METRICS)}
+        return files
+
+    def run(self):
+        from krotos.report.stage import report_stage
         from pipeline.config import krotos
 
-        current = krotos().features
-        variants = {current: {"tag_metrics": inputs["tag_metrics"].file(EvaluateTags.METRICS),
-                              "cold_metrics": inputs["cold_metrics"].file(
-                                  EvaluateRecommendation.METRICS)}}
-        for other in {"mel", "echonest"} - {current}:
-            files = _evaluation_files(other, self.replicate)
-            if os.path.exists(files["tag_metrics"]) or os.path.exists(files["cold_metrics"]):
-                variants[other] = files
-        summaries = {"TagDatabase": inputs["tagdb"].file(TagDatabase.SUMMARY),
-                     "PlayMatrix": inputs["plays"].file(PlayMatrix.SUMMARY)}
+        inputs = self.requires()
         with self.staging() as tmp:
-            folder = os.path.dirname(os.path.join(tmp, self.INDEX))
-            os.makedirs(folder)
-            build_report(
-                folder, summaries=summaries, manifest=manifest_path,
-                spectrogram_examples=examples, frame_rate=frame_rate,
-                tag_training=inputs["tag_model"].file(TrainTagModel.TRAINING),
-                tag_metrics=inputs["tag_metrics"].file(EvaluateTags.METRICS),
-                latent_training=inputs["model"].file(FinetuneModel.TRAINING),
-                cf_metrics=inputs["cf_metrics"].file(EvaluateCF.METRICS),
-                cold_metrics=inputs["cold_metrics"].file(EvaluateRecommendation.METRICS),
-                variants=variants if len(variants) > 1 else None)
+            report_stage(
+                os.path.dirname(os.path.join(tmp, self.INDEX)),
+                {"manifest": inputs["spectrograms"].file(ShardIndex.MANIFEST),
+                 "tagdb": inputs["tagdb"].file(TagDatabase.DB),
+                 "tagdb_summary": inputs["tagdb"].file(TagDatabase.SUMMARY),
+                 "plays_summary": inputs["plays"].file(PlayMatrix.SUMMARY),
+                 "tag_training": inputs["tag_model"].file(TrainTagModel.TRAINING),
+                 "tag_metrics": inputs["tag_metrics"].file(EvaluateTags.METRICS),
+                 "latent_training": inputs["model"].file(FinetuneModel.TRAINING),
+                 "cf_metrics": inputs["cf_metrics"].file(EvaluateCF.METRICS),
+                 "cold_metrics": inputs["cold_metrics"].file(EvaluateRecommendation.METRICS)},
+                self.variants(), krotos().features, n_example_tags=self.n_example_tags,
+                examples_per_tag=self.examples_per_tag)

@@ -7,8 +7,6 @@ again, resumes after the last finished epoch.
 """
 
 import dataclasses
-import json
-import logging
 import os
 
 import luigi
@@ -21,38 +19,12 @@ from pipeline.base import KrotosTask, Replicated
 from pipeline.split import SongSplit
 from pipeline.tagdb import TagDatabase
 
-logger = logging.getLogger("luigi-interface")
-
 
 def _fields_of(task, cls):
     """``{field: task's parameter value}`` for the fields of dataclass ``cls`` that
     ``task`` has as Luigi parameters (the others keep the class's code-only defaults)."""
     names = {name for name, _ in task.get_params()}
     return {f.name: getattr(task, f.name) for f in dataclasses.fields(cls) if f.name in names}
-
-
-def _frames(seconds, params):
-    """Frames of ``seconds`` at the spectrograms' frame rate (from the manifest)."""
-    try:
-        rate = float(params["sample_rate"]) / float(params["hop_length"])
-    except KeyError as exc:
-        raise ValueError(f"the spectrogram manifest's params lack {exc}; cannot convert "
-                         f"window_seconds to frames") from None
-    return max(1, int(round(float(seconds) * rate)))
-
-
-def _split_targets(tagdb_path, manifest, song_split):
-    """Splits (every track), vocabulary, and tag vectors of the tracks with spectrograms."""
-    from krotos.tagdb import TagDB
-
-    have = {tid for shard in manifest["shards"] for tid in shard["track_ids"]}
-    splits = {name: song_split.tracks(name) for name in ("train", "valid", "test")}
-    with TagDB(tagdb_path) as db:
-        vocabulary = db.vocabulary()
-        ids = [t for name in ("train", "valid", "test") for t in splits[name] if t in have]
-        matrix = db.tag_matrix(ids) if ids else None
-    targets = {t: matrix[i] for i, t in enumerate(ids)}
-    return splits, targets, vocabulary
 
 
 class TrainTagModel(Replicated, KrotosTask):
@@ -176,25 +148,15 @@ class TrainTagModel(Replicated, KrotosTask):
                                      seed=self.replicate_seed(self.seed)))
 
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.model.train import configure_threads, train_tag_model
-        from krotos.splits import check_no_test_tracks
+        from krotos.model.stages import train_tag_stage
 
-        configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
-        song_split = self.requires()["split"].read()
-        splits, targets, vocabulary = _split_targets(
-            self.requires()["tagdb"].file(TagDatabase.DB), manifest, song_split)
-        check_no_test_tracks(song_split, splits["train"] + splits["valid"], "tag model training")
+        inputs = self.requires()
         with self.staging() as tmp:
-            train_tag_model(
-                [s["path"] for s in manifest["shards"]],
-                {"train": splits["train"], "valid": splits["valid"]}, targets, vocabulary,
-                out_dir=tmp, work_dir=self.work_dir,
-                window_frames=_frames(self.window_seconds, manifest["params"]),
+            train_tag_stage(
+                inputs["spectrograms"].file(ShardIndex.MANIFEST), inputs["tagdb"].file(TagDatabase.DB),
+                inputs["split"].read(), tmp, self.work_dir, window_seconds=self.window_seconds,
                 network=self.network_params(), training=self.training_params(),
-                n_mels=manifest["params"].get("n_mels"), features=manifest["params"],
-                progress=self.progress)
+                threads=self.threads, progress=self.progress)
 
 
 class Embed(Replicated, KrotosTask):
@@ -236,19 +198,13 @@ class Embed(Replicated, KrotosTask):
         return self.model or self.requires()["model"].file(TrainTagModel.MODEL)
 
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.model.embed import check_same_features, embed_tracks
-        from krotos.model.train import configure_threads
+        from krotos.model.stages import embed_stage
 
-        configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
-        for warning in check_same_features(self.model_path(), manifest["params"],
-                                           "the pipeline's spectrograms"):
-            logger.warning(warning)
         with self.staging() as tmp:
-            result = embed_tracks(self.model_path(), [s["path"] for s in manifest["shards"]],
-                                  os.path.join(tmp, self.EMBEDDINGS), batch_size=self.batch_size,
-                                  max_windows=self.max_windows or None, progress=self.progress)
+            result = embed_stage(
+                self.model_path(), self.requires()["spectrograms"].file(ShardIndex.MANIFEST),
+                os.path.join(tmp, self.EMBEDDINGS), batch_size=self.batch_size,
+                max_windows=self.max_windows or None, threads=self.threads, progress=self.progress)
         self.set_status_message(f"{result['n_tracks']} tracks embedded in {result['dim']} "
                                 f"dimensions ({result['n_failed']} without a finite window)")
 
@@ -284,82 +240,28 @@ class EvaluateTags(Replicated, KrotosTask):
             inputs["embeddings"] = Embed(replicate=self.replicate)
         return inputs
 
+    def evaluation_params(self):
+        """:class:`krotos.model.params.TagEvaluationParams` (seed shifted by the replicate number)."""
+        return TagEvaluationParams(**dict(_fields_of(self, TagEvaluationParams),
+                                          seed=self.replicate_seed(self.seed)))
+
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.model.evaluate import evaluate_tags
-        from krotos.model.train import configure_threads, describe_tag_model
+        from krotos.model.stages import evaluate_tags_stage
+        from krotos.report.summary import format_interval
         from krotos.signature import output_name
 
-        configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
-        shard_paths = [s["path"] for s in manifest["shards"]]
-        splits, targets, vocabulary = _split_targets(
-            self.requires()["tagdb"].file(TagDatabase.DB), manifest,
-            self.requires()["split"].read())
-        baseline, probe = {}, {}
-        others = {}
-        if self.linear_probe:
-            others["linear_probe"] = _probe_scorer(
-                self.requires()["embeddings"].file(Embed.EMBEDDINGS), splits, targets, probe)
-        metrics = evaluate_tags(
-            self.requires()["model"].file(TrainTagModel.MODEL), shard_paths, splits, targets,
-            vocabulary, baseline_scores=_baseline_scorer(shard_paths, splits, targets, baseline),
-            other_scores=others,
-            params=TagEvaluationParams(**dict(_fields_of(self, TagEvaluationParams),
-                                              seed=self.replicate_seed(self.seed))),
-            progress=self.progress)
-        metrics["bag_of_frames_baseline"] = baseline
-        if self.linear_probe:
-            metrics["linear_probe"] = dict(
-                probe, model=output_name(self.requires()["embeddings"].model_path()))
-        metrics["tag_model"] = describe_tag_model(self.requires()["model"].output_dir)
+        inputs = self.requires()
+        embeddings = inputs.get("embeddings")
         with self.staging() as tmp:
-            with open(os.path.join(tmp, self.METRICS), "w") as f:
-                json.dump(metrics, f, indent=1, sort_keys=True)
-        cnn = metrics["models"]["cnn"]["roc_auc_macro"]
-        self.set_status_message(f"test ROC-AUC {cnn['value']:.3f} "
-                                f"[{cnn['ci_low']:.3f}, {cnn['ci_high']:.3f}]")
-
-
-def _rows_for(test_ids, ids, scores):
-    """Scores in ``test_ids`` order; NaN rows for the tracks ``ids`` lacks."""
-    import numpy as np
-
-    out = np.full((len(test_ids), scores.shape[1]), np.nan, dtype=np.float64)
-    row = {t: i for i, t in enumerate(ids)}
-    for i, t in enumerate(test_ids):
-        if t in row:
-            out[i] = scores[row[t]]
-    return out
-
-
-def _baseline_scorer(shard_paths, splits, targets, info):
-    """``test_ids -> scores`` of the bag-of-frames baseline fitted on ``splits``; fills ``info``."""
-    def scores(test_ids):
-        from krotos.model.tag_baseline import tag_baseline_scores
-
-        ids, values, fitted = tag_baseline_scores(shard_paths, dict(splits, test=list(test_ids)),
-                                                  targets)
-        info.update(fitted)
-        # A clip without clip statistics (non-finite frames) gets a NaN row;
-        # evaluate_tags then drops it for every model and says so.
-        return _rows_for(test_ids, ids, values)
-
-    return scores
-
-
-def _probe_scorer(embeddings_path, splits, targets, info):
-    """``test_ids -> scores`` of a linear probe on the embeddings; fills ``info``."""
-    def scores(test_ids):
-        from krotos.model.embed import linear_probe_scores, read_embeddings
-
-        ids, vectors, _ = read_embeddings(embeddings_path)
-        test, values, fitted = linear_probe_scores(ids, vectors, dict(splits, test=list(test_ids)),
-                                                   targets)
-        info.update(fitted)
-        return _rows_for(test_ids, test, values)
-
-    return scores
+            metrics = evaluate_tags_stage(
+                inputs["model"].output_dir, inputs["spectrograms"].file(ShardIndex.MANIFEST),
+                inputs["tagdb"].file(TagDatabase.DB), inputs["split"].read(),
+                os.path.join(tmp, self.METRICS), params=self.evaluation_params(),
+                embeddings=embeddings.file(Embed.EMBEDDINGS) if embeddings else None,
+                embeddings_model=output_name(embeddings.model_path()) if embeddings else "",
+                threads=self.threads, progress=self.progress)
+        self.set_status_message(
+            f"test ROC-AUC {format_interval(metrics['models']['cnn']['roc_auc_macro'])}")
 
 
 class DemoTagCeiling(Replicated, KrotosTask):
@@ -389,24 +291,19 @@ class DemoTagCeiling(Replicated, KrotosTask):
                 "split": SongSplit(replicate=self.replicate)}
 
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.demo.catalogue import generate_catalogue
-        from krotos.demo.ceiling import tag_ceiling
+        from krotos.model.stages import tag_ceiling_stage
+        from krotos.report.summary import format_interval
 
-        demo = self.requires()["demo"]
-        self.set_status_message("regenerating the demo world")
-        catalogue = generate_catalogue(demo.n_songs, demo.n_users, demo.seed)
-        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
-        splits, targets, _ = _split_targets(self.requires()["tagdb"].file(TagDatabase.DB),
-                                            manifest, self.requires()["split"].read())
-        metrics = tag_ceiling(catalogue, splits, targets, n_resamples=self.n_resamples,
-                              seed=self.replicate_seed(self.seed))
+        inputs = self.requires()
+        demo = inputs["demo"]
         with self.staging() as tmp:
-            with open(os.path.join(tmp, self.METRICS), "w") as f:
-                json.dump(metrics, f, indent=1, sort_keys=True)
-        roc = metrics["models"]["audible_attributes"]["roc_auc_macro"]
-        self.set_status_message(f"ceiling ROC-AUC {roc['value']:.3f} "
-                                f"[{roc['ci_low']:.3f}, {roc['ci_high']:.3f}]")
+            metrics = tag_ceiling_stage(
+                demo.n_songs, demo.n_users, demo.seed, inputs["spectrograms"].file(ShardIndex.MANIFEST),
+                inputs["tagdb"].file(TagDatabase.DB), inputs["split"].read(),
+                os.path.join(tmp, self.METRICS), n_resamples=self.n_resamples,
+                seed=self.replicate_seed(self.seed), progress=self.progress)
+        self.set_status_message(
+            f"ceiling ROC-AUC {format_interval(metrics['models']['audible_attributes']['roc_auc_macro'])}")
 
 
 #: ``[CompareTagModels] grid`` of luigi.cfg (where the points are explained).
@@ -500,33 +397,18 @@ class CompareTagModels(KrotosTask):
                 "splits": [SongSplit(replicate=r) for r in range(self.seeds)]}
 
     def run(self):
-        from krotos.shards.manifest import read_manifest
-        from krotos.model import compare
-        from krotos.model.train import configure_threads
-        from krotos.replicates import machine_description
+        from krotos.model.stages import compare_tags_stage
 
-        configure_threads(self.threads, 2 if self.threads else 0)
-        manifest = read_manifest(self.requires()["spectrograms"].file(ShardIndex.MANIFEST))
-        tagdb = self.requires()["tagdb"].file(TagDatabase.DB)
-        data = {}
-        for r, split_task in enumerate(self.requires()["splits"]):
-            splits, targets, vocabulary = _split_targets(tagdb, manifest, split_task.read())
-            data[r] = (splits, targets)
-        specs = [dict(config=name, train_size=size, replicate=r, model_dir=task.output_dir,
-                      splits=data[r][0], targets=data[r][1])
-                 for name, size, r, task in self.points()]
-        result = compare.compare_tag_models(
-            specs, [s["path"] for s in manifest["shards"]], vocabulary,
-            curve_config=self.curve_config,
-            params=TagEvaluationParams(**_fields_of(self, TagEvaluationParams)),
-            progress=self.progress)
-        result["grid"] = {name: dict(self.grid[name]) for name in self.grid}
-        # Seconds per epoch mean something only with the machine (`krotos compare-tags`).
-        result["machine"] = machine_description()
+        inputs = self.requires()
+        runs = [dict(config=name, train_size=size, replicate=r, model_dir=task.output_dir)
+                for name, size, r, task in self.points()]
         with self.staging() as tmp:
-            with open(os.path.join(tmp, self.TABLE_JSON), "w") as f:
-                json.dump(result, f, indent=1, sort_keys=True, default=str)
-            with open(os.path.join(tmp, self.TABLE_MD), "w") as f:
-                f.write(compare.markdown(result) + "\n")
-            compare.plot(result, os.path.join(tmp, self.PLOT))
+            result = compare_tags_stage(
+                runs, inputs["spectrograms"].file(ShardIndex.MANIFEST),
+                inputs["tagdb"].file(TagDatabase.DB), [split.read() for split in inputs["splits"]],
+                {"json": os.path.join(tmp, self.TABLE_JSON), "md": os.path.join(tmp, self.TABLE_MD),
+                 "png": os.path.join(tmp, self.PLOT)},
+                grid=self.grid, curve_config=self.curve_config,
+                params=TagEvaluationParams(**_fields_of(self, TagEvaluationParams)),
+                threads=self.threads, progress=self.progress)
         self.set_status_message(f"chosen on validation: {result['summary']['chosen']}")

@@ -54,3 +54,26 @@ def results_lines(tag_metrics, cf_metrics, cold_metrics):
         f"{iv(cold['linear']['map_at_500'])}; CNN - linear "
         f"{iv(paired['cnn_minus_linear']['map_at_500'])}",
     ] + [f"warning: {w}" for k in ("tags", "cf", "cold") for w in metrics[k].get("warnings", [])]
+
+
+def results_text(tag_metrics, cf_metrics, cold_metrics, outputs):
+    """What a finished main job prints, and the line it leaves as its status.
+
+    Parameters
+    ----------
+    tag_metrics, cf_metrics, cold_metrics : str
+        ``metrics.json`` of the three evaluations (see :func:`results_lines`).
+    outputs : dict
+        ``{name: path}`` of what a user opens after the run, listed after the figures.
+
+    Returns
+    -------
+    status : str
+        The cold-start AUC line.
+    text : str
+        ``krotos results:`` and the indented figures, warnings and outputs.
+    """
+    lines = results_lines(tag_metrics, cf_metrics, cold_metrics)
+    status = lines[3]
+    lines += [f"{name}: {path}" for name, path in outputs.items()]
+    return status, "\n".join(["", "krotos results:"] + ["  " + line for line in lines])
