@@ -32,16 +32,21 @@ Both have seen the plays they are then evaluated on, which is what makes
 them upper bounds.
 """
 
+from __future__ import annotations
+
 import json
+import os
 import time
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from krotos.cf.confidence import confidence_matrix
+from krotos.cf.params import ALSParams
 from krotos.cf.playmatrix import atomic_h5, read_play_split, read_strings, write_strings
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 
 FORMAT_VERSION = 1
 
@@ -54,7 +59,8 @@ def _gpu_available():
         return False
 
 
-def fit_als(plays, params, *, use_cg=True, progress=None):
+def fit_als(plays: sp.spmatrix, params: ALSParams, *, use_cg: bool = True,
+            progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Factorize a users x songs play-count matrix with weighted ALS.
 
     Parameters
@@ -139,7 +145,7 @@ def fit_als(plays, params, *, use_cg=True, progress=None):
     return user_factors, song_factors, info
 
 
-def fold_in_songs(user_factors, song_plays, params):
+def fold_in_songs(user_factors: np.ndarray, song_plays: sp.spmatrix, params: ALSParams) -> np.ndarray:
     """Solve song factors from their plays with the user factors held fixed.
 
     One exact ALS half-step: for song ``i``,
@@ -178,7 +184,8 @@ def fold_in_songs(user_factors, song_plays, params):
                           dtype=np.float32).reshape(song_users.shape[0], -1)
 
 
-def factorize_play_split(split_path, out_path, params, *, include_cold=False, progress=None):
+def factorize_play_split(split_path: str | os.PathLike, out_path: str | os.PathLike, params: ALSParams,
+                         *, include_cold: bool = False, progress: Progress | None = None) -> dict:
     """Factorize the training and validation plays of a play-split file into ``factors.h5``.
 
     The validation plays chose the hyperparameters (:func:`krotos.cf.tune.tune_als`);
@@ -233,9 +240,11 @@ def factorize_play_split(split_path, out_path, params, *, include_cold=False, pr
                 songs_without_plays=int((~song_trained).sum()))
 
 
-def write_factors(path, user_factors, song_factors, user_ids, song_ids, track_ids,
-                  cold_song_index, user_trained, song_trained, attrs,
-                  cold_song_factors_foldin=None):
+def write_factors(path: str | os.PathLike, user_factors: np.ndarray, song_factors: np.ndarray,
+                  user_ids: npt.ArrayLike, song_ids: npt.ArrayLike, track_ids: npt.ArrayLike,
+                  cold_song_index: npt.ArrayLike, user_trained: npt.ArrayLike,
+                  song_trained: npt.ArrayLike, attrs: dict,
+                  cold_song_factors_foldin: np.ndarray | None = None) -> None:
     """Write a factor file atomically.
 
     Layout::
@@ -268,7 +277,7 @@ def write_factors(path, user_factors, song_factors, user_ids, song_ids, track_id
         h5.attrs["format_version"] = FORMAT_VERSION
 
 
-def read_factors(path):
+def read_factors(path: str | os.PathLike) -> dict:
     """Read a factor file into a dict of arrays, with ``attrs`` a dict.
 
     Returns

@@ -12,13 +12,17 @@ sparse matrix of ``c_ui`` on the played pairs, which is exactly what the
 itself), to be used with ``implicit``'s own ``alpha`` left at 1.
 """
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 SCHEMES = ("log", "linear")
 
 
-def confidence_values(counts, scheme="log", alpha=2.0, epsilon=1.0):
+def confidence_values(counts: npt.ArrayLike, scheme: str = "log", alpha: float = 2.0,
+                      epsilon: float = 1.0) -> np.ndarray:
     """Confidence of play counts.
 
     Parameters
@@ -49,7 +53,8 @@ def confidence_values(counts, scheme="log", alpha=2.0, epsilon=1.0):
     return c.astype(np.float32)
 
 
-def confidence_matrix(plays, scheme="log", alpha=2.0, epsilon=1.0):
+def confidence_matrix(plays: sp.spmatrix, scheme: str = "log", alpha: float = 2.0,
+                      epsilon: float = 1.0) -> sp.csr_matrix:
     """The sparse confidence matrix ``C`` of a play-count matrix.
 
     Parameters

@@ -8,7 +8,10 @@ scores ``u . v`` are compared with two baselines computed on the same users
 and songs: popularity (number of training listeners) and random scores.
 """
 
+from __future__ import annotations
+
 import json
+import os
 
 import numpy as np
 
@@ -16,19 +19,19 @@ from krotos.cf.als import read_factors
 from krotos.cf.metrics import evaluate_ranking, factor_scorer, popularity_scorer, random_scorer
 from krotos.cf.playmatrix import read_play_split
 from krotos.msd.errors import EmptyResultError
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.staging import atomic_write
 from krotos.stats import interval_warnings, unit_metric_intervals
 
 
-def write_json_atomic(path, data):
+def write_json_atomic(path: str | os.PathLike, data: object) -> None:
     """Write ``data`` as indented JSON to ``path`` via a temporary file and a rename."""
     with atomic_write(path) as f:
         json.dump(data, f, indent=2, sort_keys=True)
         f.write("\n")
 
 
-def undefined_metric_warnings(intervals, why=None):
+def undefined_metric_warnings(intervals: dict, why: dict | None = None) -> list[str]:
     """Say why a metric has no value, so that no ``null`` stands unexplained in a metrics.json.
 
     Parameters
@@ -65,7 +68,7 @@ RANKING_UNDEFINED = {
 }
 
 
-def ranking_per_user(ranking, k=10, map_k=500):
+def ranking_per_user(ranking: dict, k: int = 10, map_k: int = 500) -> dict:
     """Per-user arrays of :func:`~krotos.cf.metrics.evaluate_ranking` under the metric names.
 
     Parameters
@@ -86,8 +89,10 @@ def ranking_per_user(ranking, k=10, map_k=500):
             f"recall_at_{k}": per["recall"], f"ndcg_at_{k}": per["ndcg"]}
 
 
-def evaluate_cf(split_path, factors_path, out_path=None, max_users=None, seed=0, k=10,
-                map_k=500, progress=None, *, n_resamples=1000, max_interval_width=0.1):
+def evaluate_cf(split_path: str | os.PathLike, factors_path: str | os.PathLike,
+                out_path: str | os.PathLike | None = None, max_users: int | None = None,
+                seed: int = 0, k: int = 10, map_k: int = 500, progress: Progress | None = None, *,
+                n_resamples: int = 1000, max_interval_width: float = 0.1) -> dict:
     """Ranking metrics of ALS, popularity and random scores on warm held-out plays.
 
     Every metric comes with a 95% bootstrap interval over the evaluated users,

@@ -79,7 +79,7 @@ class ALSParams:
     num_threads: int = 0
     use_gpu: bool = None
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict:
         """The fields that define the model (not how it is computed), as a dict."""
         return dict(factors=int(self.factors), regularization=float(self.regularization),
                     iterations=int(self.iterations), alpha=float(self.alpha),

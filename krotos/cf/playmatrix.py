@@ -32,10 +32,13 @@ Evaluation protocol (what :func:`split_plays` produces)
   ``train + valid`` (:attr:`PlaySplit.fit_plays`).
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import h5py
@@ -44,7 +47,7 @@ import scipy.sparse as sp
 
 from krotos.cf.params import PlayMatrixParams
 from krotos.msd.errors import EmptyResultError
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.staging import atomic_path
 
 log = logging.getLogger(__name__)
@@ -102,19 +105,19 @@ class PlaySplit:
     attrs: dict = field(default_factory=dict)
 
     @property
-    def cold_songs(self):
+    def cold_songs(self) -> np.ndarray:
         """Song ids of the cold-start songs."""
         return self.song_ids[self.cold_song_index]
 
     @property
-    def fit_plays(self):
+    def fit_plays(self) -> sp.csr_matrix:
         """Training and validation plays: what the final factorization fits."""
         plays = (self.train + self.valid).tocsr()
         plays.sort_indices()
         return plays
 
     @property
-    def warm_song_index(self):
+    def warm_song_index(self) -> np.ndarray:
         """Columns of the songs that are not cold (sorted)."""
         mask = np.ones(self.train.shape[1], dtype=bool)
         mask[self.cold_song_index] = False
@@ -144,7 +147,9 @@ class _Coder:
         return out.astype(str) if len(out) else np.array([], dtype=str)
 
 
-def build_play_matrix(chunks, song_to_track=None, progress=None):
+def build_play_matrix(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                      song_to_track: dict[str, str] | None = None,
+                      progress: Progress | None = None) -> tuple[PlayMatrix, dict]:
     """Accumulate chunks of triplets into a play matrix.
 
     Parameters
@@ -259,7 +264,8 @@ def _sum_plays(row, col, val, shape):
     return plays, int(saturated)
 
 
-def filter_play_matrix(matrix, min_user_songs=1, min_song_users=1, n_songs=None):
+def filter_play_matrix(matrix: PlayMatrix, min_user_songs: int = 1, min_song_users: int = 1,
+                       n_songs: int | None = None) -> tuple[PlayMatrix, dict]:
     """Keep the most listened songs and the users and songs with enough plays.
 
     Parameters
@@ -320,7 +326,8 @@ def filter_play_matrix(matrix, min_user_songs=1, min_song_users=1, n_songs=None)
     return out, summary
 
 
-def split_plays(matrix, cold_songs=(), holdout_fraction=0.2, valid_fraction=0.1, seed=0):
+def split_plays(matrix: PlayMatrix, cold_songs: Iterable[str] = (), holdout_fraction: float = 0.2,
+                valid_fraction: float = 0.1, seed: int = 0) -> PlaySplit:
     """Split plays into training, validation and held-out matrices.
 
     Parameters
@@ -411,19 +418,19 @@ def _read_csr(group):
                           group["indptr"][()]), shape=tuple(int(x) for x in group.attrs["shape"]))
 
 
-def write_strings(h5, name, values):
+def write_strings(h5: h5py.Group, name: str, values: Iterable[str]) -> None:
     """Store an array of str as a UTF-8 string dataset."""
     h5.create_dataset(name, data=np.asarray(values, dtype=object),
                       dtype=h5py.string_dtype("utf-8"), compression="gzip")
 
 
-def read_strings(h5, name):
+def read_strings(h5: h5py.Group, name: str) -> np.ndarray:
     """Read a UTF-8 string dataset as a numpy array of str."""
     return h5[name].asstr()[()].astype(str)
 
 
 @contextlib.contextmanager
-def atomic_h5(path):
+def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     """``with atomic_h5(path) as h5:`` writes an HDF5 file that appears only when complete.
 
     A new HDF5 file at a temporary path (:func:`krotos.staging.atomic_path`),
@@ -434,7 +441,7 @@ def atomic_h5(path):
         yield h5
 
 
-def write_play_split(path, split):
+def write_play_split(path: str | os.PathLike, split: PlaySplit) -> None:
     """Write a :class:`PlaySplit` to one HDF5 file, atomically.
 
     Layout::
@@ -461,7 +468,7 @@ def write_play_split(path, split):
         h5.attrs["attrs_json"] = json.dumps(split.attrs, sort_keys=True)
 
 
-def read_play_split(path):
+def read_play_split(path: str | os.PathLike) -> PlaySplit:
     """Read a file written by :func:`write_play_split`.
 
     Returns
@@ -493,8 +500,10 @@ def _with_byte_progress(chunks, total_bytes, progress):
         yield users, songs, counts
 
 
-def build_play_split(triplets_path, out_path, song_to_track=None, cold_songs=(), params=None, *,
-                     mismatched_songs=(), progress=None):
+def build_play_split(triplets_path: str | os.PathLike, out_path: str | os.PathLike,
+                     song_to_track: dict[str, str] | None = None, cold_songs: Iterable[str] = (),
+                     params: PlayMatrixParams | None = None, *, mismatched_songs: Iterable[str] = (),
+                     progress: Progress | None = None) -> dict:
     """Stream a triplets file into a filtered, split play matrix file.
 
     Parameters

@@ -9,7 +9,11 @@ then fits training and validation plays with it, and only then do the test
 plays (``EvaluateCF``) and the cold songs get scored, once.
 """
 
+from __future__ import annotations
+
 import itertools
+import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,14 +21,16 @@ from krotos.cf.als import fit_als
 from krotos.cf.metrics import evaluate_ranking, factor_scorer
 from krotos.cf.params import ALSParams
 from krotos.cf.playmatrix import read_play_split
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 
 METRICS = ("map_at_500", "auc", "ndcg_at_10")
 
 
-def tune_als(split_path, *, factors=(50,), regularization=(10.0,), alpha=(2.0,), iterations=15,
-             epsilon=1.0, confidence="log", seed=0, metric="map_at_500", max_users=10_000,
-             num_threads=0, progress=None):
+def tune_als(split_path: str | os.PathLike, *, factors: Sequence[int] = (50,),
+             regularization: Sequence[float] = (10.0,), alpha: Sequence[float] = (2.0,),
+             iterations: int = 15, epsilon: float = 1.0, confidence: str = "log", seed: int = 0,
+             metric: str = "map_at_500", max_users: int | None = 10_000, num_threads: int = 0,
+             progress: Progress | None = None) -> dict:
     """Score every grid point on the validation plays and pick the best.
 
     Parameters
