@@ -74,6 +74,12 @@ MODULES = [
     "krotos/staging.py",
     "krotos/stats/__init__.py",
     "krotos/stats/bootstrap.py",
+    "krotos/tagdb/__init__.py",
+    "krotos/tagdb/builder.py",
+    "krotos/tagdb/canonical.py",
+    "krotos/tagdb/params.py",
+    "krotos/tagdb/reader.py",
+    "krotos/tagdb/schema.py",
 ]
 
 

@@ -6,20 +6,23 @@ in memory (they are the result), the 8.6 million ``tid_tag`` rows of a real
 there with SQL, so memory does not grow with the tag table.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import URL, create_engine, event, insert, text
 
-from krotos.msd.errors import EmptyResultError, ensure_log
+from krotos.msd.errors import BadInputLog, EmptyResultError, ensure_log
 from krotos.msd.lastfm import LastfmTagsDB, iter_lastfm_json, resolve_tid_tag
 from krotos.msd.mismatches import read_sid_mismatches
 from krotos.msd.hdf5 import TRACK_FIELDS, iter_msd_h5_tracks
 from krotos.msd.track_metadata import TrackMeta, _positive_int, iter_track_metadata
 from krotos.msd.unique_tracks import iter_unique_tracks
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.staging import atomic_path
 from krotos.tagdb.canonical import canonical_tag, most_frequent_spelling
 from krotos.tagdb.params import AUDIO_FILTERS, TagDatabaseParams  # noqa: F401 - AUDIO_FILTERS re-exported
@@ -36,7 +39,7 @@ AUDIO_EXTENSIONS = (".mp3", ".ogg", ".wav", ".flac", ".m4a", ".aac", ".au", ".ai
 _BATCH = 50_000
 
 
-def scan_previews(folder):
+def scan_previews(folder: str | os.PathLike) -> set[str]:
     """Return the stems (``"6394026"``, ``"TRABFDT12903CADD73"``) of audio files under ``folder``."""
     stems = set()
     for _root, _dirs, files in os.walk(os.fspath(folder)):
@@ -173,9 +176,12 @@ class _TagNames:
         return raw_id, tag_id
 
 
-def build_tag_database(path, *, track_metadata=None, lastfm_tags=None, lastfm_json=(),
-                       sid_mismatches=None, unique_tracks=None, previews=None, msd_h5=None,
-                       params=None, errors=None, progress=None, relative_to=None):
+def build_tag_database(path: str | os.PathLike, *, track_metadata: str | None = None,
+                       lastfm_tags: str | None = None, lastfm_json: Sequence[str] = (),
+                       sid_mismatches: str | None = None, unique_tracks: str | None = None,
+                       previews: str | None = None, msd_h5: str | None = None,
+                       params: TagDatabaseParams | None = None, errors: BadInputLog | None = None,
+                       progress: Progress | None = None, relative_to: str | None = None) -> dict:
     """Build the SQLite tag database at ``path`` (written to a temporary file, then renamed).
 
     Parameters

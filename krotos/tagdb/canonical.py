@@ -11,7 +11,7 @@ rule a user can predict beats a rule that guesses.
 import unicodedata
 
 
-def canonical_tag(raw):
+def canonical_tag(raw: str) -> str:
     """Return the canonical form of a raw tag, or ``""`` if nothing is left.
 
     Examples
@@ -36,7 +36,7 @@ def canonical_tag(raw):
     return " ".join("".join(out).split())
 
 
-def most_frequent_spelling(counts):
+def most_frequent_spelling(counts: dict[str, int]) -> str:
     """Pick the display name among raw spellings: most rows, then alphabetical.
 
     Parameters

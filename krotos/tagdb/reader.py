@@ -1,10 +1,13 @@
 """Read API of ``tags.sqlite`` for the later stages (read-only)."""
 
+from __future__ import annotations
+
 import collections
 import json
 import os
 import pathlib
 import sqlite3
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -72,7 +75,7 @@ class TagDB:
     def __exit__(self, *exc):
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the database."""
         self._conn.close()
 
@@ -81,16 +84,16 @@ class TagDB:
         return self._conn.execute(sql, params).fetchall()
 
     @property
-    def params(self):
+    def params(self) -> dict:
         """Build parameters: n_tags, min_weight, audio_filter."""
         return dict(self._meta["params"])
 
     @property
-    def min_weight(self):
+    def min_weight(self) -> float:
         """Weight from which a tag counts as present (the build's ``min_weight``)."""
         return float(self._meta["params"]["min_weight"])
 
-    def summary(self):
+    def summary(self) -> dict:
         """The build summary (counts, bad rows by reason), as in ``summary.json``."""
         return self._meta.get("summary", {})
 
@@ -100,7 +103,7 @@ class TagDB:
             return ""
         return " WHERE n_vocab_tags > 0" if tagged else " WHERE n_vocab_tags = 0"
 
-    def tracks(self, tagged=None):
+    def tracks(self, tagged: bool | None = None) -> list[Track]:
         """Return the tracks, sorted by track id.
 
         Splits are not the tag database's business: see :mod:`krotos.splits`.
@@ -120,18 +123,18 @@ class TagDB:
             f"FROM tracks{self._where(tagged)} ORDER BY track_id")
         return [Track(*row) for row in rows]
 
-    def track_ids(self, tagged=None):
+    def track_ids(self, tagged: bool | None = None) -> list[str]:
         """Return the track ids (sorted) of :meth:`tracks` with the same argument."""
         rows = self._rows(f"SELECT track_id FROM tracks{self._where(tagged)} ORDER BY track_id")
         return [row[0] for row in rows]
 
-    def vocabulary(self):
+    def vocabulary(self) -> list[str]:
         """Return the canonical names of the vocabulary tags, in model output order."""
         if self._vocab is None:
             self._vocab = [row[0] for row in self._rows("SELECT name FROM vocabulary ORDER BY idx")]
         return list(self._vocab)
 
-    def vocabulary_counts(self):
+    def vocabulary_counts(self) -> list[tuple[str, int]]:
         """Return ``[(name, number of tracks with weight >= min_weight)]`` in output order."""
         return [tuple(row) for row in self._rows("SELECT name, n_tracks FROM vocabulary ORDER BY idx")]
 
@@ -185,7 +188,7 @@ class TagDB:
             values[row[asked], idx[asked]] = 1.0 if binary else weight[asked]
         return values[inverse.reshape(-1)]
 
-    def tag_matrix(self, track_ids, min_weight=None):
+    def tag_matrix(self, track_ids: Sequence[str], min_weight: float | None = None) -> np.ndarray:
         """Return the 0/1 labels of ``track_ids`` over the vocabulary.
 
         Parameters
@@ -209,7 +212,7 @@ class TagDB:
         return self._matrix(track_ids, self.min_weight if min_weight is None else float(min_weight),
                             binary=True)
 
-    def tag_weights(self, track_ids):
+    def tag_weights(self, track_ids: Sequence[str]) -> np.ndarray:
         """Return the Last.fm weights (0..100; 0 where absent) of ``track_ids`` over the vocabulary.
 
         Same shape and order as :meth:`tag_matrix`; weights below
@@ -217,7 +220,7 @@ class TagDB:
         """
         return self._matrix(track_ids, 0.0, binary=False)
 
-    def tags_of(self, track_id):
+    def tags_of(self, track_id: str) -> list[tuple[str, float]]:
         """Return every tag of one track as ``[(canonical name, weight)]``, heaviest first."""
         rows = self._rows(
             "SELECT g.name, tt.weight FROM track_tags tt JOIN tags g ON g.id = tt.tag "
@@ -225,7 +228,7 @@ class TagDB:
             t=track_id)
         return [tuple(row) for row in rows]
 
-    def song_to_track(self):
+    def song_to_track(self) -> dict[str, str]:
         """Return ``{song_id: track_id}``, with the sid_mismatches pairs removed.
 
         Where several tracks share a song, the one with vocabulary tags (then
@@ -233,6 +236,6 @@ class TagDB:
         """
         return dict(self._rows("SELECT song_id, track_id FROM song_tracks"))
 
-    def mismatches(self):
+    def mismatches(self) -> set[tuple[str, str]]:
         """Return the ``(song_id, track_id)`` pairs of ``sid_mismatches.txt`` used by the build."""
         return {tuple(row) for row in self._rows("SELECT song_id, track_id FROM mismatches")}
