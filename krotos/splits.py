@@ -33,6 +33,7 @@ does not hold are counted and reported; neither stops the run.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ METHODS = ("artist", "song")
 #: Every value of ``[SongSplit] method``: the drawn ones, and given lists.
 ALL_METHODS = METHODS + ("file",)
 COLUMNS = ("track_id", "song_id", "group", "split")
+
+log = logging.getLogger(__name__)
 
 
 class LeakError(ValueError):
@@ -363,3 +366,71 @@ def read_track_sets(path: str) -> dict[str, set[str]]:
 
     with open(path, encoding="utf-8") as f:
         return {name: set(ids) for name, ids in json.load(f).items()}
+
+
+def make_song_split(tracks: Sequence[Track], split_path: str, summary_path: str,
+                    method: str = "artist", *, lists: dict[str, tuple[str, str]] | None = None,
+                    where: str = "", valid_fraction: float = 0.1, test_fraction: float = 0.2,
+                    seed: int = 0) -> dict:
+    """Draw the split (or read it from track-id lists) and write it with its summary.
+
+    Parameters
+    ----------
+    tracks : sequence of krotos.tagdb.Track
+        The tag database's tracks.
+    split_path, summary_path : str
+        ``split.tsv`` (see :func:`write_song_split`) and ``summary.json`` to write.
+    method : {'artist', 'song', 'file'}
+        How the split is drawn; ``file``: from ``lists``.
+    lists : dict, optional
+        ``method = "file"``: ``{split: (setting, path)}`` of the three track-id
+        lists; the setting and file name are recorded in the split's params.
+    where : str
+        How messages name the settings' section (e.g. ``"[SongSplit]"``).
+    valid_fraction, test_fraction : float
+        Fractions of tracks drawn for valid and test (not with ``file``).
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    dict
+        What ``summary.json`` holds: ``params``, ``counts`` and, with ``file``,
+        ``lists`` (the lists' report) and ``bad_rows``.
+    """
+    import json
+
+    from krotos.msd.errors import BadInputLog
+
+    summary = {}
+    if method == "file":
+        errors = BadInputLog()
+        names = {n: f"{where} {setting} ({os.path.basename(path)})".strip()
+                 for n, (setting, path) in lists.items()}
+        ids = {n: read_track_list(path, errors) for n, (_, path) in lists.items()}
+        split, report = split_from_lists(tracks, ids, names, errors)
+        split.params.update({setting: os.path.basename(path) for setting, path in lists.values()})
+        summary.update(lists=report, bad_rows=errors.summary())
+        log.info("%s tracks of the list files kept, %d of the track list in no list; ids not "
+                 "in the track list: %s", report["kept"], report["left_out"], report["unknown"])
+    else:
+        split = draw_song_split(tracks, method=method, valid_fraction=valid_fraction,
+                                test_fraction=test_fraction, seed=seed)
+    summary.update(params=split.params, counts=split.counts())
+    write_song_split(split_path, split)
+    with open(summary_path, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return summary
+
+
+def describe_song_split(summary: dict, method: str) -> str:
+    """One line of a split's counts (and, with ``method = "file"``, of its lists' report)."""
+    unit = "listed tracks" if method == "file" else f"{method}s"
+    message = ", ".join(f"{name} {c['tracks']:,} tracks ({c['groups']:,} {unit})"
+                        for name, c in summary["counts"].items())
+    if method == "file":
+        report = summary["lists"]
+        message += (f"; {report['left_out']:,} tracks in no list left out, "
+                    f"{sum(report['unknown'].values()):,} listed ids not in the track list")
+    return message

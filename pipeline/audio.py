@@ -18,14 +18,6 @@ from pipeline.tagdb import TagDatabase
 SEVENDIGITAL_DEFAULT_URL = "https://previews.7digital.com/clip/"
 
 
-def _shard_tracks(tagdb_task, shard, n_shards):
-    from krotos.shards.sharding import shard_items
-    from krotos.tagdb import TagDB
-
-    with TagDB(tagdb_task.file(TagDatabase.DB)) as db:
-        return shard_items(db.tracks(), shard, n_shards)
-
-
 class FetchPreviews(KrotosTask):
     """The previews of one shard of the track list (``previews.json``, plus
     the downloaded mp3 files when the source is 7digital)."""
@@ -75,9 +67,11 @@ class FetchPreviews(KrotosTask):
         return params
 
     def run(self):
+        from krotos.shards.sharding import shard_tracks
         from krotos.sources.fetch import fetch_shard, open_source
 
-        tracks = _shard_tracks(self.requires()["tagdb"], self.shard, self.n_shards)
+        tracks = shard_tracks(self.requires()["tagdb"].file(TagDatabase.DB), self.shard,
+                              self.n_shards)
         source = open_source(
             self.source, previews_folder=self.requires()["dataset"].paths()["previews"],
             download_dir=self.work_dir, consumer_key=self.consumer_key,

@@ -22,12 +22,6 @@ from pipeline.tagdb import TagDatabase
 SUMMARY = "summary.json"
 
 
-def _write_summary(folder, summary):
-    with open(os.path.join(folder, SUMMARY), "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
-        f.write("\n")
-
-
 class PlayMatrix(Replicated, KrotosTask):
     """Taste Profile triplets -> users x songs play counts, split for evaluation.
 
@@ -78,28 +72,15 @@ class PlayMatrix(Replicated, KrotosTask):
                                        seed=self.replicate_seed(self.seed)))
 
     def run(self):
-        from krotos.cf.playmatrix import build_play_split
-        from krotos.tagdb import TagDB
+        from krotos.cf.stages import describe_play_matrix, play_matrix_stage
 
-        with TagDB(self.requires()["tagdb"].file(TagDatabase.DB)) as db:
-            song_to_track = db.song_to_track()
-            mismatched = {song for song, _ in db.mismatches()}
-        test_tracks = set(self.requires()["split"].read().tracks("test"))
-        cold_songs = {s for s, t in song_to_track.items() if t in test_tracks}
-        triplets = self.requires()["dataset"].paths()["triplets"]
-        if not triplets:
-            raise RuntimeError("PlayMatrix needs the Taste Profile triplets: set [krotos] triplets")
+        inputs = self.requires()
         with self.staging() as tmp:
-            summary = build_play_split(
-                triplets, os.path.join(tmp, self.PLAYS), song_to_track, cold_songs,
-                self.play_matrix_params(), mismatched_songs=mismatched, progress=self.progress)
-            _write_summary(tmp, summary)
-        self.set_status_message(
-            f"{summary['users']:,} users x {summary['songs']:,} songs "
-            f"({summary['read']['songs_without_track']:,} without a track, kept), "
-            f"{summary['split']['cold_songs']:,} cold; "
-            f"{summary['bad_lines']['total']:,} bad lines, "
-            f"{summary['read']['duplicate_lines']:,} duplicates summed")
+            summary = play_matrix_stage(
+                inputs["dataset"].paths()["triplets"], inputs["tagdb"].file(TagDatabase.DB),
+                inputs["split"].read().tracks("test"), os.path.join(tmp, self.PLAYS),
+                os.path.join(tmp, self.SUMMARY), self.play_matrix_params(), progress=self.progress)
+        self.set_status_message(describe_play_matrix(summary))
 
 
 class TuneALS(Replicated, KrotosTask):
@@ -205,19 +186,21 @@ class Factorize(Replicated, KrotosTask):
         return dict(factors=int(self.factors[0]), regularization=float(self.regularization[0]),
                     alpha=float(self.alpha[0]))
 
-    def run(self):
-        from krotos.cf.als import factorize_play_split
+    def als_params(self):
+        """:class:`krotos.cf.params.ALSParams` of this fit (seed shifted by the replicate number)."""
+        return ALSParams(**self.hyperparameters(), iterations=self.iterations,
+                         epsilon=self.epsilon, confidence=self.confidence,
+                         seed=self.replicate_seed(self.seed), num_threads=self.num_threads)
 
-        params = ALSParams(**self.hyperparameters(), iterations=self.iterations,
-                           epsilon=self.epsilon, confidence=self.confidence,
-                           seed=self.replicate_seed(self.seed), num_threads=self.num_threads)
+    def run(self):
+        from krotos.cf.stages import factorize_stage
+
+        tuned = "tuning" in self.requires()
         with self.staging() as tmp:
-            summary = factorize_play_split(
+            factorize_stage(
                 self.requires()["plays"].file(PlayMatrix.PLAYS), os.path.join(tmp, self.FACTORS),
-                params, include_cold=self.include_cold, progress=self.progress)
-            summary["hyperparameters_chosen_on"] = (
-                "validation plays (TuneALS)" if "tuning" in self.requires() else "given")
-            _write_summary(tmp, summary)
+                os.path.join(tmp, self.SUMMARY), self.als_params(), include_cold=self.include_cold,
+                chosen_on="validation plays (TuneALS)" if tuned else "given", progress=self.progress)
 
 
 class EvaluateCF(Replicated, KrotosTask):
@@ -240,6 +223,7 @@ class EvaluateCF(Replicated, KrotosTask):
 
     def run(self):
         from krotos.cf.evaluate import evaluate_cf
+        from krotos.cf.stages import describe_cf_metrics
 
         with self.staging() as tmp:
             result = evaluate_cf(
@@ -248,7 +232,4 @@ class EvaluateCF(Replicated, KrotosTask):
                 os.path.join(tmp, self.METRICS), max_users=self.max_users or None,
                 seed=self.replicate_seed(self.seed), n_resamples=self.n_resamples,
                 progress=self.progress)
-        m = result["models"]
-        self.set_status_message(" | ".join(
-            f"{name}: MAP@500 {m[name]['map_at_500']['value']:.4f} "
-            f"AUC {m[name]['auc']['value']:.3f}" for name in m))
+        self.set_status_message(describe_cf_metrics(result))

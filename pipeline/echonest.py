@@ -64,18 +64,12 @@ class EchonestFeatures(KrotosTask):
         return path
 
     def run(self):
-        from krotos.shards.sharding import shard_items
-        from krotos.features.echonest_shard import TrackFiles, extract_echonest_shard_files
-        from krotos.tagdb.reader import TagDB
+        from krotos.features.echonest_shard import echonest_shard_stage
 
-        with TagDB(self.requires()["tagdb"].file(TagDatabase.DB)) as db:
-            tracks = shard_items(db.tracks(), self.shard, self.n_shards)
-            # Tracks whose file is not named after them: found where the list found them.
-            listed = db.summary().get("msd_h5_listed", {})
-        files = TrackFiles(self.msd_h5(), listed=listed)
         with self.staging() as tmp:
-            extract_echonest_shard_files(tracks, files, tmp, self.echonest_params(),
-                                         progress=self.progress, compression=self.compression)
+            echonest_shard_stage(self.requires()["tagdb"].file(TagDatabase.DB), self.shard,
+                                 self.n_shards, self.msd_h5(), tmp, self.echonest_params(),
+                                 progress=self.progress, compression=self.compression)
 
 
 @EchonestFeatures.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)

@@ -104,14 +104,13 @@ class ShardIndex(KrotosTask):
         return [TagDatabase(), self.shard(0, 1)]
 
     def run(self):
-        from krotos.shards.manifest import index_shards
+        from krotos.shards.manifest import describe_statuses, index_shards
 
         count = self.shard_count()
-        shards = [self.shard(i, count) for i in range(count)]
         with self.staging() as tmp:
-            manifest = index_shards([s.output_dir for s in shards], tmp,
+            manifest = index_shards([self.shard(i, count).output_dir for i in range(count)], tmp,
                                     progress=self.progress)
-        summary = ", ".join(f"{k}: {v}" for k, v in sorted(manifest["summary"].items()))
+        summary = describe_statuses(manifest)
         logger.info("%s: %d shards, tracks by status: %s", self.get_task_family(), count, summary)
         self.set_status_message(f"{count} shards; {summary}")
 

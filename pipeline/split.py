@@ -2,15 +2,12 @@
 
 import hashlib
 import json
-import logging
 import os
 
 import luigi
 
 from pipeline.base import KrotosTask, Replicated
 from pipeline.tagdb import TagDatabase
-
-logger = logging.getLogger("luigi-interface")
 
 #: The list settings of ``method = file``, by split.
 LIST_SETTINGS = {"train": "train_file", "valid": "valid_file", "test": "test_file"}
@@ -74,6 +71,12 @@ class SongSplit(Replicated, KrotosTask):
                 raise ConfigError(f"[SongSplit] {LIST_SETTINGS[name]} = {path}: no such file")
         return paths
 
+    def lists(self):
+        """``{split: (setting, absolute path)}`` of ``method = file``'s lists, else None."""
+        if self.method != "file":
+            return None
+        return {name: (LIST_SETTINGS[name], path) for name, path in self.list_files().items()}
+
     def signature_params(self):
         params = super().signature_params()
         if self.method == "file":
@@ -90,46 +93,17 @@ class SongSplit(Replicated, KrotosTask):
         return params
 
     def run(self):
-        from krotos.msd.errors import BadInputLog
-        from krotos.splits import (draw_song_split, read_track_list, split_from_lists,
-                                   write_song_split)
+        from krotos.splits import describe_song_split, make_song_split
         from krotos.tagdb import TagDB
 
         with TagDB(self.requires().file(TagDatabase.DB)) as db:
             tracks = db.tracks()
-        summary = {}
-        if self.method == "file":
-            errors = BadInputLog()
-            files = self.list_files()
-            names = {n: f"[SongSplit] {LIST_SETTINGS[n]} ({os.path.basename(p)})"
-                     for n, p in files.items()}
-            lists = {n: read_track_list(p, errors) for n, p in files.items()}
-            split, report = split_from_lists(tracks, lists, names, errors)
-            split.params.update({LIST_SETTINGS[n]: os.path.basename(p) for n, p in files.items()})
-            summary.update(lists=report, bad_rows=errors.summary())
-            logger.info("SongSplit: %s tracks of the list files kept, %d of the track list in "
-                        "no list; ids not in the track list: %s", report["kept"],
-                        report["left_out"], report["unknown"])
-        else:
-            split = draw_song_split(tracks, method=self.method,
-                                    valid_fraction=self.valid_fraction,
-                                    test_fraction=self.test_fraction,
-                                    seed=self.replicate_seed(self.seed))
-        counts = split.counts()
         with self.staging() as tmp:
-            write_song_split(os.path.join(tmp, self.SPLIT), split)
-            with open(os.path.join(tmp, self.SUMMARY), "w") as f:
-                json.dump(dict(summary, params=split.params, counts=counts), f, indent=2,
-                          sort_keys=True)
-                f.write("\n")
-        unit = "listed tracks" if self.method == "file" else f"{self.method}s"
-        message = ", ".join(f"{name} {c['tracks']:,} tracks ({c['groups']:,} {unit})"
-                            for name, c in counts.items())
-        if self.method == "file":
-            report = summary["lists"]
-            message += (f"; {report['left_out']:,} tracks in no list left out, "
-                        f"{sum(report['unknown'].values()):,} listed ids not in the track list")
-        self.set_status_message(message)
+            summary = make_song_split(
+                tracks, os.path.join(tmp, self.SPLIT), os.path.join(tmp, self.SUMMARY),
+                self.method, lists=self.lists(), where="[SongSplit]", valid_fraction=self.valid_fraction,
+                test_fraction=self.test_fraction, seed=self.replicate_seed(self.seed))
+        self.set_status_message(describe_song_split(summary, self.method))
 
     def read(self):
         """The :class:`krotos.splits.SongSplit` of this task's output."""

@@ -204,6 +204,41 @@ def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
     return results
 
 
+def echonest_shard_stage(tagdb_path, shard, n_shards, msd_h5, out_dir, params, progress=None,
+                         compression="none"):
+    """The ``EchonestFeatures`` task's work from its inputs: the tag database's tracks of
+    one shard, found under ``msd_h5``, extracted into ``out_dir``
+    (:func:`extract_echonest_shard_files`).
+
+    Parameters
+    ----------
+    tagdb_path : str
+        ``tags.sqlite``: the track list, and where the MSD file list found
+        the tracks whose file is not named after them.
+    shard, n_shards : int
+        Which slice of the track list (see :func:`krotos.shards.sharding.shard_items`).
+    msd_h5 : str
+        The folder (or aggregate file) of MSD HDF5 files.
+    out_dir : str
+    params : krotos.features.echonest.EchonestParams
+    progress : callable, optional
+    compression : {'none', 'lzf', 'gzip'}
+
+    Returns
+    -------
+    dict
+        The per-track results.
+    """
+    from krotos.shards.sharding import shard_items
+    from krotos.tagdb.reader import TagDB
+
+    with TagDB(tagdb_path) as db:
+        tracks = shard_items(db.tracks(), shard, n_shards)
+        listed = db.summary().get("msd_h5_listed", {})
+    return extract_echonest_shard_files(tracks, TrackFiles(msd_h5, listed=listed), out_dir,
+                                        params, progress=progress, compression=compression)
+
+
 def summarize_repairs(results):
     """Number of ``ok`` tracks whose segment table was repaired (for logs)."""
     return sum(1 for r in results.values() if r["status"] == st.OK and r["reason"])

@@ -52,6 +52,25 @@ def shard_items(items, shard, count):
     return list(items[shard * n // count:(shard + 1) * n // count])
 
 
+def shard_tracks(tagdb_path, shard, count):
+    """The tag database's tracks of shard number ``shard`` out of ``count`` (see :func:`shard_items`).
+
+    Parameters
+    ----------
+    tagdb_path : str
+        ``tags.sqlite`` (see :class:`krotos.tagdb.TagDB`).
+    shard, count : int
+
+    Returns
+    -------
+    list of krotos.tagdb.Track
+    """
+    from krotos.tagdb.reader import TagDB
+
+    with TagDB(tagdb_path) as db:
+        return shard_items(db.tracks(), shard, count)
+
+
 def _check_size(shard_size):
     shard_size = int(shard_size)
     if shard_size < 1:
