@@ -199,7 +199,7 @@ def plot_replicates(result, path):
     plt.close(fig)
 
 
-def write_replicate_table(runs, files):
+def write_replicate_table(runs: list[dict], files: dict[str, str]) -> dict:
     """Collect the replicates' figures and write their table, as the ``Replicates`` task does.
 
     Parameters

@@ -56,7 +56,8 @@ def results_lines(tag_metrics, cf_metrics, cold_metrics):
     ] + [f"warning: {w}" for k in ("tags", "cf", "cold") for w in metrics[k].get("warnings", [])]
 
 
-def results_text(tag_metrics, cf_metrics, cold_metrics, outputs):
+def results_text(tag_metrics: str, cf_metrics: str, cold_metrics: str,
+                 outputs: dict[str, str]) -> tuple[str, str]:
     """What a finished main job prints, and the line it leaves as its status.
 
     Parameters

@@ -52,7 +52,7 @@ def shard_items(items, shard, count):
     return list(items[shard * n // count:(shard + 1) * n // count])
 
 
-def shard_tracks(tagdb_path, shard, count):
+def shard_tracks(tagdb_path: str, shard: int, count: int) -> list:
     """The tag database's tracks of shard number ``shard`` out of ``count`` (see :func:`shard_items`).
 
     Parameters
