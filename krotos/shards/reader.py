@@ -4,10 +4,13 @@ The layout is the one :class:`krotos.shards.writer.ShardWriter` writes; the
 same reader serves every feature kind (mel bands or Echo Nest channels).
 """
 
+from __future__ import annotations
+
 import json
 import os
 
 import h5py
+import numpy as np
 
 from krotos.shards.status import OK
 
@@ -54,18 +57,18 @@ class ShardReader:
     def __contains__(self, track_id):
         return track_id in self._index
 
-    def index_of(self, track_id):
+    def index_of(self, track_id: str) -> int:
         """Position of ``track_id`` in the shard (KeyError naming the file if absent)."""
         try:
             return self._index[track_id]
         except KeyError:
             raise KeyError(f"{track_id} is not in shard {self.path}") from None
 
-    def n_frames(self, i):
+    def n_frames(self, i: int) -> int:
         """Number of frames of the track at position ``i``."""
         return int(self.offsets[i + 1] - self.offsets[i])
 
-    def read(self, i, start=0, length=None):
+    def read(self, i: int, start: int = 0, length: int | None = None) -> np.ndarray:
         """Frames ``[start, start + length)`` of the track at position ``i``.
 
         Only the chunks that hold those frames are read from disk.
@@ -85,7 +88,8 @@ class ShardReader:
         for i, tid in enumerate(self.track_ids):
             yield tid, self.read(i)
 
-    def close(self):
+    def close(self) -> None:
+        """Close the shard file."""
         self._file.close()
 
     def __enter__(self):
@@ -96,7 +100,7 @@ class ShardReader:
         return False
 
 
-def read_track(manifest, track_id):
+def read_track(manifest: dict, track_id: str) -> np.ndarray:
     """The stored ``(frames, n_channels)`` matrix of one track, found through the manifest.
 
     Parameters

@@ -42,7 +42,7 @@ def _check(status):
     return status
 
 
-def entry(status, reason=""):
+def entry(status: str, reason: str = "") -> dict:
     """A ``{"status", "reason"}`` record (the manifest's per-track value).
 
     Parameters
@@ -87,11 +87,11 @@ class Rejected(Exception):
         self.status = status
         self.reason = str(reason)
 
-    def entry(self):
+    def entry(self) -> dict:
         """The manifest's ``{"status", "reason"}`` record of this rejection."""
         return entry(self.status, self.reason)
 
 
-def count_statuses(results):
+def count_statuses(results: dict[str, dict]) -> dict[str, int]:
     """``{status: count}`` over a ``track_id -> {"status", ...}`` mapping."""
     return dict(collections.Counter(r["status"] for r in results.values()))

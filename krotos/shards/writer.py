@@ -20,12 +20,15 @@ finished (only a hidden ``.tmp-*`` file). Read shards with
 :class:`krotos.shards.reader.ShardReader`.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from krotos.staging import atomic_path
 
@@ -104,7 +107,7 @@ class ShardWriter:
             self.abort()
             raise
 
-    def append(self, track_id, matrix):
+    def append(self, track_id: str, matrix: npt.ArrayLike) -> None:
         """Add one track's ``(frames, n_channels)`` matrix."""
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape[1] != self.n_channels:
@@ -133,7 +136,7 @@ class ShardWriter:
     def __len__(self):
         return len(self._track_ids)
 
-    def close(self):
+    def close(self) -> None:
         """Write the index and attributes, then move the file into place.
 
         When this fails (a full disk), the partial file is dropped and the
@@ -157,7 +160,7 @@ class ShardWriter:
             raise
         self._atomic.close()  # atomic_path's block ends well: renamed to path
 
-    def abort(self):
+    def abort(self) -> None:
         """Drop the partial file: nothing appears at ``path``."""
         try:
             if self._file is not None:
