@@ -18,10 +18,14 @@ On disk (``manifest.json``)::
 (ok or not); only ``ok`` tracks are stored in the shard files.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Sequence
 
 from krotos.shards import status as st
+from krotos.progress import Progress
 from krotos.staging import atomic_write
 
 FORMAT_VERSION = 1
@@ -32,7 +36,7 @@ RESULTS_FILE = "results.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def write_results(out_dir, params, results):
+def write_results(out_dir: str | os.PathLike, params: dict, results: dict) -> None:
     """Write a shard's ``results.json``: every track's status, and the parameters.
 
     Parameters
@@ -49,7 +53,7 @@ def write_results(out_dir, params, results):
                    "summary": st.count_statuses(results)}, f, indent=1)
 
 
-def read_results(folder):
+def read_results(folder: str | os.PathLike) -> dict:
     """A shard folder's ``results.json`` (``{"params", "tracks", "summary"}``)."""
     path = os.path.join(folder, RESULTS_FILE)
     with open(path, encoding="utf-8") as f:
@@ -59,7 +63,8 @@ def read_results(folder):
             raise ValueError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from exc
 
 
-def build_manifest(shard_results, params, manifest_dir):
+def build_manifest(shard_results: Sequence[tuple[str, dict]], params: dict,
+                   manifest_dir: str | os.PathLike) -> dict:
     """Assemble the manifest from each shard's results.
 
     Parameters
@@ -96,7 +101,7 @@ def build_manifest(shard_results, params, manifest_dir):
             "shards": shards, "tracks": tracks, "summary": summary}
 
 
-def write_manifest(path, manifest):
+def write_manifest(path: str | os.PathLike, manifest: dict) -> None:
     """Write ``manifest`` as JSON atomically (temporary file, then rename)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -104,7 +109,7 @@ def write_manifest(path, manifest):
         json.dump(manifest, f, indent=1, sort_keys=True)
 
 
-def read_manifest(path):
+def read_manifest(path: str | os.PathLike) -> dict:
     """Read a ``manifest.json``; shard paths come back absolute.
 
     Parameters
@@ -139,7 +144,8 @@ def read_manifest(path):
     return manifest
 
 
-def index_shards(shard_dirs, out_dir, progress=None):
+def index_shards(shard_dirs: Sequence[str], out_dir: str | os.PathLike,
+                 progress: Progress | None = None) -> dict:
     """The index task's work (``SpectrogramIndex``, ``EchonestIndex``): ``manifest.json``.
 
     Parameters

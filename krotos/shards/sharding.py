@@ -17,16 +17,19 @@ over the shards, and the same list and count always give the same shards,
 on any machine, without storing an assignment anywhere.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
 
 
-def n_shards(n_tracks, shard_size):
+def n_shards(n_tracks: int, shard_size: int) -> int:
     """Number of shards needed for ``n_tracks`` (0 for an empty list)."""
     shard_size = _check_size(shard_size)
     return -(-int(n_tracks) // shard_size)
 
 
-def shard_items(items, shard, count):
+def shard_items(items: Sequence, shard: int, count: int) -> list:
     """The items of shard number ``shard`` out of ``count`` shards.
 
     Parameters
@@ -78,7 +81,9 @@ def _check_size(shard_size):
     return shard_size
 
 
-def count_input_tracks(track_metadata=None, msd_h5=None, unique_tracks=None):
+def count_input_tracks(track_metadata: str | os.PathLike | None = None,
+                       msd_h5: str | os.PathLike | None = None,
+                       unique_tracks: str | os.PathLike | None = None) -> int:
     """An upper bound of the tracks the tag database will keep, from its inputs.
 
     The track list is the one the tag database reads (the first input given
