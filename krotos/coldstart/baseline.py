@@ -6,9 +6,14 @@ cross-validation) maps those statistics to the unit-normalized ALS factors.
 It is what the CNN has to beat to show that learning temporal structure helps.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
 import numpy as np
+import numpy.typing as npt
 from sklearn.linear_model import RidgeCV
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from krotos.shards.reader import ShardReader
@@ -16,7 +21,8 @@ from krotos.shards.reader import ShardReader
 ALPHAS = np.logspace(-2, 4, 13)
 
 
-def clip_statistics(shard_paths, track_ids=None):
+def clip_statistics(shard_paths: Sequence[str],
+                    track_ids: Iterable[str] | None = None) -> tuple[list[str], np.ndarray]:
     """Mean and standard deviation over time of every band, per track.
 
     Parameters
@@ -47,7 +53,7 @@ def clip_statistics(shard_paths, track_ids=None):
     return ids, (np.vstack(rows).astype(np.float32) if rows else np.zeros((0, width), np.float32))
 
 
-def fit_linear_baseline(features, factors):
+def fit_linear_baseline(features: npt.ArrayLike, factors: npt.ArrayLike) -> Pipeline:
     """Ridge regression from clip statistics to factors (standardized inputs).
 
     Returns

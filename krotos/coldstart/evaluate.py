@@ -29,8 +29,11 @@ upper bound by paired differences on the same resamples
 are listed under ``warnings``.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -42,7 +45,7 @@ from krotos.coldstart.params import ColdStartParams
 from krotos.coldstart.baseline import clip_statistics, fit_linear_baseline
 from krotos.coldstart.vectors import read_latents, unit_normalize
 from krotos.msd.errors import EmptyResultError
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.splits import write_track_sets
 from krotos.staging import atomic_write
 from krotos.stats import interval_warnings, unit_metric_intervals
@@ -60,9 +63,11 @@ def _relative(value, low, high):
     return float((value - low) / span) if span > 0 else None
 
 
-def evaluate_cold_start(plays_path, factors_path, upper_factors_path, predicted_path,
-                        shard_paths, out_path, *, track_tags=None, fit_tracks=None, params=None,
-                        progress=no_progress):
+def evaluate_cold_start(plays_path: str, factors_path: str, upper_factors_path: str,
+                        predicted_path: str, shard_paths: Sequence[str], out_path: str, *,
+                        track_tags: Callable | None = None, fit_tracks: Iterable[str] | None = None,
+                        params: ColdStartParams | None = None,
+                        progress: Progress = no_progress) -> dict:
     """Rank the cold-start songs for every user with each representation; write metrics.
 
     Parameters
