@@ -9,9 +9,12 @@ current configuration is found by the command layer
 library never imports it.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 
 RUN_FIRST = "run `luigi --module pipeline FinetuneLatents` first"
 
@@ -45,22 +48,26 @@ class ModelFiles:
     tagdb: str = None
 
     @property
-    def latent_model(self):
+    def latent_model(self) -> str:
+        """The fine-tuned (latent-factor) model file."""
         return os.path.join(self.latent_dir, "model.keras")
 
     @property
-    def predicted_factors(self):
+    def predicted_factors(self) -> str:
+        """The predicted factors of the catalogue, from the fine-tuned model."""
         return os.path.join(self.latent_dir, "predicted_factors.h5")
 
     @property
-    def tag_model(self):
+    def tag_model(self) -> str:
+        """The tag model file."""
         return os.path.join(self.tag_dir, "model.keras")
 
     @property
-    def vocabulary(self):
+    def vocabulary(self) -> str:
+        """The tag model's ``vocabulary.json``."""
         return os.path.join(self.tag_dir, "vocabulary.json")
 
-    def check(self, need_catalogue=False, need_plays=False):
+    def check(self, need_catalogue: bool = False, need_plays: bool = False) -> ModelFiles:
         """Raise :class:`ModelNotFound` naming the first missing file.
 
         ``need_catalogue``: the catalogue's predicted factors too;
@@ -82,7 +89,7 @@ def _family(task_id):
     return task_id.split("_", 1)[0]
 
 
-def from_dir(path):
+def from_dir(path: str) -> ModelFiles:
     """The model in a ``FinetuneModel`` output folder, and its inputs.
 
     Raises
@@ -120,7 +127,7 @@ def from_dir(path):
         tagdb=optional("TagDatabase", "tags.sqlite"))
 
 
-def locate(model_dir, need_catalogue=False, need_plays=False):
+def locate(model_dir: str, need_catalogue: bool = False, need_plays: bool = False) -> ModelFiles:
     """:func:`from_dir`, checked (see :meth:`ModelFiles.check`).
 
     Raises
@@ -135,7 +142,7 @@ def locate(model_dir, need_catalogue=False, need_plays=False):
     return files.check(need_catalogue=need_catalogue, need_plays=need_plays)
 
 
-def track_metadata(files, track_ids):
+def track_metadata(files: ModelFiles, track_ids: Iterable[str]) -> dict[str, str]:
     """``{track_id: "artist - title"}`` from the tag database, when it is there."""
     if not files.tagdb or not os.path.isfile(files.tagdb):
         return {}

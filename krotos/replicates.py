@@ -11,9 +11,12 @@ A replicate whose run failed stays in the table, marked failed with the
 reason, and is counted: means say over how many replicates they are.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import platform
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -46,7 +49,7 @@ EVALUATIONS = ("tags", "cf", "cold")
 OPTIONAL_EVALUATIONS = ("ceiling",)
 
 
-def machine_description():
+def machine_description() -> str:
     """One line naming the machine: OS, architecture, CPUs, memory, accelerators."""
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
@@ -74,7 +77,7 @@ def _dig(data, path):
     return data
 
 
-def collect_replicates(runs):
+def collect_replicates(runs: Sequence[dict]) -> dict:
     """The table of every replicate's figures, with mean and standard deviation.
 
     Parameters
@@ -137,7 +140,7 @@ def _fmt(x, digits=3):
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def markdown_table(result):
+def markdown_table(result: dict) -> str:
     """The replicate table as Markdown: one row per figure, one column per seed, mean ± sd."""
     reps = result["replicates"]
     header = ["figure"] + [f"seed {r['replicate']}" for r in reps] + ["mean ± sd"]
@@ -160,7 +163,7 @@ def markdown_table(result):
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def plot_replicates(result, path):
+def plot_replicates(result: dict, path: str | os.PathLike) -> None:
     """One panel per figure: each seed's value with its 95% interval, and the mean."""
     import matplotlib
 

@@ -3,7 +3,7 @@
 import json
 
 
-def format_interval(entry):
+def format_interval(entry: dict) -> str:
     """``"0.812 [0.790, 0.833]"``: a value with its 95% bootstrap interval.
 
     Parameters
@@ -18,7 +18,7 @@ def format_interval(entry):
     return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
-def results_lines(tag_metrics, cf_metrics, cold_metrics):
+def results_lines(tag_metrics: str, cf_metrics: str, cold_metrics: str) -> list[str]:
     """The headline figures of the three evaluations, one line each, then their warnings.
 
     Parameters
