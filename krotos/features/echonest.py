@@ -47,6 +47,8 @@ time (zero-length segments) keep the last one; segments starting outside
 manifest's ``reason`` of the (``ok``) track.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 
@@ -114,11 +116,11 @@ class EchonestParams:
         object.__setattr__(self, "min_seconds", float(self.min_seconds))
 
     @property
-    def frames_per_second(self):
+    def frames_per_second(self) -> float:
         """Frame rate of the grid (nominal for beats: see :data:`NOMINAL_BEATS_PER_SECOND`)."""
         return self.frame_rate if self.grid == "fixed" else NOMINAL_BEATS_PER_SECOND
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         """JSON-able parameters, as stored in the shard attributes and the manifest.
 
         ``sample_rate`` / ``hop_length`` express the frame rate the way the
@@ -137,7 +139,8 @@ class EchonestParams:
 
 # --------------------------------------------------------------------------- reading
 
-def read_track_analysis(path, track_id=None, row=0, loudness="max", beats=True, where=None):
+def read_track_analysis(path: str | os.PathLike, track_id: str | None = None, row: int = 0,
+                        loudness: str = "max", beats: bool = True, where: str | None = None) -> dict:
     """Read the Echo Nest analysis arrays of one track from an MSD HDF5 file.
 
     The file is opened once; of the ``songs`` tables only ``track_id``,
@@ -218,7 +221,7 @@ def read_track_analysis(path, track_id=None, row=0, loudness="max", beats=True, 
 
 # --------------------------------------------------------------------------- checks
 
-def check_analysis(analysis, where="track"):
+def check_analysis(analysis: dict, where: str = "track") -> tuple[dict, list[str]]:
     """Validate (and where safe, repair) the segment arrays of one track.
 
     Parameters
@@ -370,7 +373,8 @@ def _frame_edges(clean, grid, frame_rate):
     raise ValueError(f"grid must be 'fixed' or 'beats', got {grid!r}")
 
 
-def frame_spans(clean, grid="fixed", frame_rate=10.0):
+def frame_spans(clean: dict, grid: str = "fixed",
+                frame_rate: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
     """Start and end times (seconds) of the output frames of a checked track.
 
     Returns
@@ -390,7 +394,8 @@ def frame_spans(clean, grid="fixed", frame_rate=10.0):
     raise ValueError(f"grid must be 'fixed' or 'beats', got {grid!r}")
 
 
-def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track", min_seconds=0.0):
+def echonest_matrix(analysis: dict, grid: str = "fixed", frame_rate: float = 10.0, where: str = "track",
+                    min_seconds: float = 0.0) -> tuple[np.ndarray, list[str]]:
     """The ``(frames, 25)`` feature matrix of one track's analysis.
 
     Parameters
@@ -433,7 +438,8 @@ def echonest_matrix(analysis, grid="fixed", frame_rate=10.0, where="track", min_
     return matrix, warnings
 
 
-def features_of_file(path, params, track_id=None, row=0, where=None):
+def features_of_file(path: str | os.PathLike, params: EchonestParams, track_id: str | None = None,
+                     row: int = 0, where: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Read, check and grid one track: the echonest counterpart of a spectrogram.
 
     Parameters

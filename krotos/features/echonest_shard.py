@@ -15,16 +15,19 @@ Where the files are (``msd_h5``):
   arrays and is refused with a message saying so.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
 
 from krotos.features import echonest as en
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.shards import status as st
 from krotos.shards.manifest import SHARD_FILE, write_results
 from krotos.shards.writer import ShardWriter
 
 
-def msd_h5_path(root, track_id):
+def msd_h5_path(root: str | os.PathLike, track_id: str) -> str:
     """Path of a track's file in the MSD folder tree: ``root/A/B/C/<track_id>.h5``."""
     track_id = str(track_id)
     return os.path.join(os.fspath(root), track_id[2], track_id[3], track_id[4],
@@ -78,18 +81,18 @@ class TrackFiles:
                       for i, tid in enumerate(ids)}
 
     @property
-    def aggregate(self):
+    def aggregate(self) -> bool:
         """True when the root is one aggregate file (tracks are rows in it)."""
         return self._rows is not None
 
-    def relative(self, path):
+    def relative(self, path: str) -> str:
         """How outputs name ``path``: relative to the folder, or the aggregate file's name."""
         if self.aggregate:
             return os.path.basename(self.root)
         # Paths come from locate(): under the root (a string cut, not os.path.relpath).
         return path[len(self.root) + 1:]
 
-    def expected(self, track_id):
+    def expected(self, track_id: str) -> str:
         """Where the track's file should be, relative to the root (for messages)."""
         if track_id in self._listed:
             return self._listed[track_id][0]
@@ -97,7 +100,7 @@ class TrackFiles:
             return os.path.relpath(msd_h5_path(self.root, track_id), self.root)
         return f"{track_id}.h5"
 
-    def locate(self, track_id):
+    def locate(self, track_id: str) -> tuple[str, int] | None:
         """``(path, row)`` of the track, or None when there is no file for it."""
         if self._rows is not None:
             row = self._rows.get(track_id)
@@ -119,8 +122,9 @@ def _track_id(item):
     return item if isinstance(item, str) else item.track_id
 
 
-def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
-                           compression="none"):
+def extract_echonest_shard(tracks: Sequence, msd_h5: str | TrackFiles, out_path: str,
+                           params: en.EchonestParams, progress: Progress | None = None,
+                           compression: str = "none") -> dict:
     """Compute the echonest matrices of one shard and write them to ``out_path``.
 
     Parameters
@@ -185,8 +189,9 @@ def extract_echonest_shard(tracks, msd_h5, out_path, params, progress=None,
     return results
 
 
-def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
-                                 compression="none"):
+def extract_echonest_shard_files(tracks: Sequence, msd_h5: str | TrackFiles, out_dir: str,
+                                 params: en.EchonestParams, progress: Progress | None = None,
+                                 compression: str = "none") -> dict:
     """The ``EchonestFeatures`` task's work: the shard's files in ``out_dir``.
 
     Writes ``shard.h5`` (:func:`extract_echonest_shard`) and ``results.json``
@@ -204,8 +209,9 @@ def extract_echonest_shard_files(tracks, msd_h5, out_dir, params, progress=None,
     return results
 
 
-def echonest_shard_stage(tagdb_path, shard, n_shards, msd_h5, out_dir, params, progress=None,
-                         compression="none"):
+def echonest_shard_stage(tagdb_path: str, shard: int, n_shards: int, msd_h5: str, out_dir: str,
+                         params: en.EchonestParams, progress: Progress | None = None,
+                         compression: str = "none") -> dict:
     """The ``EchonestFeatures`` task's work from its inputs: the tag database's tracks of
     one shard, found under ``msd_h5``, extracted into ``out_dir``
     (:func:`extract_echonest_shard_files`).
@@ -239,6 +245,6 @@ def echonest_shard_stage(tagdb_path, shard, n_shards, msd_h5, out_dir, params, p
                                         params, progress=progress, compression=compression)
 
 
-def summarize_repairs(results):
+def summarize_repairs(results: dict) -> int:
     """Number of ``ok`` tracks whose segment table was repaired (for logs)."""
     return sum(1 for r in results.values() if r["status"] == st.OK and r["reason"])
