@@ -5,16 +5,20 @@ exposes ``add_parser(subparsers)`` (which registers its arguments and sets
 ``func``); modules are discovered, so adding a command touches no other file.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import pkgutil
 import sys
+from collections.abc import Sequence
 
 import krotos
 import krotos.commands
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The ``krotos`` parser, one subcommand per module of :mod:`krotos.commands`."""
     parser = argparse.ArgumentParser(
         prog="krotos", description="Content-based music recommendation: use a trained krotos model.")
     parser.add_argument("--version", action="version", version=f"krotos {krotos.__version__}")
@@ -25,7 +29,8 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``krotos`` with ``argv`` (default: the command line); the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -4,14 +4,23 @@ This is the command layer: it may import ``pipeline`` (to find the outputs of
 the current configuration, as Luigi would); the library it calls may not.
 """
 
+from __future__ import annotations
+
+import argparse
 import os
 import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from krotos.commands import CommandError
 from krotos.staging import atomic_path
 
+if TYPE_CHECKING:
+    from krotos.inference import Embedder
+    from krotos.locate import ModelFiles
 
-def add_model_arguments(parser):
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model DIR`` and ``--threads N``."""
     parser.add_argument(
         "--model", metavar="DIR",
@@ -21,7 +30,7 @@ def add_model_arguments(parser):
                         help="TensorFlow threads (default 0: all cores)")
 
 
-def configured_model():
+def configured_model() -> ModelFiles:
     """The :class:`krotos.locate.ModelFiles` of the current configuration.
 
     The outputs of luigi.cfg and ``[krotos] data_root``: ``FinetuneModel``,
@@ -51,7 +60,8 @@ def configured_model():
         tagdb=pipeline.TagDatabase().file(pipeline.TagDatabase.DB))
 
 
-def find_model(model_dir=None, need_catalogue=False, need_plays=False):
+def find_model(model_dir: str | None = None, need_catalogue: bool = False,
+               need_plays: bool = False) -> ModelFiles:
     """The model in ``model_dir`` or, without one, :func:`configured_model`; checked.
 
     Raises
@@ -66,7 +76,8 @@ def find_model(model_dir=None, need_catalogue=False, need_plays=False):
     return configured_model().check(need_catalogue=need_catalogue, need_plays=need_plays)
 
 
-def model_files(args, need_catalogue=False, need_plays=False):
+def model_files(args: argparse.Namespace, need_catalogue: bool = False,
+                need_plays: bool = False) -> ModelFiles:
     """The :class:`krotos.locate.ModelFiles` the arguments select, or a CommandError."""
     from krotos.config import ConfigError
     from krotos.locate import ModelNotFound
@@ -78,7 +89,7 @@ def model_files(args, need_catalogue=False, need_plays=False):
         raise CommandError(str(exc)) from None
 
 
-def load_embedder(args, files, **kwargs):
+def load_embedder(args: argparse.Namespace, files: ModelFiles, **kwargs: object) -> Embedder:
     """An :class:`krotos.inference.Embedder` for ``files``, threads set first."""
     threads = int(getattr(args, "threads", 0) or 0)
     if threads:
@@ -93,7 +104,7 @@ def load_embedder(args, files, **kwargs):
         raise CommandError(f"cannot load the model in {files.latent_dir}: {exc}") from None
 
 
-def progress_bar(items, what, minimum=4):
+def progress_bar(items: Sequence, what: str, minimum: int = 4) -> Iterable:
     """``tqdm`` over ``items`` on stderr when there are at least ``minimum`` and it is a tty."""
     from tqdm import tqdm
 
@@ -102,18 +113,18 @@ def progress_bar(items, what, minimum=4):
                 disable=len(items) < minimum or not sys.stderr.isatty(), leave=False)
 
 
-def write_atomic(path, write):
+def write_atomic(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Call ``write(tmp_path)`` then rename, so a half-written file never appears."""
     with atomic_path(os.path.abspath(path)) as tmp:
         write(tmp)
 
 
-def generated_markers(name):
+def generated_markers(name: str) -> tuple[str, str]:
     """The begin and end markers of a generated block of a Markdown file."""
     return f"<!-- {name}: begin", f"<!-- {name}: end -->"
 
 
-def replace_generated_block(path, text, name):
+def replace_generated_block(path: str | os.PathLike, text: str, name: str) -> None:
     """Put ``text`` between the ``<!-- NAME: begin ... -->`` and ``<!-- NAME: end -->``
     markers of a Markdown file (atomically); the rest of the file is kept.
 

@@ -1,13 +1,22 @@
 """``krotos compare-tags``: the CompareTagModels table of the current configuration (README)."""
 
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
 from krotos.commands import CommandError
+
+if TYPE_CHECKING:
+    import luigi
 
 #: The README markers: ``<!-- krotos compare-tags: begin ... -->`` ... ``: end -->``.
 MARKERS = "krotos compare-tags"
 RUN = "luigi --module pipeline CompareTagModels --workers 2 --local-scheduler"
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     parser = subparsers.add_parser(
         "compare-tags", help="print the comparison of tag models (architectures x seeds)",
         description="Print the tables of the CompareTagModels task of the current luigi.cfg: "
@@ -38,7 +47,7 @@ def _task():
     return task, path
 
 
-def provenance(result, task):
+def provenance(result: dict, task: luigi.Task) -> str:
     """The sentence under the table: the command, the configuration, the machine."""
     from krotos.replicates import machine_description
 
@@ -53,7 +62,8 @@ def provenance(result, task):
             f"the machine it ran on: {machine}.")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     import json
     import os
 

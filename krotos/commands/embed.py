@@ -1,5 +1,8 @@
 """``krotos embed``: the penultimate-layer embedding of audio files, or of every catalogue track."""
 
+from __future__ import annotations
+
+import argparse
 import json
 import os
 import sys
@@ -7,7 +10,8 @@ import sys
 from krotos.commands import CommandError
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     p = subparsers.add_parser(
         "embed", help="embeddings (the tag model's last hidden layer) of audio files",
         description="Embed audio files (or, with --catalogue, every track with a spectrogram) "
@@ -63,7 +67,8 @@ def _configured_tag_model():
     return folder, _configured_manifest()
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     if args.catalogue == bool(args.files):
         raise CommandError("give audio files, or --catalogue (not both)")
     if args.max_windows < 0:

@@ -1,5 +1,9 @@
 """``krotos gc``: list, and with ``--delete`` remove, outputs the current configuration does not reach."""
 
+from __future__ import annotations
+
+import argparse
+
 from krotos.commands import CommandError
 
 # The ends of the DAG; a default gc keeps everything any of them needs.
@@ -7,7 +11,8 @@ DEFAULT_TARGETS = ("Replicates", "Report", "EvaluateRecommendation", "EvaluateTa
                    "EvaluateCF", "FinetuneLatents")
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     parser = subparsers.add_parser(
         "gc", help="remove outputs under data_root that the current luigi.cfg does not reach",
         description="List the folders under data_root whose signature no target task reaches "
@@ -25,7 +30,8 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     import luigi.configuration
 
     from krotos import gc

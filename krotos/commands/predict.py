@@ -1,5 +1,8 @@
 """``krotos predict FILE...``: top tags of audio files, and their latent vectors."""
 
+from __future__ import annotations
+
+import argparse
 import json
 import os
 import sys
@@ -7,7 +10,8 @@ import sys
 from krotos.commands import CommandError
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     p = subparsers.add_parser(
         "predict", help="tags and latent vector of audio files",
         description="Predict the tags and the latent factors of audio files (any format "
@@ -28,7 +32,8 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     from krotos.cli_common import load_embedder, model_files, progress_bar
     from krotos.inference import AudioError
 

@@ -1,11 +1,15 @@
 """``krotos recommend --user USER_ID``: cold-start songs for a known user."""
 
+from __future__ import annotations
+
+import argparse
 import json
 
 from krotos.commands import CommandError
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     p = subparsers.add_parser(
         "recommend", help="cold-start songs for a user of the play matrix",
         description="Rank the cold-start songs (no play of theirs was seen by the "
@@ -20,7 +24,8 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def recommend_cold(user_id, plays_path, factors_path, predicted_path, top=10):
+def recommend_cold(user_id: str, plays_path: str, factors_path: str, predicted_path: str,
+                   top: int = 10) -> list[tuple[str, float]]:
     """Top cold-start songs for one user.
 
     Returns
@@ -58,7 +63,8 @@ def recommend_cold(user_id, plays_path, factors_path, predicted_path, top=10):
     return [(str(cold_tracks[i]), float(scores[i])) for i in order]
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     from krotos.cli_common import model_files
     from krotos.locate import track_metadata
 

@@ -1,12 +1,17 @@
 """``krotos results``: the replicate table of the current configuration (README figures)."""
 
+from __future__ import annotations
+
+import argparse
+
 from krotos.commands import CommandError
 
 #: ``<!-- krotos results: begin ... -->`` / ``<!-- krotos results: end -->`` in the README.
 MARKERS = "krotos results"
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     parser = subparsers.add_parser(
         "results", help="print the figures of every replicate with intervals, mean ± sd",
         description="Print the table of the Replicates task of the current luigi.cfg: every "
@@ -28,7 +33,8 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     import json
     import os
 

@@ -1,9 +1,14 @@
 """``krotos serve``: the HTTP API of the musical-compatibility service."""
 
+from __future__ import annotations
+
+import argparse
+
 from krotos.commands import CommandError
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     from krotos.commands.worker import add_service_arguments
 
     p = subparsers.add_parser(
@@ -20,7 +25,8 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     from werkzeug.serving import run_simple
 
     from krotos.commands.worker import service_config

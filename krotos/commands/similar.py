@@ -1,11 +1,20 @@
 """``krotos similar FILE``: catalogue songs whose predicted factors are closest."""
 
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
 import json
 
 from krotos.commands import CommandError
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-def add_parser(subparsers):
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     p = subparsers.add_parser(
         "similar", help="catalogue songs closest to an audio file",
         description="Embed FILE and list the catalogue songs (every song with a "
@@ -20,7 +29,7 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def nearest(query, catalogue, top):
+def nearest(query: npt.ArrayLike, catalogue: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosine similarities of the ``top`` rows of ``catalogue`` closest to ``query``."""
     import numpy as np
 
@@ -33,7 +42,8 @@ def nearest(query, catalogue, top):
     return order, sims[order]
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     from krotos.cli_common import load_embedder, model_files
     from krotos.coldstart.vectors import read_latents
     from krotos.inference import AudioError

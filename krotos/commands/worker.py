@@ -1,9 +1,18 @@
 """``krotos worker``: the rq worker of the web service, model loaded once."""
 
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
 from krotos.commands import CommandError
 
+if TYPE_CHECKING:
+    from krotos.service.config import ServiceConfig
 
-def add_parser(subparsers):
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the command's arguments on ``subparsers``."""
     p = subparsers.add_parser(
         "worker", help="run a worker of the web service (rq, Redis)",
         description="Load the models once, then take embedding and compatibility jobs from "
@@ -18,7 +27,7 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def add_service_arguments(p):
+def add_service_arguments(p: argparse.ArgumentParser) -> None:
     """Flags shared by ``serve`` and ``worker`` (each overrides [service] in luigi.cfg)."""
     p.add_argument("--redis-url", help="Redis URL (redis://127.0.0.1:6379/0)")
     p.add_argument("--queue", help="rq queue name (krotos)")
@@ -34,7 +43,7 @@ def add_service_arguments(p):
                         "or [service] soundcloud_client_secret, never a flag)")
 
 
-def service_config(args):
+def service_config(args: argparse.Namespace) -> ServiceConfig:
     """The :class:`ServiceConfig` of luigi.cfg, the environment and the flags."""
     from krotos.service.config import ServiceConfig
 
@@ -53,7 +62,8 @@ def service_config(args):
         raise CommandError(str(exc)) from None
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
+    """Run the command with the parsed ``args``; the exit status."""
     import redis
 
     from krotos.cli_common import load_embedder, model_files
