@@ -10,8 +10,13 @@ pipeline of :mod:`krotos.model.data` applies to every training batch.
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class Augmentation:
     mixup: float = 0.0
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values: dict | None) -> "Augmentation":
         """An Augmentation from a dict (None or {} gives no augmentation); unknown keys raise."""
         values = dict(values or {})
         names = {f.name for f in dataclasses.fields(cls)}
@@ -60,16 +65,18 @@ class Augmentation:
             raise ValueError(f"unknown augmentation settings {unknown} (known: {sorted(names)})")
         return cls(**values)
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
     @property
-    def active(self):
+    def active(self) -> bool:
         """Whether any augmentation is on."""
         return bool(self.gain_db or self.time_shift or (self.time_masks and self.time_mask_frames)
                     or (self.freq_masks and self.freq_mask_bands) or self.mixup)
 
-    def check(self, window_frames=None, n_mels=None, batch_size=None):
+    def check(self, window_frames: int | None = None, n_mels: int | None = None,
+              batch_size: int | None = None) -> "Augmentation":
         """Refuse settings that would produce NaN or mask nothing but the input.
 
         Called when a task is configured (with what is known then) and again
@@ -123,7 +130,8 @@ class Augmentation:
         return self
 
 
-def augment_batch(x, y, w, seed, aug, fill):
+def augment_batch(x: "tf.Tensor", y: "tf.Tensor", w: "tf.Tensor", seed: "tf.Tensor",
+                  aug: Augmentation, fill: npt.ArrayLike) -> tuple["tf.Tensor", "tf.Tensor", "tf.Tensor"]:
     """Augment one batch (TensorFlow ops; see :class:`Augmentation`).
 
     Parameters

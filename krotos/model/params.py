@@ -87,7 +87,7 @@ class TagModelParams:
         for name, value in fix.items():
             object.__setattr__(self, name, value)
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         """The fields as JSON-ready values (lists for the tuples)."""
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
@@ -241,7 +241,7 @@ class FinetuneParams:
     cache_mb: float = 1024.0
     jit_compile: object = "auto"
 
-    def training(self):
+    def training(self) -> "TrainingParams":
         """The :class:`TrainingParams` of the training loop."""
         names = {f.name for f in dataclasses.fields(TrainingParams)}
         return TrainingParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 
-def roc_auc_macro(y_true, y_score):
+def roc_auc_macro(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Macro ROC-AUC over the tags that have positives and negatives (NaN if none).
 
     The validation metric of tag training (higher is better), and the one on

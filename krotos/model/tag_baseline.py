@@ -11,10 +11,14 @@ validation split's macro ROC-AUC; the test split is never looked at before
 the final scoring. Importing this module does not import TensorFlow.
 """
 
+from __future__ import annotations
+
 import logging
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -69,10 +73,11 @@ class TagBaseline:
         self.constant_tags_ = constant_tags
 
     @property
-    def n_tags(self):
+    def n_tags(self) -> int:
+        """Number of tags (one model per tag)."""
         return len(self.models)
 
-    def predict_scores(self, features):
+    def predict_scores(self, features: npt.ArrayLike) -> np.ndarray:
         """Tag probabilities of clips.
 
         Parameters
@@ -95,7 +100,9 @@ def _scores(models, constants, x):
     return out
 
 
-def fit_tag_baseline(train_features, train_y, valid_features, valid_y, Cs=DEFAULT_CS, seed=0):
+def fit_tag_baseline(train_features: npt.ArrayLike, train_y: npt.ArrayLike,
+                     valid_features: npt.ArrayLike, valid_y: npt.ArrayLike,
+                     Cs: Sequence[float] = DEFAULT_CS, seed: int = 0) -> TagBaseline:
     """Fit one logistic regression per tag, ``C`` chosen on the validation macro ROC-AUC.
 
     Parameters
@@ -194,7 +201,9 @@ def fit_tag_baseline(train_features, train_y, valid_features, valid_y, Cs=DEFAUL
     return TagBaseline(scaler, final, constants, best, valid_scores, constant_tags)
 
 
-def tag_baseline_scores(shard_paths, splits, targets, Cs=DEFAULT_CS, seed=0):
+def tag_baseline_scores(shard_paths: Sequence[str], splits: dict, targets: dict,
+                        Cs: Sequence[float] = DEFAULT_CS,
+                        seed: int = 0) -> tuple[list[str], np.ndarray, dict]:
     """Fit the baseline on the train split, choose ``C`` on valid, score the test split.
 
     Parameters
