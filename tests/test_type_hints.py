@@ -62,6 +62,8 @@ MODULES = [
     "krotos/inference.py",
     "krotos/locate.py",
     "krotos/model/augment.py",
+    "krotos/model/compare.py",
+    "krotos/model/evaluate.py",
     "krotos/model/params.py",
     "krotos/model/scores.py",
     "krotos/model/tag_baseline.py",

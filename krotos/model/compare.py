@@ -20,11 +20,12 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from krotos.model.params import TagEvaluationParams
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class BaselineCache:
         self.targets = targets_by_replicate
         self._fits = {}
 
-    def scorer(self, replicate, splits):
+    def scorer(self, replicate: int, splits: dict) -> Callable[[Sequence[str]], np.ndarray]:
         """``test_ids -> scores`` for the tag evaluation (NaN rows for clips it lacks)."""
         key = (replicate, _ids_key(splits["train"]), _ids_key(splits["valid"]))
 
@@ -69,8 +70,9 @@ class BaselineCache:
         return scores
 
 
-def evaluate_run(model_dir, shard_paths, splits, targets, vocabulary, baselines, replicate, *,
-                 params=None):
+def evaluate_run(model_dir: str, shard_paths: Sequence[str], splits: dict, targets: dict,
+                 vocabulary: Sequence[str], baselines: BaselineCache, replicate: int, *,
+                 params: TagEvaluationParams | None = None) -> dict:
     """One grid point of one replicate: test figures with intervals, and what training cost.
 
     Parameters
@@ -131,7 +133,7 @@ def _mean_sd(values):
             "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, "n": len(values)}
 
 
-def summarize(runs):
+def summarize(runs: list[dict]) -> dict:
     """Group runs by (config, train_size) and choose the default on validation.
 
     Parameters
@@ -207,7 +209,7 @@ def _clips(size, n_train):
     return f"all ({n_train['mean']:.0f})" if n_train else "all"
 
 
-def markdown(result):
+def markdown(result: dict) -> str:
     """The comparison as Markdown tables (summary, per seed, learning curve)."""
     groups = result["summary"]["groups"]
     chosen = result["summary"]["chosen"]
@@ -278,7 +280,7 @@ def _errorbar(ax, interval, y, color, label=None):
                 label=label)
 
 
-def plot(result, path):
+def plot(result: dict, path: str | os.PathLike) -> None:
     """Per model and seed: CNN − bag of frames and test ROC-AUC with intervals; the learning curve."""
     import matplotlib
 
@@ -336,8 +338,9 @@ def plot(result, path):
     return path
 
 
-def compare_tag_models(runs_to_score, shard_paths, vocabulary, *, curve_config=None,
-                       params=None, progress=no_progress):
+def compare_tag_models(runs_to_score: list[dict], shard_paths: Sequence[str], vocabulary: Sequence[str],
+                       *, curve_config: str | None = None, params: TagEvaluationParams | None = None,
+                       progress: Progress = no_progress) -> dict:
     """Score every trained grid point and replicate, and summarize.
 
     Parameters

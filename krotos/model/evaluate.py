@@ -12,20 +12,25 @@ turning them into NaN.
 difference between the CNN and it on the same resamples.
 """
 
+from __future__ import annotations
+
 import logging
 import weakref
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from krotos.model.data import ShardReaderPool, evaluation_dataset, index_tracks, summarize_skips
+from krotos.model.data import (ShardReaderPool, TrackIndex, evaluation_dataset, index_tracks,
+                               summarize_skips)
 from krotos.model.network import model_input_shape
 from krotos.model.params import TagEvaluationParams
 from krotos.model.scores import roc_auc_macro  # noqa: F401 - the validation metric, re-exported
 from krotos.cf.evaluate import undefined_metric_warnings
 from krotos.msd.errors import EmptyResultError
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.stats import interval_warnings, tag_metric_intervals
 
 log = logging.getLogger(__name__)
@@ -44,8 +49,10 @@ def _forward(model):
     return fn
 
 
-def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames=None,
-                  max_windows=None, parallel_reads=2, pool=None, progress=no_progress):
+def predict_clips(model: tf.keras.Model, index: TrackIndex, *, window_frames: int | None = None,
+                  batch_size: int = 64, hop_frames: int | None = None, max_windows: int | None = None,
+                  parallel_reads: int = 2, pool: ShardReaderPool | None = None,
+                  progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the model's window predictions for every track of ``index``.
 
     Parameters
@@ -103,7 +110,7 @@ def predict_clips(model, index, *, window_frames=None, batch_size=64, hop_frames
     return scores, got
 
 
-def tag_metrics(y_true, y_score, vocabulary):
+def tag_metrics(y_true: npt.ArrayLike, y_score: npt.ArrayLike, vocabulary: Sequence[str]) -> dict:
     """Per-tag and macro ROC-AUC / PR-AUC.
 
     Parameters
@@ -157,8 +164,10 @@ def tag_metrics(y_true, y_score, vocabulary):
     }
 
 
-def evaluate_tags(model_path, shard_paths, splits, targets, vocabulary, *, baseline_scores=None,
-                  other_scores=None, params=None, progress=no_progress):
+def evaluate_tags(model_path: str, shard_paths: Sequence[str], splits: dict, targets: dict,
+                  vocabulary: Sequence[str], *, baseline_scores: Callable | None = None,
+                  other_scores: dict | None = None, params: TagEvaluationParams | None = None,
+                  progress: Progress = no_progress) -> dict:
     """Score a saved tag model on the test split, with bootstrap intervals over clips.
 
     Parameters
