@@ -21,15 +21,23 @@ Files: ``embeddings.h5`` holds ``/track_ids`` (str), ``/embeddings``
 ``layer``, ``dim``, ``n_failed``.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.signature import output_name
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,7 @@ FEATURE_KEYS = ("feature", "sample_rate", "n_fft", "hop_length", "n_mels", "fmin
 PROBE_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
-def model_file(path):
+def model_file(path: str | os.PathLike) -> str:
     """The ``model.keras`` of a tag model folder (a ``TrainTagModel`` output) or the file itself.
 
     Raises
@@ -63,7 +71,7 @@ def model_file(path):
     return candidate
 
 
-def model_digest(path):
+def model_digest(path: str | os.PathLike) -> str:
     """SHA-256 of a tag model's file: what a signature needs from a model given by path."""
     import hashlib
 
@@ -74,7 +82,7 @@ def model_digest(path):
     return h.hexdigest()
 
 
-def model_features(path):
+def model_features(path: str | os.PathLike) -> dict | None:
     """The extraction parameters recorded beside a tag model (``features.json``), or None."""
     folder = os.path.dirname(model_file(path))
     f = os.path.join(folder, "features.json")
@@ -84,7 +92,7 @@ def model_features(path):
         return json.load(fh)
 
 
-def check_same_features(model_path, params, what="these spectrograms"):
+def check_same_features(model_path: str, params: dict, what: str = "these spectrograms") -> list[str]:
     """Refuse a tag model trained on other input features than ``params``.
 
     Parameters
@@ -135,7 +143,7 @@ def _norm(value):
         return str(value)
 
 
-def embedding_model(model):
+def embedding_model(model: keras.Model) -> keras.Model:
     """The sub-model from a tag model's input to its ``embedding`` layer.
 
     Raises
@@ -153,8 +161,9 @@ def embedding_model(model):
     return keras.Model(model.inputs, layer.output, name=f"{model.name}_embedding")
 
 
-def embed_tracks(model_path, shard_paths, out_path, *, track_ids=None, batch_size=64,
-                 max_windows=None, progress=no_progress):
+def embed_tracks(model_path: str, shard_paths: Sequence[str], out_path: str, *,
+                 track_ids: Iterable[str] | None = None, batch_size: int = 64,
+                 max_windows: int | None = None, progress: Progress = no_progress) -> dict:
     """Write the embedding of every track of the shards (or of ``track_ids``) to HDF5.
 
     Parameters
@@ -194,7 +203,8 @@ def embed_tracks(model_path, shard_paths, out_path, *, track_ids=None, batch_siz
     return dict(n_tracks=int(ok.sum()), n_failed=int((~ok).sum()), dim=int(vectors.shape[1]))
 
 
-def write_embeddings(path, track_ids, vectors, *, model="", n_failed=0):
+def write_embeddings(path: str | os.PathLike, track_ids: Sequence[str], vectors: np.ndarray, *,
+                     model: str = "", n_failed: int = 0) -> None:
     """Write ``embeddings.h5`` atomically (a temporary file, then a rename)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     tmp = f"{path}.part{os.getpid()}"
@@ -212,14 +222,16 @@ def write_embeddings(path, track_ids, vectors, *, model="", n_failed=0):
             os.remove(tmp)
 
 
-def read_embeddings(path):
+def read_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray, dict]:
     """``(track_ids list, embeddings (n, dim) float32, attrs dict)`` of an ``embeddings.h5``."""
     with h5py.File(path, "r") as f:
         ids = [t.decode() if isinstance(t, bytes) else str(t) for t in f["track_ids"][()]]
         return ids, np.asarray(f["embeddings"][()], dtype=np.float32), dict(f.attrs)
 
 
-def linear_probe_scores(track_ids, embeddings, splits, targets, Cs=None, seed=0):
+def linear_probe_scores(track_ids: Sequence[str], embeddings: npt.ArrayLike, splits: dict, targets: dict,
+                        Cs: Sequence[float] | None = None,
+                        seed: int = 0) -> tuple[list[str], np.ndarray, dict]:
     """A linear probe: per-tag logistic regression on embeddings, C chosen on valid.
 
     Trained on the ``train`` tracks, its regularization chosen on the
@@ -339,7 +351,7 @@ class AudioEmbedder:
         self._forward = tf.function(lambda x: self.model(x, training=False),
                                     input_signature=[spec])
 
-    def spectrogram(self, path):
+    def spectrogram(self, path: str | os.PathLike) -> np.ndarray:
         """Log-mel frames of an audio file, as a shard would hold them.
 
         Raises
@@ -350,7 +362,7 @@ class AudioEmbedder:
 
         return clip_spectrogram(path, self.params, self.window_frames, name=str(path))[0]
 
-    def embed_spectrogram(self, mel):
+    def embed_spectrogram(self, mel: np.ndarray) -> tuple[np.ndarray, int]:
         """Window-averaged embedding ``(dim,)`` float32 of one spectrogram, and its windows."""
         from krotos.inference import window_starts
 
@@ -364,7 +376,7 @@ class AudioEmbedder:
                                    ).numpy().sum(axis=0)
         return (total / len(windows)).astype(np.float32), len(windows)
 
-    def embed(self, path):
+    def embed(self, path: str | os.PathLike) -> dict:
         """``{"vector": [...], "windows": n}`` of an audio file (AudioError if unusable)."""
         vector, n = self.embed_spectrogram(self.spectrogram(path))
         return {"vector": [float(v) for v in vector], "windows": int(n)}

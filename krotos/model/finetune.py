@@ -22,8 +22,11 @@ Objectives
     factors many plays pin down, weigh more.
 """
 
+from __future__ import annotations
+
 import logging
 import os
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -38,7 +41,7 @@ from krotos.model.network import conv_layer_names, load_model, replace_output
 from krotos.model.params import FinetuneParams
 from krotos.model.train import (Objective, _write_json_atomic, make_deterministic, make_optimizer,
                                 train)
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
 
@@ -47,7 +50,8 @@ log = logging.getLogger(__name__)
 OBJECTIVES = ("mse", "wpe")
 
 
-def wpe_targets(song_factors, user_factors, plays, confidence, regularization):
+def wpe_targets(song_factors: np.ndarray, user_factors: np.ndarray, plays: sp.spmatrix,
+                confidence: Callable, regularization: float) -> np.ndarray:
     """Per-song WPE targets ``[y*, vec(L^T)]`` with ``L L^T = X^T C_i X + lambda I``.
 
     Parameters
@@ -86,7 +90,7 @@ def wpe_targets(song_factors, user_factors, plays, confidence, regularization):
                           axis=1).astype(np.float32)
 
 
-def wpe_loss(n_factors):
+def wpe_loss(n_factors: int) -> Callable:
     """Keras loss ``|L^T (y_pred - y*)|^2`` for targets built by :func:`wpe_targets`."""
     f = int(n_factors)
 
@@ -100,7 +104,7 @@ def wpe_loss(n_factors):
     return loss
 
 
-def mean_cosine(n_factors):
+def mean_cosine(n_factors: int) -> Callable[[np.ndarray, np.ndarray], float]:
     """Validation score: mean cosine similarity of predicted and true factors."""
     f = int(n_factors)
 
@@ -112,7 +116,8 @@ def mean_cosine(n_factors):
     return score
 
 
-def latent_training_set(plays_path, factors_path, split_of, available, *, objective="mse"):
+def latent_training_set(plays_path: str, factors_path: str, split_of: dict, available: set[str], *,
+                        objective: str = "mse") -> tuple[dict, dict, int]:
     """Training and validation songs with their targets; test (cold-start) songs never included.
 
     Parameters
@@ -160,8 +165,10 @@ def latent_training_set(plays_path, factors_path, split_of, available, *, object
     return splits, targets, int(fit["song_factors"].shape[1])
 
 
-def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, out_dir,
-                     work_dir, *, params=None, features=None, progress=no_progress):
+def finetune_latents(tag_model_path: str, shard_paths: Sequence[str], splits: dict, targets: dict,
+                     n_factors: int, out_dir: str, work_dir: str, *,
+                     params: FinetuneParams | None = None, features: dict | None = None,
+                     progress: Progress = no_progress) -> dict:
     """Fine-tune a trained tag model to predict latent factors; resumable.
 
     Any tag model works (either architecture), including one trained on
@@ -249,8 +256,8 @@ def finetune_latents(tag_model_path, shard_paths, splits, targets, n_factors, ou
     return summary
 
 
-def predict_latents(model_path, shard_paths, out_path, *, batch_size=64, eval_max_windows=None,
-                    progress=no_progress):
+def predict_latents(model_path: str, shard_paths: Sequence[str], out_path: str, *, batch_size: int = 64,
+                    eval_max_windows: int | None = None, progress: Progress = no_progress) -> dict:
     """Predicted factors of every track in the shards, written to an HDF5 file.
 
     Layout: ``/track_ids`` (str), ``/factors`` (n, f) float32. Tracks without a
