@@ -63,6 +63,7 @@ MODULES = [
     "krotos/locate.py",
     "krotos/model/augment.py",
     "krotos/model/compare.py",
+    "krotos/model/data.py",
     "krotos/model/embed.py",
     "krotos/model/evaluate.py",
     "krotos/model/finetune.py",

@@ -31,15 +31,21 @@ during training gets sample weight 0 and is counted (:class:`ShardReaderPool`).
 import collections
 import logging
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
 from krotos.shards.reader import ShardReader
 from krotos.model.augment import Augmentation, augment_batch  # noqa: F401 - re-exported
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from krotos.model.params import TrainingParams
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +79,7 @@ class TrackIndex:
     def __len__(self):
         return len(self.track_ids)
 
-    def subset(self, keep, reason="excluded"):
+    def subset(self, keep: Iterable[str], reason: str = "excluded") -> "TrackIndex":
         """A new index with only the tracks in ``keep`` (the others recorded as skipped)."""
         keep = set(keep)
         mask = np.array([t in keep for t in self.track_ids], dtype=bool)
@@ -83,7 +89,7 @@ class TrackIndex:
                           self.shard[mask], self.position[mask], self.n_frames[mask],
                           self.n_mels, skipped)
 
-    def target_matrix(self, targets):
+    def target_matrix(self, targets: dict) -> np.ndarray:
         """Stack ``targets[track_id]`` in index order as float32 ``(n_tracks, dim)``."""
         missing = [t for t in self.track_ids if t not in targets]
         if missing:
@@ -94,7 +100,8 @@ class TrackIndex:
                          for t in self.track_ids])
 
 
-def index_tracks(shard_paths, track_ids=None, n_mels=None):
+def index_tracks(shard_paths: Sequence[str], track_ids: Iterable[str] | None = None,
+                 n_mels: int | None = None) -> TrackIndex:
     """Locate tracks in shards, checking that every shard has the expected bands.
 
     Parameters
@@ -156,7 +163,7 @@ def index_tracks(shard_paths, track_ids=None, n_mels=None):
         skipped=skipped)
 
 
-def all_finite(a):
+def all_finite(a: np.ndarray) -> bool:
     """True when ``a`` holds no NaN or inf (fast for float16, which numpy checks slowly)."""
     a = np.asarray(a)
     if a.dtype == np.float16:
@@ -165,7 +172,7 @@ def all_finite(a):
     return bool(np.all(np.isfinite(a)))
 
 
-def summarize_skips(skipped, examples=10):
+def summarize_skips(skipped: dict, examples: int = 10) -> dict:
     """``{reason: {"count": n, "examples": [track_id, ...]}}`` of a ``skipped`` dict.
 
     A real dataset can skip hundreds of thousands of tracks (no preview); the
@@ -225,7 +232,8 @@ class ShardReaderPool:
             dtype = f["frames"].dtype
         return dtype if dtype in (np.float16, np.float32) else np.dtype(np.float32)
 
-    def reader(self, s):
+    def reader(self, s: int) -> ShardReader:
+        """The open reader of shard ``s`` (opened, and the least recently used closed, as needed)."""
         with self._lock:
             r = self._open.get(s)
             if r is None:
@@ -251,7 +259,7 @@ class ShardReaderPool:
         track, finite = entry
         return track[int(start):int(start) + int(length)], finite
 
-    def read_window(self, row, start, length):
+    def read_window(self, row: int, start: int, length: int) -> tuple[np.ndarray, bool]:
         """``(length, n_mels)`` frames (of ``self.dtype``) of track ``row`` from ``start``.
 
         A track shorter than ``length`` is repeated (wrapped) to fill the window.
@@ -270,7 +278,8 @@ class ShardReaderPool:
             return np.zeros_like(frames), False
         return frames, True
 
-    def read_batch(self, rows, starts, length):
+    def read_batch(self, rows: Sequence[int], starts: Sequence[int],
+                   length: int) -> tuple[np.ndarray, np.ndarray]:
         """Windows of a batch as ``(x (B, length, n_mels) self.dtype, ok (B,) float32)``."""
         x = np.empty((len(rows), int(length), self.index.n_mels), dtype=self.dtype)
         ok = np.empty(len(rows), dtype=np.float32)
@@ -278,7 +287,8 @@ class ShardReaderPool:
             x[k], ok[k] = self.read_window(row, start, length)
         return x, ok
 
-    def close(self):
+    def close(self) -> None:
+        """Close every open shard."""
         with self._lock:
             for r in self._open.values():
                 r.close()
@@ -286,7 +296,8 @@ class ShardReaderPool:
             self._cache.clear()
 
 
-def band_statistics(index, max_tracks=None, seed=0, progress=no_progress):
+def band_statistics(index: TrackIndex, max_tracks: int | None = None, seed: int = 0,
+                    progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per-band mean and standard deviation of the frames of a (training) split.
 
     Tracks holding NaN or inf are left out of the statistics and returned, so
@@ -344,7 +355,8 @@ def band_statistics(index, max_tracks=None, seed=0, progress=no_progress):
     return mean, std, bad
 
 
-def epoch_plan(index, window_frames, seed=0, epoch=0, crops_per_track=1, shards_per_block=8):
+def epoch_plan(index: TrackIndex, window_frames: int, seed: int = 0, epoch: int = 0,
+               crops_per_track: int = 1, shards_per_block: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled ``(rows, starts)`` of one training epoch: random crops of every track.
 
     The same ``(seed, epoch)`` gives the same plan, so a resumed run sees the
@@ -363,7 +375,8 @@ def epoch_plan(index, window_frames, seed=0, epoch=0, crops_per_track=1, shards_
     return rows.astype(np.int64), starts
 
 
-def window_plan(index, window_frames, hop_frames=None, max_windows=None):
+def window_plan(index: TrackIndex, window_frames: int, hop_frames: int | None = None,
+                max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, starts)`` of the evaluation windows of every track, in track order.
 
     Windows every ``hop_frames`` (default: ``window_frames``, i.e. no overlap),
@@ -406,8 +419,9 @@ def _window_dataset(pool, rows, starts, window_frames, batch_size, parallel_read
     return ds.map(read_tf, num_parallel_calls=parallel_reads, deterministic=True)
 
 
-def training_dataset(index, targets, window_frames, params, *, epoch=0, weights=None,
-                     pool=None, fill=None):
+def training_dataset(index: TrackIndex, targets: dict, window_frames: int, params: "TrainingParams", *,
+                     epoch: int = 0, weights: dict | None = None, pool: "ShardReaderPool | None" = None,
+                     fill: npt.ArrayLike | None = None) -> tf.data.Dataset:
     """One epoch of ``(x, y, sample_weight)`` batches of random crops.
 
     Parameters
@@ -490,8 +504,10 @@ def _augmenter(augmentation, fill, n_labels):
     return fn
 
 
-def evaluation_dataset(index, window_frames, batch_size, *, hop_frames=None,
-                       max_windows=None, parallel_reads=2, pool=None):
+def evaluation_dataset(index: TrackIndex, window_frames: int, batch_size: int, *,
+                       hop_frames: int | None = None, max_windows: int | None = None,
+                       parallel_reads: int = 2,
+                       pool: "ShardReaderPool | None" = None) -> tf.data.Dataset:
     """Every evaluation window of every track (see :func:`window_plan`), in order.
 
     Returns
