@@ -67,6 +67,7 @@ MODULES = [
     "krotos/model/embed.py",
     "krotos/model/evaluate.py",
     "krotos/model/finetune.py",
+    "krotos/model/network.py",
     "krotos/model/params.py",
     "krotos/model/scores.py",
     "krotos/model/tag_baseline.py",

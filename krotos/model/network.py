@@ -36,7 +36,14 @@ freeze the convolutions or replace the output layer by name, and so that
 :mod:`krotos.model.embed` can read the penultimate layer of any tag model.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any  # a backend tensor: tf.Tensor, or KerasTensor while building
+
 import keras
+import numpy.typing as npt
 import numpy as np
 from keras import layers, ops
 
@@ -67,7 +74,8 @@ class GlobalTemporalPooling(layers.Layer):
                              f"{self.KNOWN}, got {statistics}")
         self.statistics = statistics
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
+        """Pool the time axis of ``(batch, time, channels)`` into ``(batch, channels * statistics)``."""
         parts = []
         for stat in self.statistics:
             if stat == "mean":
@@ -78,10 +86,12 @@ class GlobalTemporalPooling(layers.Layer):
                 parts.append(ops.sqrt(ops.mean(ops.square(x), axis=1) + 1e-12))
         return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for ``input_shape``."""
         return (input_shape[0], input_shape[-1] * len(self.statistics))
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The layer's configuration, for saving."""
         return dict(super().get_config(), statistics=list(self.statistics))
 
 
@@ -89,10 +99,12 @@ class GlobalTemporalPooling(layers.Layer):
 class FrequencyMaxPooling(layers.Layer):
     """Max of ``(batch, time, freq, channels)`` over frequency: ``(batch, time, channels)``."""
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
+        """Max over the frequency axis: ``(batch, time, freq, channels)`` to ``(batch, time, channels)``."""
         return ops.max(x, axis=2)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for ``input_shape``."""
         return (input_shape[0], input_shape[1], input_shape[3])
 
 
@@ -111,7 +123,7 @@ def _time_after(window_frames, n_convs, kernel_size, pool_sizes, padding):
     return t
 
 
-def receptive_field(layers_):
+def receptive_field(layers_: Sequence[tuple[str, int]]) -> int:
     """Receptive field, in input frames, of a stack of convolutions and poolings.
 
     Parameters
@@ -133,7 +145,7 @@ def receptive_field(layers_):
     return field
 
 
-def parse_pool(value):
+def parse_pool(value: int | str | Sequence[int]) -> tuple[int, int]:
     """A pooling size as ``(time, freq)``: ``2`` or ``"2"`` is 2x2, ``"2x1"`` is (2, 1)."""
     if isinstance(value, (tuple, list)):
         t, f = value
@@ -150,7 +162,8 @@ def parse_pool(value):
     return t, f
 
 
-def check_tag_model(n_mels, window_frames, params=None, *, frame_rate=None):
+def check_tag_model(n_mels: int, window_frames: int | None, params: TagModelParams | None = None, *,
+                    frame_rate: float | None = None) -> int:
     """Check that an architecture fits its input; return its receptive field in frames.
 
     Called by :func:`build_tag_model`, and by training before any data is read.
@@ -240,9 +253,10 @@ def check_tag_model(n_mels, window_frames, params=None, *, frame_rate=None):
     return field
 
 
-def build_tag_model(n_mels, window_frames, n_outputs, params=None, *,
-                    output_activation="sigmoid", norm_mean=None, norm_std=None,
-                    name="krotos_tag_cnn"):
+def build_tag_model(n_mels: int, window_frames: int | None, n_outputs: int,
+                    params: TagModelParams | None = None, *, output_activation: str = "sigmoid",
+                    norm_mean: npt.ArrayLike | None = None, norm_std: npt.ArrayLike | None = None,
+                    name: str = "krotos_tag_cnn") -> keras.Model:
     """Build the (uncompiled) tag CNN as a Keras functional model.
 
     Parameters
@@ -335,7 +349,8 @@ def _shortchunk_front(x, filters, kernel_size, pool_sizes, residual):
     return FrequencyMaxPooling(name="freq_pool")(x)
 
 
-def standardization_layer(n_mels, mean=None, std=None):
+def standardization_layer(n_mels: int, mean: npt.ArrayLike | None = None,
+                          std: npt.ArrayLike | None = None) -> layers.Normalization:
     """A frozen per-band ``(x - mean) / std`` layer named ``standardize``."""
     n_mels = int(n_mels)
     mean = np.zeros(n_mels) if mean is None else np.asarray(mean, dtype=np.float64)
@@ -349,13 +364,14 @@ def standardization_layer(n_mels, mean=None, std=None):
                                 name="standardize")
 
 
-def conv_layer_names(model):
+def conv_layer_names(model: keras.Model) -> list[str]:
     """Names of the layers of the convolutional front end (convs and their batch norms)."""
     return [layer.name for layer in model.layers
             if layer.name.startswith("conv") and layer.weights]
 
 
-def replace_output(model, n_outputs, activation="linear", name=None):
+def replace_output(model: keras.Model, n_outputs: int, activation: str = "linear",
+                   name: str | None = None) -> keras.Model:
     """A new model sharing every layer up to ``embedding`` with a fresh output layer.
 
     The shared layers keep their (trained) weights; this is how a tag model
@@ -379,17 +395,17 @@ def replace_output(model, n_outputs, activation="linear", name=None):
     return keras.Model(model.inputs, outputs, name=name or model.name)
 
 
-def count_parameters(model):
+def count_parameters(model: keras.Model) -> int:
     """Trainable and non-trainable parameters of a model (weights, not optimizer state)."""
     return int(model.count_params())
 
 
-def model_input_shape(model):
+def model_input_shape(model: keras.Model) -> tuple[int | None, int]:
     """``(window_frames or None, n_mels)`` that the model expects."""
     shape = model.inputs[0].shape
     return shape[1], int(shape[2])
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> keras.Model:
     """Load a saved krotos model (registers the custom layers first)."""
     return keras.models.load_model(path, compile=False)
