@@ -71,6 +71,7 @@ MODULES = [
     "krotos/model/params.py",
     "krotos/model/scores.py",
     "krotos/model/tag_baseline.py",
+    "krotos/model/train.py",
     "krotos/msd/__init__.py",
     "krotos/msd/compression.py",
     "krotos/msd/errors.py",

@@ -22,20 +22,22 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from keras import ops
 
-from krotos.model.data import (ShardReaderPool, band_statistics, index_tracks, summarize_skips,
-                               training_dataset)
+from krotos.model.data import (ShardReaderPool, TrackIndex, band_statistics, index_tracks,
+                               summarize_skips, training_dataset)
 from krotos.model.evaluate import predict_clips, roc_auc_macro
 from krotos.model.network import (build_tag_model, check_tag_model, count_parameters,
                                   model_input_shape)
 from krotos.model.params import TagModelParams, TrainingParams
-from krotos.progress import no_progress
+from krotos.progress import Progress, no_progress
 from krotos.signature import output_name
 from krotos.splits import write_track_sets
 from krotos.staging import atomic_path, atomic_write
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 
 
-def configure_threads(intra_op=0, inter_op=0, deterministic=True):
+def configure_threads(intra_op: int = 0, inter_op: int = 0, deterministic: bool = True) -> None:
     """Set TensorFlow's thread pools (0 = TensorFlow's choice: all cores); ops deterministic.
 
     Must run before TensorFlow executes anything; later calls keep the pools
@@ -80,7 +82,7 @@ def configure_threads(intra_op=0, inter_op=0, deterministic=True):
         make_deterministic()
 
 
-def make_deterministic():
+def make_deterministic() -> None:
     """Make TensorFlow's ops give the same results on the same inputs, run after run.
 
     Enables ``tf.config.experimental.enable_op_determinism`` (idempotent, for
@@ -124,23 +126,26 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
             rest = ops.cast(self.after, "float32")
         return ops.where(step < self.warmup_steps, ramp, rest)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The schedule's configuration, for saving."""
         after = self.after
         if isinstance(after, keras.optimizers.schedules.LearningRateSchedule):
             after = keras.optimizers.schedules.serialize(after)
         return dict(peak=self.peak, warmup_steps=self.warmup_steps, after=after)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> "LinearWarmup":
+        """The schedule saved by :meth:`get_config`."""
         after = config["after"]
         if isinstance(after, dict):
             after = keras.optimizers.schedules.deserialize(after)
         return cls(config["peak"], config["warmup_steps"], after)
 
 
-def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_steps=None,
-                   decay_rate=0.1, warmup_steps=0, weight_decay=None, momentum=0.9,
-                   clipnorm=None):
+def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, schedule: str = "constant",
+                   total_steps: int | None = None, decay_rate: float = 0.1, warmup_steps: int = 0,
+                   weight_decay: float | None = None, momentum: float = 0.9,
+                   clipnorm: float | None = None) -> keras.optimizers.Optimizer:
     """A Keras optimizer with a learning-rate schedule and an optional linear warm-up.
 
     Parameters
@@ -201,7 +206,7 @@ def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", total_s
     raise ValueError(f"unknown optimizer {name!r} (adam, adamw, sgd, rmsprop)")
 
 
-def tag_loss(label_smoothing=0.0):
+def tag_loss(label_smoothing: float = 0.0) -> keras.losses.Loss | str:
     """Binary cross-entropy of the tag outputs, with optional label smoothing.
 
     Label smoothing (Szegedy et al. 2016) trains towards ``y (1 - s) + s / 2``:
@@ -347,9 +352,11 @@ class Objective:
     metric_name: str = "val_metric"
 
 
-def train(model, train_index, valid_index, targets, *, objective, work_dir, params,
-          optimizer=None, train_weights=None, freeze_layers=(), augment_fill=None,
-          progress=no_progress):
+def train(model: keras.Model, train_index: TrackIndex, valid_index: TrackIndex, targets: dict, *,
+          objective: Objective, work_dir: str, params: TrainingParams,
+          optimizer: keras.optimizers.Optimizer | None = None, train_weights: dict | None = None,
+          freeze_layers: Sequence[str] = (), augment_fill: npt.ArrayLike | None = None,
+          progress: Progress = no_progress) -> dict:
     """Train ``model`` with early stopping on a validation metric; resumable.
 
     Parameters
@@ -531,9 +538,11 @@ def _hash_ids(ids):
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
 
-def train_tag_model(shard_paths, splits, targets, vocabulary, out_dir, work_dir, *,
-                    window_frames, network=None, training=None, n_mels=None, features=None,
-                    progress=no_progress):
+def train_tag_model(shard_paths: Sequence[str], splits: dict, targets: dict, vocabulary: Sequence[str],
+                    out_dir: str, work_dir: str, *, window_frames: int,
+                    network: TagModelParams | None = None, training: TrainingParams | None = None,
+                    n_mels: int | None = None, features: dict | None = None,
+                    progress: Progress = no_progress) -> dict:
     """Train the tag CNN on the train split, early-stopped on the valid split's ROC-AUC.
 
     Parameters
@@ -692,7 +701,7 @@ def _frame_rate(features):
         return None
 
 
-def describe_tag_model(model_dir):
+def describe_tag_model(model_dir: str) -> dict:
     """Which tag model a folder holds, from its ``training.json``.
 
     Parameters
@@ -721,7 +730,7 @@ def describe_tag_model(model_dir):
             "best_epoch": training.get("best_epoch"), "n_train": training.get("n_train")}
 
 
-def tag_model_line(description):
+def tag_model_line(description: dict) -> str:
     """One line naming a tag model for people: folder, architecture, size, validation score."""
     parts = [description.get("architecture") or "unknown architecture"]
     if description.get("n_params"):
