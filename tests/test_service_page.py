@@ -88,12 +88,18 @@ def _compare(browser, base, user_a, user_b):
         box = browser.find_element(By.ID, field)
         box.clear()
         box.send_keys(value)
-    button = browser.find_element(By.ID, "compare")
-    button.click()
-    from selenium.webdriver.support import expected_conditions as ec
+    browser.execute_script("window.krotosOldPage = true;")
+    browser.find_element(By.ID, "compare").click()
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 30).until(ec.staleness_of(button))  # the next page is loading
+    # A marker on the old page rather than the button's staleness: asking chromium about an
+    # element of a page being replaced can fail with "unhandled inspector error", so such
+    # errors only mean "not yet". The next page may be a job page or the form again.
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return window.krotosOldPage === undefined"
+                                   " && document.readyState === 'complete';"),
+        "the form did not lead to a new page")
 
 
 def test_a_person_compares_two_profiles_and_sees_what_the_api_says(browser, service, tmp_path):
